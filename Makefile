@@ -1,0 +1,98 @@
+# sandlot: build, test, lint, install.  `make demo` and `make test` install
+# any missing Debian package first (tools/deps.sh).
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+LIBEXECDIR ?= $(PREFIX)/libexec
+SYSCONFDIR ?= /etc
+DESTDIR ?=
+VERSION := 0.1.0
+
+CC ?= cc
+LUA ?= lua5.4
+PKG_LUA := lua5.4
+LUA_CFLAGS := $(shell pkg-config --cflags $(PKG_LUA) 2>/dev/null)
+LUA_LIBS := $(shell pkg-config --libs $(PKG_LUA) 2>/dev/null)
+LUA_CMOD := $(shell pkg-config --variable=INSTALL_CMOD $(PKG_LUA) 2>/dev/null)
+
+# Lua's own stricter warning set on top of -Wall -Wextra.
+WARN := -Wall -Wextra -Werror -Wshadow -Wsign-compare -Wundef -Wwrite-strings \
+        -Wredundant-decls -Wdisabled-optimization -Wdouble-promotion \
+        -Wmissing-declarations -Wmissing-prototypes -Wstrict-prototypes \
+        -Wnested-externs -Wold-style-definition -Wpointer-arith -Wformat=2 \
+        -Wno-format-nonliteral
+CFLAGS ?= -O2 -g
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(LUA_CFLAGS) \
+              -DSANDLOT_VERSION='"$(VERSION)"' -DLUA_CMOD_DIR='"$(LUA_CMOD)"'
+ALL_LDFLAGS := $(LDFLAGS)
+ifeq ($(SANITIZE),1)
+ALL_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+ALL_LDFLAGS += -fsanitize=address,undefined
+endif
+
+SRCS := src/main.c src/util.c src/policy.c src/bwrap.c src/run.c src/lua_vm.c \
+        src/lua_core.c
+LUA_FILES := $(sort $(wildcard lua/sandlot/*.lua))
+POLICY_FILES := $(sort $(wildcard policies.d/*.lua))
+BUILD := build/$(if $(filter 1,$(SANITIZE)),asan,default)
+OBJS := $(SRCS:src/%.c=$(BUILD)/%.o) $(BUILD)/embedded.o
+
+.PHONY: all deps demo test lint check-c clean install uninstall
+all: sandlot sandlot-exec
+
+deps:
+	@./tools/deps.sh
+
+sandlot: $(OBJS)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $(OBJS) $(LUA_LIBS) -lm
+
+# The exec helper is static so it runs under any policy's mounts.
+sandlot-exec: src/sandlot_exec.c
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -static -o $@ $<
+
+$(BUILD)/%.o: src/%.c src/*.h Makefile | $(BUILD)
+	$(CC) $(ALL_CFLAGS) -DSANDLOT_SYSCONFDIR='"$(SYSCONFDIR)"' -Isrc -c -o $@ $<
+
+# The test suite's copy reads its "system" layer from a directory the tests
+# own instead of /etc; everything else is the same objects.
+TEST_SYSCONFDIR := $(CURDIR)/build/test-etc
+$(BUILD)/main-testconf.o: src/main.c src/*.h Makefile | $(BUILD)
+	$(CC) $(ALL_CFLAGS) -DSANDLOT_SYSCONFDIR='"$(TEST_SYSCONFDIR)"' -Isrc -c -o $@ $<
+
+build/sandlot-testconf: $(filter-out $(BUILD)/main.o,$(OBJS)) $(BUILD)/main-testconf.o
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(LUA_LIBS) -lm
+
+$(BUILD)/embedded.c: $(LUA_FILES) $(POLICY_FILES) tools/embed.lua | $(BUILD)
+	$(LUA) tools/embed.lua $@ $(LUA_FILES) $(POLICY_FILES)
+
+$(BUILD)/embedded.o: $(BUILD)/embedded.c src/embedded.h
+	$(CC) $(ALL_CFLAGS) -Isrc -c -o $@ $<
+
+$(BUILD):
+	mkdir -p $@
+
+# Probe programs run inside the sandbox by the tests; static for any policy.
+tests/probe: tests/probe.c
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -static -o $@ $<
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@./tools/demo.sh
+
+lint:
+	luacheck -q lua policies.d tests tools
+
+test: deps
+	@$(MAKE) --no-print-directory all tests/probe build/sandlot-testconf
+	@$(MAKE) --no-print-directory lint
+	$(LUA) /usr/bin/busted --lua=$(LUA) tests
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR)/sandlot
+	install -m 0755 sandlot $(DESTDIR)$(BINDIR)/sandlot
+	install -m 0755 sandlot-exec $(DESTDIR)$(LIBEXECDIR)/sandlot/sandlot-exec
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/sandlot $(DESTDIR)$(LIBEXECDIR)/sandlot/sandlot-exec
+
+clean:
+	rm -rf build sandlot sandlot-exec tests/probe

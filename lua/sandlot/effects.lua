@@ -1,0 +1,233 @@
+--- Effects: parsing the CLI form and noether's EffectSet JSON.
+--
+-- An effect is a table {kind = "network"} or, for the kinds that carry
+-- data, {kind = "fs-read", path = "/data"}, {kind = "llm", model = "m"},
+-- {kind = "cost", cents = 5}.  Anything unknown or malformed is an error
+-- (a string naming the culprit), never ignored.
+local core = require("sandlot.core")
+local cjson = require("cjson")
+
+local M = {}
+
+-- kind -> {tag = noether's JSON tag, field = data field, required = bool}
+local KINDS = {
+  ["pure"] = { tag = "Pure" },
+  ["fallible"] = { tag = "Fallible" },
+  ["network"] = { tag = "Network" },
+  ["fs-read"] = { tag = "FsRead", field = "path", required = true },
+  ["fs-write"] = { tag = "FsWrite", field = "path", required = true },
+  ["llm"] = { tag = "Llm", field = "model" },
+  ["non-deterministic"] = { tag = "NonDeterministic" },
+  ["process"] = { tag = "Process" },
+  ["cost"] = { tag = "Cost", field = "cents" },
+  ["unknown"] = { tag = "Unknown" },
+}
+M.KINDS = KINDS
+
+local BY_TAG = {}
+for kind, k in pairs(KINDS) do BY_TAG[k.tag] = kind end
+
+local function sorted_names(t)
+  local names = {}
+  for name in pairs(t) do names[#names + 1] = name end
+  table.sort(names)
+  return names
+end
+
+-- A suggestion for a misspelt name: the known name sharing the longest prefix.
+local function suggest(word, known)
+  local best, best_len = nil, 1
+  for _, name in ipairs(known) do
+    local n = 0
+    while n < #word and n < #name and word:sub(n + 1, n + 1) == name:sub(n + 1, n + 1) do
+      n = n + 1
+    end
+    if n > best_len then best, best_len = name, n end
+  end
+  return best and (" (did you mean \"" .. best .. "\"?)") or ""
+end
+
+local function check_path(kind, path)
+  local norm, err = core.check_path(path)
+  if not norm then
+    return nil, kind .. " path: " .. err
+  end
+  return norm
+end
+
+--- Canonical text of an effect ("fs-read:/data", "network").
+function M.tostring(e)
+  local k = KINDS[e.kind]
+  if k.field and e[k.field] ~= nil then
+    return e.kind .. ":" .. tostring(e[k.field])
+  end
+  return e.kind
+end
+
+--- Parse one CLI effect word such as "fs-read:/data" or "cost:5".
+-- Returns the effect table, or nil and a message.
+function M.parse_word(word)
+  local kind, arg = word:match("^([^:]*):(.*)$")
+  kind = kind or word
+  local k = KINDS[kind]
+  if not k then
+    return nil, ("unknown effect \"%s\"%s; known: %s"):format(word,
+      suggest(kind, sorted_names(KINDS)), table.concat(sorted_names(KINDS), ", "))
+  end
+  local e = { kind = kind }
+  if arg and not k.field then
+    return nil, ("effect \"%s\" takes no argument (got \"%s\")"):format(kind, word)
+  end
+  if k.required and (not arg or arg == "") then
+    return nil, ("effect \"%s\" needs a path: %s:/absolute/path"):format(kind, kind)
+  end
+  if arg then
+    if k.field == "path" then
+      local p, err = check_path(kind, arg)
+      if not p then return nil, err end
+      e.path = p
+    elseif k.field == "cents" then
+      if not arg:match("^%d+$") or #arg > 15 then
+        return nil, ("effect \"cost\" takes a whole number of cents (got \"%s\")"):format(arg)
+      end
+      e.cents = math.tointeger(tonumber(arg))
+    else
+      if arg == "" then
+        return nil, "effect \"llm\": model name is empty (write \"llm\" or \"llm:MODEL\")"
+      end
+      e.model = arg
+    end
+  end
+  return e
+end
+
+local function add_unique(list, seen, e)
+  local key = M.tostring(e)
+  if not seen[key] then
+    seen[key] = true
+    list[#list + 1] = e
+  end
+end
+
+--- Parse CLI effect lists: each string is comma-separated.
+-- Returns an array of effects (duplicates dropped), or nil and a message.
+function M.parse_cli(strings)
+  local out, seen = {}, {}
+  for _, s in ipairs(strings) do
+    if s == "" then return nil, "empty effect list given to -e" end
+    -- split on commas; an empty item is an error, not ignored
+    for item in (s .. ","):gmatch("(.-),") do
+      if item == "" then
+        return nil, ("empty effect in \"%s\""):format(s)
+      end
+      local e, err = M.parse_word(item)
+      if not e then return nil, err end
+      add_unique(out, seen, e)
+    end
+  end
+  return out
+end
+
+local function decode(text, what)
+  local ok, doc = pcall(cjson.decode, text)
+  if not ok then
+    return nil, ("%s: malformed JSON: %s"):format(what, tostring(doc))
+  end
+  return doc
+end
+M.decode = decode
+
+--- Turn one decoded noether Effect object into an effect table.
+local function from_json_object(obj, where)
+  if type(obj) ~= "table" or obj[1] ~= nil then
+    return nil, where .. ": expected an object like {\"effect\":\"Network\"}"
+  end
+  local tag = obj.effect
+  if type(tag) ~= "string" then
+    return nil, where .. ": missing \"effect\" tag"
+  end
+  local kind = BY_TAG[tag]
+  if not kind then
+    return nil, ("%s: unknown effect \"%s\"%s"):format(where, tag,
+      suggest(tag, sorted_names(BY_TAG)))
+  end
+  local k = KINDS[kind]
+  for key in pairs(obj) do
+    if key ~= "effect" and key ~= k.field then
+      return nil, ("%s: unexpected field \"%s\" in %s"):format(where, tostring(key), tag)
+    end
+  end
+  local e = { kind = kind }
+  if k.field then
+    local v = obj[k.field]
+    if v == nil or v == cjson.null then
+      -- noether requires every data field (serde has no defaults there)
+      return nil, ("%s: %s needs \"%s\""):format(where, tag, k.field)
+    end
+    if k.field == "path" then
+      if type(v) ~= "string" then return nil, where .. ": path must be a string" end
+      local p, err = check_path(kind, v)
+      if not p then return nil, where .. ": " .. err end
+      e.path = p
+    elseif k.field == "cents" then
+      -- cjson decodes every number as a float: accept the integral ones
+      local n = type(v) == "number" and math.tointeger(v)
+      if not n or n < 0 then
+        return nil, where .. ": cents must be a non-negative integer"
+      end
+      e.cents = n
+    else
+      if type(v) ~= "string" then return nil, where .. ": model must be a string" end
+      e.model = v ~= "" and v or nil
+    end
+  end
+  return e
+end
+
+--- Parse noether EffectSet JSON: either {"effects":[...]} (serde's shape of
+-- EffectSet) or a bare array of Effect objects.  `what` names the source.
+function M.parse_json(text, what)
+  what = what or "effects JSON"
+  local doc, err = decode(text, what)
+  if not doc then return nil, err end
+  local list = doc
+  if type(doc) == "table" and doc.effects ~= nil then
+    for key in pairs(doc) do
+      if key ~= "effects" then
+        return nil, ("%s: unexpected field \"%s\" (an EffectSet has only \"effects\")")
+          :format(what, tostring(key))
+      end
+    end
+    list = doc.effects
+  end
+  if type(list) ~= "table" or (next(list) ~= nil and list[1] == nil) then
+    return nil, what .. ": expected an array of effects or {\"effects\": [...]}"
+  end
+  local out, seen = {}, {}
+  for i, obj in ipairs(list) do
+    local e, e_err = from_json_object(obj, ("%s: effect #%d"):format(what, i))
+    if not e then return nil, e_err end
+    add_unique(out, seen, e)
+  end
+  return out
+end
+
+--- noether's JSON for a list of effects: {"effects":[...]}.
+function M.to_json(list)
+  local arr = {}
+  for i, e in ipairs(list) do
+    local k = KINDS[e.kind]
+    local o = { effect = k.tag }
+    if k.field then
+      -- noether requires the field: an unnamed model is "", no price is 0
+      local v = e[k.field]
+      if v == nil then v = (k.field == "cents") and 0 or "" end
+      o[k.field] = v
+    end
+    arr[i] = o
+  end
+  local doc = { effects = setmetatable(arr, cjson.array_mt) }
+  return (cjson.encode(doc):gsub("\\/", "/"))
+end
+
+return M

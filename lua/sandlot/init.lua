@@ -1,0 +1,169 @@
+--- sandlot: builds a stage's policy from its effects and the policy layers.
+--
+-- The C command line calls build() for run and explain, explain_text()
+-- and noether.export() for explain, and check() for `sandlot check`.
+local core = require("sandlot.core")
+local effects = require("sandlot.effects")
+local host = require("sandlot.host")
+local loader = require("sandlot.loader")
+local noether = require("sandlot.noether")
+
+local M = { effects = effects, noether = noether, loader = loader }
+
+-- Scripts must not reach the shared string metatable through getmetatable("").
+getmetatable("").__metatable = false
+
+--- Where the system and user layers live.
+function M.layer_dirs(system_dir)
+  local dirs = { system_dir or "/etc/sandlot/policies.d" }
+  local xdg = os.getenv("XDG_CONFIG_HOME")
+  local home = os.getenv("HOME")
+  -- XDG: a relative XDG_CONFIG_HOME is invalid and ignored
+  if xdg and xdg:sub(1, 1) == "/" then
+    dirs[#dirs + 1] = xdg .. "/sandlot/policies.d"
+  elseif home and home:sub(1, 1) == "/" then
+    dirs[#dirs + 1] = home .. "/.config/sandlot/policies.d"
+  end
+  return dirs
+end
+
+local function fail(msg) error(msg, 0) end
+
+--- Parse the stage's effects from the CLI strings and/or JSON text.
+-- With none given the stage is "unknown", noether's default EffectSet.
+function M.stage_effects(opts)
+  local list = {}
+  if opts.effects and #opts.effects > 0 then
+    local parsed, err = effects.parse_cli(opts.effects)
+    if not parsed then fail(err) end
+    list = parsed
+  end
+  if opts.effects_json then
+    local parsed, err = effects.parse_json(opts.effects_json, opts.effects_json_name)
+    if not parsed then fail(err) end
+    local seen = {}
+    for _, e in ipairs(list) do seen[effects.tostring(e)] = true end
+    for _, e in ipairs(parsed) do
+      if not seen[effects.tostring(e)] then list[#list + 1] = e end
+    end
+  end
+  if #list == 0 then list = { { kind = "unknown" } } end
+  return list
+end
+
+--- Build the policy for one stage.
+-- opts: effects (CLI strings), effects_json (+ _name), policy_files,
+-- policy_json (+ _name), stage, work, argv, system_policies (bool),
+-- protected (host paths never writable inside), ids {uid, euid}, verbose.
+-- Returns the policy userdata and a report {scripts = {...}, effects = {...}}.
+function M.build(opts)
+  local stage = {
+    name = opts.stage or "unnamed",
+    argv = opts.argv or {},
+    effects = M.stage_effects(opts),
+  }
+  local all_dirs = M.layer_dirs(opts.system_dir)
+  local dirs = (opts.system_policies ~= false) and all_dirs or {}
+  local protected = {}
+  for _, p in ipairs(opts.protected or {}) do protected[#protected + 1] = p end
+  for _, d in ipairs(all_dirs) do protected[#protected + 1] = d end
+  core.set_protected(protected)
+
+  local policy = core.new_policy()
+  if opts.work then
+    core.set_origin("--work")
+    local ok, err = pcall(function() policy.work_host = opts.work end)
+    core.set_origin(nil)
+    if not ok then fail(err) end
+  end
+  local ctx = { policy = policy, stage = stage, host = host.facts(opts.ids),
+                verbose = opts.verbose }
+  local list
+  if opts.policy_json then
+    -- The JSON replaces the effect mapping; --policy files still run after it.
+    noether.import(policy, opts.policy_json, opts.policy_json_name or "policy-json")
+    list = loader.collect({ files = opts.policy_files })
+    for i = #list, 1, -1 do
+      if not list[i].path then table.remove(list, i) end
+    end
+  else
+    list = loader.collect({ dirs = dirs, files = opts.policy_files })
+  end
+  loader.run_all(list, ctx)
+  local ok, err = core.check_invariants(policy)
+  if not ok then fail("invariant: " .. err) end
+  local scripts = {}
+  for i, entry in ipairs(list) do scripts[i] = entry.chunk end
+  return policy, { scripts = scripts, effects = stage.effects, stage = stage.name }
+end
+
+-- Shell-quote one word for display.
+local function quote(w)
+  if w ~= "" and not w:find("[^%w%-%./_:=,+@%%]") then return w end
+  return "'" .. w:gsub("'", "'\\''") .. "'"
+end
+
+--- The bwrap command, one flag per line, each with the origin that caused
+-- it.  Values passed through from the host environment are not printed.
+function M.explain_text(policy, argv, bwrap_path, report)
+  local words, groups = core.bwrap_argv(policy, argv, bwrap_path)
+  local from_host = {}
+  for _, v in ipairs(policy:env()) do
+    if not v.value then from_host[v.name] = true end
+  end
+  local lines = {}
+  if report then
+    local names = {}
+    for i, e in ipairs(report.effects) do names[i] = effects.tostring(e) end
+    lines[#lines + 1] = ("# stage %s, effects: %s"):format(report.stage, table.concat(names, ", "))
+    lines[#lines + 1] = "# policy scripts, in order: " .. table.concat(report.scripts, ", ")
+  end
+  for gi, g in ipairs(groups) do
+    local parts = {}
+    for i = g.start, g.start + g.count - 1 do parts[#parts + 1] = quote(words[i]) end
+    if words[g.start] == "--setenv" and from_host[words[g.start + 1]] then
+      parts[3] = "<value from host>"
+    end
+    local text = table.concat(parts, " ")
+    if gi > 1 then text = "  " .. text end
+    if g.count == 0 then text = "  (no command)" end
+    local pad = math.max(1, 48 - #text)
+    lines[#lines + 1] = text .. (" "):rep(pad) .. "# " .. g.origin
+  end
+  return table.concat(lines, "\n") .. "\n"
+end
+
+-- Sample stages `check` runs every script against.
+M.SAMPLE_STAGES = {
+  { "pure" }, { "network" }, { "unknown" }, { "llm:sample-model", "cost:5", "fallible" },
+  { "fs-read:/usr/share", "fs-write:/tmp", "process", "non-deterministic" },
+}
+
+--- `sandlot check FILE...`: load each script against the sample stages.
+-- Returns an array of problems (strings); empty when all is well.
+function M.check(files, build_opts)
+  local problems = {}
+  for _, file in ipairs(files) do
+    local seen = {}
+    for _, sample in ipairs(M.SAMPLE_STAGES) do
+      local opts = {}
+      for k, v in pairs(build_opts or {}) do opts[k] = v end
+      opts.effects = { table.concat(sample, ",") }
+      opts.policy_files = { file }
+      opts.system_policies = false
+      opts.argv = { "true" }
+      local ok, err = pcall(M.build, opts)
+      if not ok then
+        local msg = ("%s (stage effects: %s)"):format(tostring(err), table.concat(sample, ","))
+        local key = tostring(err)
+        if not seen[key] then
+          seen[key] = true
+          problems[#problems + 1] = msg
+        end
+      end
+    end
+  end
+  return problems
+end
+
+return M

@@ -1,0 +1,149 @@
+--- noether's IsolationPolicy JSON, in and out.
+--
+-- noether's shape: {"ro_binds": [[host, sandbox], ...], "rw_binds": [...],
+-- "work_host": "/dir" (optional), "network": bool, "env_allowlist": [names]}.
+-- What noether cannot express (ro-bind-if-present, tmpfs, dirs, symlinks,
+-- forced environment values, uid/gid) travels in an extra "sandlot" object
+-- that noether ignores and sandlot reads back, so explain --json output
+-- round-trips through --policy-json exactly.
+local core = require("sandlot.core")
+local cjson = require("cjson")
+
+local M = {}
+
+local NOETHER_FIELDS = { ro_binds = true, rw_binds = true, work_host = true, network = true,
+                         env_allowlist = true, sandlot = true }
+local EXTRA_FIELDS = { mounts = true, env = true, uid = true, gid = true }
+
+-- noether always forces these (build_bwrap_command), whatever the allowlist.
+local FORCED = { { "HOME", "/work" }, { "USER", "nobody" } }
+-- and binds these read-only-if-present when the network is shared.
+M.NETWORK_FILES = { "/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf", "/etc/ssl/certs" }
+
+local function encode(doc)
+  -- cjson escapes "/" as "\/"; no other escape ends in "/", so undo it.
+  return (cjson.encode(doc):gsub("\\/", "/"))
+end
+
+local function array(t) return setmetatable(t, cjson.array_mt) end
+
+--- The policy as noether's IsolationPolicy JSON (one line).
+function M.export(policy)
+  local ro, rw, mounts = {}, {}, {}
+  for _, m in ipairs(policy:mounts()) do
+    if m.kind == "ro" then ro[#ro + 1] = array({ m.source, m.target }) end
+    if m.kind == "rw" then rw[#rw + 1] = array({ m.source, m.target }) end
+    if m.kind ~= "ro" and m.kind ~= "rw" then
+      mounts[#mounts + 1] = { kind = m.kind, source = m.source, target = m.target }
+    end
+  end
+  local names, forced = {}, {}
+  for _, v in ipairs(policy:env()) do
+    names[#names + 1] = v.name
+    if v.value then forced[#forced + 1] = array({ v.name, v.value }) end
+  end
+  local doc = {
+    ro_binds = array(ro),
+    rw_binds = array(rw),
+    work_host = policy.work_host,
+    network = policy.network,
+    env_allowlist = array(names),
+    sandlot = { mounts = array(mounts), env = array(forced), uid = policy.uid, gid = policy.gid },
+  }
+  return encode(doc)
+end
+
+local function fail(what, fmt, ...)
+  error(what .. ": " .. fmt:format(...), 0)
+end
+
+local function check_pairs(doc, key, what)
+  local v = doc[key]
+  if v == nil then return {} end
+  if type(v) ~= "table" or (next(v) ~= nil and v[1] == nil) then
+    fail(what, "\"%s\" must be an array of [host, sandbox] pairs", key)
+  end
+  for i, pair in ipairs(v) do
+    if type(pair) ~= "table" or #pair ~= 2 or type(pair[1]) ~= "string"
+        or type(pair[2]) ~= "string" then
+      fail(what, "\"%s\" entry #%d must be a [host, sandbox] pair of strings", key, i)
+    end
+  end
+  return v
+end
+
+local function unknown_key(doc, known, what, where)
+  for k in pairs(doc) do
+    if not known[k] then
+      local names = {}
+      for n in pairs(known) do names[#names + 1] = n end
+      table.sort(names)
+      fail(what, "unknown field \"%s\"%s (known: %s)", tostring(k), where or "",
+           table.concat(names, ", "))
+    end
+  end
+end
+
+--- Fill `policy` from IsolationPolicy JSON text.  Every mutation goes
+-- through the C core, so every invariant holds; errors name `what`.
+function M.import(policy, text, what)
+  local ok, doc = pcall(cjson.decode, text)
+  if not ok then fail(what, "malformed JSON: %s", tostring(doc)) end
+  if type(doc) ~= "table" or doc[1] ~= nil then fail(what, "expected a JSON object") end
+  unknown_key(doc, NOETHER_FIELDS, what)
+  for _, key in ipairs({ "ro_binds", "network", "env_allowlist" }) do
+    if doc[key] == nil then fail(what, "missing field \"%s\"", key) end
+  end
+  if type(doc.network) ~= "boolean" then fail(what, "\"network\" must be true or false") end
+  if type(doc.env_allowlist) ~= "table" then fail(what, "\"env_allowlist\" must be an array") end
+  local extra = doc.sandlot
+  if extra ~= nil then
+    if type(extra) ~= "table" then fail(what, "\"sandlot\" must be an object") end
+    unknown_key(extra, EXTRA_FIELDS, what, " in \"sandlot\"")
+  end
+  core.set_origin(what)
+  local done, err = pcall(function()
+    for _, p in ipairs(check_pairs(doc, "rw_binds", what)) do policy:rw_bind(p[1], p[2]) end
+    for _, p in ipairs(check_pairs(doc, "ro_binds", what)) do policy:ro_bind(p[1], p[2]) end
+    if doc.work_host ~= nil and doc.work_host ~= cjson.null then
+      if type(doc.work_host) ~= "string" then fail(what, "\"work_host\" must be a string") end
+      policy.work_host = doc.work_host
+    end
+    policy.network = doc.network
+    for i, name in ipairs(doc.env_allowlist) do
+      if type(name) ~= "string" then fail(what, "env_allowlist entry #%d is not a string", i) end
+      policy:allow_env(name)
+    end
+    if extra then
+      for i, m in ipairs(extra.mounts or {}) do
+        if type(m) ~= "table" or type(m.target) ~= "string" then
+          fail(what, "sandlot.mounts entry #%d needs a \"target\"", i)
+        end
+        if m.kind == "ro-try" then policy:ro_bind_try(m.source, m.target)
+        elseif m.kind == "tmpfs" then policy:tmpfs(m.target)
+        elseif m.kind == "dir" then policy:dir(m.target)
+        elseif m.kind == "symlink" then policy:symlink(m.source, m.target)
+        else fail(what, "sandlot.mounts entry #%d has unknown kind \"%s\"", i, tostring(m.kind))
+        end
+      end
+      for i, v in ipairs(extra.env or {}) do
+        if type(v) ~= "table" or type(v[1]) ~= "string" or type(v[2]) ~= "string" then
+          fail(what, "sandlot.env entry #%d must be a [name, value] pair", i)
+        end
+        policy:setenv(v[1], v[2])
+      end
+      if extra.uid ~= nil then policy.uid = math.tointeger(extra.uid) or -1 end
+      if extra.gid ~= nil then policy.gid = math.tointeger(extra.gid) or -1 end
+    else
+      -- A plain noether policy: add what noether's bwrap builder always adds.
+      if doc.network then
+        for _, f in ipairs(M.NETWORK_FILES) do policy:ro_bind_try(f) end
+      end
+      for _, kv in ipairs(FORCED) do policy:setenv(kv[1], kv[2]) end
+    end
+  end)
+  core.set_origin(nil)
+  if not done then error(err, 0) end
+end
+
+return M

@@ -1,0 +1,212 @@
+/* bwrap.c: bwrap command-line builder and trusted lookup; see bwrap.h. */
+#include "bwrap.h"
+#include "util.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define INVARIANT "sandlot: invariant"
+#define SKELETON "sandlot: baseline"
+
+static void push_word(struct cmdline *c, const char *w)
+{
+    if (c->nwords + 1 >= c->capwords) {
+        c->capwords = c->capwords ? c->capwords * 2 : 64;
+        c->words = xrealloc(c->words, c->capwords * sizeof *c->words);
+    }
+    c->words[c->nwords++] = xstrdup(w);
+    c->words[c->nwords] = NULL;
+}
+
+/* Append one group: the words given (NULL-terminated) with their origin. */
+static void group(struct cmdline *c, const char *origin, ...)
+{
+    va_list ap;
+    if (c->ngroups == c->capgroups) {
+        c->capgroups = c->capgroups ? c->capgroups * 2 : 64;
+        c->groups = xrealloc(c->groups, c->capgroups * sizeof *c->groups);
+    }
+    struct group *g = &c->groups[c->ngroups++];
+    g->start = c->nwords;
+    g->origin = xstrdup(origin ? origin : "policy");
+    va_start(ap, origin);
+    for (const char *w; (w = va_arg(ap, const char *));)
+        push_word(c, w);
+    va_end(ap);
+    g->count = c->nwords - g->start;
+}
+
+const char *env_lookup(char *const *env, const char *name)
+{
+    size_t n = strlen(name);
+    for (; env && *env; env++)
+        if (strncmp(*env, name, n) == 0 && (*env)[n] == '=')
+            return *env + n + 1;
+    return NULL;
+}
+
+static const char *bind_flag(enum mount_kind k)
+{
+    switch (k) {
+    case MOUNT_RO_BIND: return "--ro-bind";
+    case MOUNT_RW_BIND: return "--bind";
+    case MOUNT_RO_BIND_TRY: return "--ro-bind-try";
+    case MOUNT_TMPFS: return "--tmpfs";
+    case MOUNT_DIR: return "--dir";
+    case MOUNT_SYMLINK: return "--symlink";
+    }
+    return NULL;
+}
+
+/*
+ * Emit the policy's mounts of the given kinds, in policy order: those
+ * outside /work, or (below_work) those whose target lies below /work.
+ */
+static void emit_mounts(struct cmdline *c, const struct policy *p, unsigned kinds,
+                        bool below_work)
+{
+    for (size_t i = 0; i < p->nmounts; i++) {
+        const struct mount *m = &p->mounts[i];
+        if (!(kinds & (1u << m->kind)) || path_within(m->dst, "/work") != below_work)
+            continue;
+        if (m->src)
+            group(c, m->origin, bind_flag(m->kind), m->src, m->dst, (char *)NULL);
+        else
+            group(c, m->origin, bind_flag(m->kind), m->dst, (char *)NULL);
+    }
+}
+
+void bwrap_build(const struct policy *p, const struct bwrap_inputs *in, char *const *cmd,
+                 struct cmdline *out)
+{
+    char uid[16], gid[16], fd[16];
+    memset(out, 0, sizeof *out);
+    group(out, SKELETON, in->bwrap_path, (char *)NULL);
+
+    /* Invariants 1 and 2: these do not depend on anything a script did. */
+    group(out, INVARIANT, "--unshare-user", (char *)NULL);
+    group(out, INVARIANT, "--unshare-pid", (char *)NULL);
+    group(out, INVARIANT, "--unshare-ipc", (char *)NULL);
+    group(out, INVARIANT, "--unshare-uts", (char *)NULL);
+    group(out, INVARIANT, "--unshare-cgroup", (char *)NULL);
+    if (p->network)
+        group(out, p->network_origin, "--share-net", (char *)NULL);
+    else
+        group(out, INVARIANT, "--unshare-net", (char *)NULL);
+    group(out, INVARIANT, "--die-with-parent", (char *)NULL);
+    group(out, INVARIANT, "--new-session", (char *)NULL);
+    group(out, INVARIANT, "--cap-drop", "ALL", (char *)NULL);
+    group(out, INVARIANT, "--clearenv", (char *)NULL);
+
+    /* Invariant 3: uid/gid are never 0 (policy_set_ids refused it). */
+    snprintf(uid, sizeof uid, "%u", p->uid);
+    snprintf(gid, sizeof gid, "%u", p->gid);
+    const char *ido = p->id_origin ? p->id_origin : SKELETON;
+    group(out, ido, "--uid", uid, (char *)NULL);
+    group(out, ido, "--gid", gid, (char *)NULL);
+
+    group(out, SKELETON, "--proc", "/proc", (char *)NULL);
+    group(out, SKELETON, "--dev", "/dev", (char *)NULL);
+    group(out, SKELETON, "--tmpfs", "/tmp", (char *)NULL);
+
+    /*
+     * Mount order (noether's contract): structure first (tmpfs, dirs,
+     * symlinks), then rw binds, then ro binds, so a narrower ro bind
+     * shadows a broader rw parent; then /work, so it always wins at /work.
+     * Targets below /work come after it in the same order, or /work
+     * would hide them.
+     */
+    const unsigned structure = 1u << MOUNT_TMPFS | 1u << MOUNT_DIR | 1u << MOUNT_SYMLINK;
+    const unsigned ro = 1u << MOUNT_RO_BIND | 1u << MOUNT_RO_BIND_TRY;
+    emit_mounts(out, p, structure, false);
+    emit_mounts(out, p, 1u << MOUNT_RW_BIND, false);
+    emit_mounts(out, p, ro, false);
+    if (p->work_host)
+        group(out, p->work_origin, "--bind", p->work_host, "/work", (char *)NULL);
+    else
+        group(out, p->work_origin ? p->work_origin : SKELETON, "--tmpfs", "/work", (char *)NULL);
+    emit_mounts(out, p, structure, true);
+    emit_mounts(out, p, 1u << MOUNT_RW_BIND, true);
+    emit_mounts(out, p, ro, true);
+    if (in->exec_helper)
+        group(out, "sandlot: exec helper", "--ro-bind", in->exec_helper, SANDLOT_EXEC_TARGET,
+              (char *)NULL);
+    group(out, INVARIANT, "--remount-ro", "/", (char *)NULL);
+    group(out, SKELETON, "--chdir", "/work", (char *)NULL);
+
+    for (size_t i = 0; i < p->nenv; i++) {
+        const struct envvar *v = &p->env[i];
+        const char *val = v->value ? v->value : env_lookup(in->host_env, v->name);
+        if (val)
+            group(out, v->origin, "--setenv", v->name, val, (char *)NULL);
+    }
+    out->options_end = out->nwords;
+
+    group(out, SKELETON, "--", (char *)NULL);
+    if (in->exec_helper) {
+        snprintf(fd, sizeof fd, "%d", in->ready_fd);
+        group(out, "sandlot: exec helper", SANDLOT_EXEC_TARGET, fd, "--", (char *)NULL);
+    }
+    size_t start = out->nwords;
+    for (char *const *a = cmd; a && *a; a++)
+        push_word(out, *a);
+    /* The command itself is one group. */
+    if (out->ngroups == out->capgroups) {
+        out->capgroups *= 2;
+        out->groups = xrealloc(out->groups, out->capgroups * sizeof *out->groups);
+    }
+    out->groups[out->ngroups++] = (struct group){start, out->nwords - start, xstrdup("command")};
+}
+
+void cmdline_free(struct cmdline *c)
+{
+    for (size_t i = 0; i < c->nwords; i++)
+        free(c->words[i]);
+    for (size_t i = 0; i < c->ngroups; i++)
+        free(c->groups[i].origin);
+    free(c->words);
+    free(c->groups);
+    memset(c, 0, sizeof *c);
+}
+
+const char *const bwrap_trusted_paths[] = {
+    "/usr/bin/bwrap",
+    "/usr/local/bin/bwrap",
+    "/run/current-system/sw/bin/bwrap",
+    "/nix/var/nix/profiles/default/bin/bwrap",
+    NULL,
+};
+
+static bool is_exec_file(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode) && access(p, X_OK) == 0;
+}
+
+char *bwrap_find(const char *path_env, bool *from_path)
+{
+    *from_path = false;
+    for (const char *const *t = bwrap_trusted_paths; *t; t++)
+        if (is_exec_file(*t))
+            return xstrdup(*t);
+    if (!path_env)
+        return NULL;
+    char *copy = xstrdup(path_env), *save = NULL;
+    for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+        if (dir[0] != '/')
+            continue; /* a relative PATH entry would depend on the working directory */
+        char *cand = xasprintf("%s/bwrap", dir);
+        if (is_exec_file(cand)) {
+            free(copy);
+            *from_path = true;
+            return cand;
+        }
+        free(cand);
+    }
+    free(copy);
+    return NULL;
+}

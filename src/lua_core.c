@@ -1,0 +1,560 @@
+/*
+ * lua_core.c: the sandlot.core module, the C/Lua boundary.
+ *
+ * The policy is a full userdata ("sandlot.policy") that owns a struct
+ * policy.  Methods mutate it through policy.c, so every rule is checked at
+ * the call and a refusal raises an error naming the calling script and
+ * line.  Each entry records its origin: the innermost policy script on
+ * the call stack (chunk names starting with '@'; library chunks use '=').
+ *
+ * Convention (as LuaFileSystem): misuse and refused mutations raise;
+ * look-ups that can fail normally return nil, message.
+ */
+#include "bwrap.h"
+#include "lua_vm.h"
+#include "policy.h"
+#include "util.h"
+
+#include <lauxlib.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define POLICY_MT "sandlot.policy"
+#define CMDLINE_MT "sandlot.cmdline"
+
+
+
+static const char ORIGIN_KEY = 'o';    /* registry: fallback origin string */
+static const char PROTECTED_KEY = 'p'; /* registry: array of protected host paths */
+
+struct lpolicy {
+    struct policy *p;
+};
+
+/* Check and return the policy at index i. */
+static struct policy *check_policy(lua_State *L, int i)
+{
+    struct lpolicy *lp = luaL_checkudata(L, i, POLICY_MT);
+    if (!lp->p)
+        luaL_argerror(L, i, "policy has been freed");
+    return lp->p;
+}
+
+/*
+ * Push the origin of the current call: "file:line" of the innermost policy
+ * script on the stack, else the registry fallback, else "sandlot".
+ */
+static const char *push_origin(lua_State *L)
+{
+    lua_Debug ar;
+    for (int level = 1; lua_getstack(L, level, &ar); level++) {
+        if (!lua_getinfo(L, "Sl", &ar))
+            break;
+        if (ar.source[0] == '@' && ar.currentline > 0)
+            return lua_pushfstring(L, "%s:%d", ar.source + 1, ar.currentline);
+    }
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &ORIGIN_KEY) == LUA_TSTRING)
+        return lua_tostring(L, -1);
+    lua_pop(L, 1);
+    return lua_pushliteral(L, "sandlot");
+}
+
+/* Raise "origin: message" (luaL_error would add a second position).  Never returns. */
+static int refuse_msg(lua_State *L, const char *msg)
+{
+    const char *o = push_origin(L);
+    lua_pushfstring(L, "%s: %s", o, msg);
+    return lua_error(L);
+}
+
+static int refuse(lua_State *L, const struct sl_err *e)
+{
+    return refuse_msg(L, e->msg);
+}
+
+/* core.new_policy() -> policy */
+static int l_new_policy(lua_State *L)
+{
+    struct lpolicy *lp = lua_newuserdatauv(L, sizeof *lp, 0);
+    lp->p = NULL;
+    luaL_setmetatable(L, POLICY_MT);
+    lp->p = policy_new();
+    return 1;
+}
+
+/* __gc / __close: safe to run twice. */
+static int l_policy_gc(lua_State *L)
+{
+    struct lpolicy *lp = luaL_checkudata(L, 1, POLICY_MT);
+    policy_free(lp->p);
+    lp->p = NULL;
+    return 0;
+}
+
+static int add_mount(lua_State *L, enum mount_kind k, bool has_src)
+{
+    struct policy *p = check_policy(L, 1);
+    struct sl_err e;
+    size_t slen = 0, dlen;
+    const char *src = NULL, *dst;
+    if (has_src) {
+        src = luaL_checklstring(L, 2, &slen);
+        dst = luaL_optlstring(L, 3, NULL, &dlen);
+        if (!dst) {
+            if (k == MOUNT_SYMLINK)
+                return luaL_argerror(L, 3, "symlink needs a target text and a link path");
+            dst = src;
+            dlen = slen;
+        }
+    } else {
+        dst = luaL_checklstring(L, 2, &dlen);
+    }
+    const char *o = push_origin(L);
+    if (!policy_add_mount(p, k, src, slen, dst, dlen, o, &e))
+        return refuse(L, &e);
+    lua_settop(L, 1);
+    return 1; /* the policy, for chaining */
+}
+
+/* policy:ro_bind(host [, target]) and friends; target defaults to host. */
+static int l_ro_bind(lua_State *L) { return add_mount(L, MOUNT_RO_BIND, true); }
+static int l_rw_bind(lua_State *L) { return add_mount(L, MOUNT_RW_BIND, true); }
+static int l_ro_bind_try(lua_State *L) { return add_mount(L, MOUNT_RO_BIND_TRY, true); }
+static int l_tmpfs(lua_State *L) { return add_mount(L, MOUNT_TMPFS, false); }
+static int l_dir(lua_State *L) { return add_mount(L, MOUNT_DIR, false); }
+/* policy:symlink(link_text, path) */
+static int l_symlink(lua_State *L) { return add_mount(L, MOUNT_SYMLINK, true); }
+
+/* policy:unmount(target) -> number of mount entries removed */
+static int l_unmount(lua_State *L)
+{
+    struct policy *p = check_policy(L, 1);
+    size_t len;
+    const char *dst = luaL_checklstring(L, 2, &len);
+    char *norm;
+    struct sl_err e;
+    if (!path_normalise(dst, len, &norm, &e))
+        return refuse(L, &e);
+    lua_pushinteger(L, (lua_Integer)policy_remove_mounts(p, norm));
+    free(norm);
+    return 1;
+}
+
+/* policy:mounts() -> array of {kind=, source=, target=, origin=} in policy order */
+static int l_mounts(lua_State *L)
+{
+    struct policy *p = check_policy(L, 1);
+    lua_createtable(L, (int)p->nmounts, 0);
+    for (size_t i = 0; i < p->nmounts; i++) {
+        const struct mount *m = &p->mounts[i];
+        lua_createtable(L, 0, 4);
+        lua_pushstring(L, mount_kind_name(m->kind));
+        lua_setfield(L, -2, "kind");
+        if (m->src) {
+            lua_pushstring(L, m->src);
+            lua_setfield(L, -2, "source");
+        }
+        lua_pushstring(L, m->dst);
+        lua_setfield(L, -2, "target");
+        lua_pushstring(L, m->origin);
+        lua_setfield(L, -2, "origin");
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    return 1;
+}
+
+/* policy:allow_env(name, ...): pass these host variables through when set */
+static int l_allow_env(lua_State *L)
+{
+    struct policy *p = check_policy(L, 1);
+    int n = lua_gettop(L);
+    const char *o = push_origin(L);
+    for (int i = 2; i <= n; i++) {
+        size_t len;
+        const char *name = luaL_checklstring(L, i, &len);
+        struct sl_err e;
+        /* An allowlisted name never overrides a value forced earlier. */
+        const struct envvar *v = policy_find_env(p, name);
+        if (v && v->value)
+            continue;
+        if (!policy_set_env(p, name, len, NULL, 0, o, &e))
+            return refuse(L, &e);
+    }
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* policy:setenv(name, value): force name=value inside */
+static int l_setenv(lua_State *L)
+{
+    struct policy *p = check_policy(L, 1);
+    size_t nlen, vlen;
+    const char *name = luaL_checklstring(L, 2, &nlen);
+    const char *value = luaL_checklstring(L, 3, &vlen);
+    struct sl_err e;
+    const char *o = push_origin(L);
+    if (!policy_set_env(p, name, nlen, value, vlen, o, &e))
+        return refuse(L, &e);
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* policy:unsetenv(name) -> true if it was allowed or set */
+static int l_unsetenv(lua_State *L)
+{
+    struct policy *p = check_policy(L, 1);
+    lua_pushboolean(L, policy_unset_env(p, luaL_checkstring(L, 2)));
+    return 1;
+}
+
+/* policy:env() -> array of {name=, value=(forced value or nil), origin=} */
+static int l_env(lua_State *L)
+{
+    struct policy *p = check_policy(L, 1);
+    lua_createtable(L, (int)p->nenv, 0);
+    for (size_t i = 0; i < p->nenv; i++) {
+        lua_createtable(L, 0, 3);
+        lua_pushstring(L, p->env[i].name);
+        lua_setfield(L, -2, "name");
+        if (p->env[i].value) {
+            lua_pushstring(L, p->env[i].value);
+            lua_setfield(L, -2, "value");
+        }
+        lua_pushstring(L, p->env[i].origin);
+        lua_setfield(L, -2, "origin");
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    return 1;
+}
+
+/* policy:origin(field) -> origin of "network", "work_host" or "uid"/"gid" */
+static int l_origin(lua_State *L)
+{
+    struct policy *p = check_policy(L, 1);
+    const char *f = luaL_checkstring(L, 2);
+    const char *o = NULL;
+    if (strcmp(f, "network") == 0)
+        o = p->network_origin;
+    else if (strcmp(f, "work_host") == 0)
+        o = p->work_origin;
+    else if (strcmp(f, "uid") == 0 || strcmp(f, "gid") == 0)
+        o = p->id_origin;
+    else
+        return luaL_argerror(L, 2, "expected network, work_host, uid or gid");
+    lua_pushstring(L, o);
+    return 1;
+}
+
+static const luaL_Reg policy_methods[] = {
+    {"ro_bind", l_ro_bind},     {"rw_bind", l_rw_bind},   {"ro_bind_try", l_ro_bind_try},
+    {"tmpfs", l_tmpfs},         {"dir", l_dir},           {"symlink", l_symlink},
+    {"unmount", l_unmount},     {"mounts", l_mounts},     {"allow_env", l_allow_env},
+    {"setenv", l_setenv},       {"unsetenv", l_unsetenv}, {"env", l_env},
+    {"origin", l_origin},       {NULL, NULL},
+};
+
+/* __index: methods first, then the fields network, work_host, uid, gid. */
+static int l_policy_index(lua_State *L)
+{
+    struct policy *p = check_policy(L, 1);
+    const char *k = luaL_checkstring(L, 2);
+    if (lua_getfield(L, lua_upvalueindex(1), k) != LUA_TNIL)
+        return 1;
+    if (strcmp(k, "network") == 0)
+        lua_pushboolean(L, p->network);
+    else if (strcmp(k, "work_host") == 0)
+        lua_pushstring(L, p->work_host); /* nil: private tmpfs */
+    else if (strcmp(k, "uid") == 0)
+        lua_pushinteger(L, p->uid);
+    else if (strcmp(k, "gid") == 0)
+        lua_pushinteger(L, p->gid);
+    else
+        return refuse_msg(L, lua_pushfstring(L, "policy has no field or method '%s'", k));
+    return 1;
+}
+
+static int l_policy_newindex(lua_State *L)
+{
+    struct policy *p = check_policy(L, 1);
+    const char *k = luaL_checkstring(L, 2);
+    struct sl_err e;
+    const char *o = push_origin(L);
+    if (strcmp(k, "network") == 0) {
+        luaL_checktype(L, 3, LUA_TBOOLEAN);
+        policy_set_network(p, lua_toboolean(L, 3), o);
+    } else if (strcmp(k, "work_host") == 0) {
+        size_t len = 0;
+        const char *h = lua_isnil(L, 3) ? NULL : luaL_checklstring(L, 3, &len);
+        if (!policy_set_work(p, h, len, o, &e))
+            return refuse(L, &e);
+    } else if (strcmp(k, "uid") == 0 || strcmp(k, "gid") == 0) {
+        lua_Integer v = luaL_checkinteger(L, 3);
+        long uid = k[0] == 'u' ? (long)v : (long)p->uid;
+        long gid = k[0] == 'g' ? (long)v : (long)p->gid;
+        if (!policy_set_ids(p, uid, gid, o, &e))
+            return refuse(L, &e);
+    } else {
+        return refuse_msg(L, lua_pushfstring(L, "policy has no field '%s' (fields: network, "
+                                                "work_host, uid, gid)", k));
+    }
+    return 0;
+}
+
+static int l_policy_tostring(lua_State *L)
+{
+    struct policy *p = check_policy(L, 1);
+    lua_pushfstring(L, "sandlot.policy (%d mounts, %d env, network %s)", (int)p->nmounts,
+                    (int)p->nenv, p->network ? "on" : "off");
+    return 1;
+}
+
+/* core.check_path(s) -> normalised path | nil, message */
+static int l_check_path(lua_State *L)
+{
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    char *out;
+    struct sl_err e;
+    if (!path_normalise(s, len, &out, &e)) {
+        lua_pushnil(L);
+        lua_pushstring(L, e.msg);
+        return 2;
+    }
+    lua_pushstring(L, out);
+    free(out);
+    return 1;
+}
+
+/* core.check_env_name(s) -> true | nil, message */
+static int l_check_env_name(lua_State *L)
+{
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    struct sl_err e;
+    if (!env_name_allowed(s, len, &e)) {
+        lua_pushnil(L);
+        lua_pushstring(L, e.msg);
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* Collect the protected paths from the registry into a NULL-terminated array. */
+static const char **protected_list(lua_State *L)
+{
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &PROTECTED_KEY);
+    size_t n = lua_istable(L, -1) ? (size_t)luaL_len(L, -1) : 0;
+    const char **list = lua_newuserdatauv(L, (n + 1) * sizeof *list, 0);
+    for (size_t i = 0; i < n; i++) {
+        lua_rawgeti(L, -2, (lua_Integer)i + 1);
+        list[i] = lua_tostring(L, -1); /* anchored by the registry table */
+        lua_pop(L, 1);
+    }
+    list[n] = NULL;
+    return list; /* stack: protected table, list userdata */
+}
+
+/* core.set_protected({path, ...}): host paths never writable inside */
+static int l_set_protected(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &PROTECTED_KEY);
+    return 0;
+}
+
+/* core.check_invariants(policy) -> true | nil, message */
+static int l_check_invariants(lua_State *L)
+{
+    struct policy *p = check_policy(L, 1);
+    struct sl_err e;
+    const char **list = protected_list(L);
+    if (!policy_check_invariants(p, list, &e)) {
+        lua_pushnil(L);
+        lua_pushstring(L, e.msg);
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* core.set_origin(s | nil): origin recorded when no policy script is calling */
+static int l_set_origin(lua_State *L)
+{
+    if (!lua_isnoneornil(L, 1))
+        luaL_checkstring(L, 1);
+    lua_settop(L, 1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &ORIGIN_KEY);
+    return 0;
+}
+
+/*
+ * core.bwrap_argv(policy, {cmd...} [, bwrap_path]) -> argv, groups
+ * argv: the full bwrap command as an array of strings (without the exec
+ * helper); groups: array of {start=, count=, origin=} over argv.
+ */
+static int l_bwrap_argv(lua_State *L)
+{
+    struct policy *p = check_policy(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    const char *bw = luaL_optstring(L, 3, "bwrap");
+    lua_Integer n = luaL_len(L, 2);
+    if (n < 0 || n > 100000)
+        return luaL_argerror(L, 2, "command has too many words");
+    const char **cmd = lua_newuserdatauv(L, ((size_t)n + 1) * sizeof *cmd, 0);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, 2, i);
+        cmd[i - 1] = lua_tostring(L, -1);
+        if (!cmd[i - 1])
+            return luaL_argerror(L, 2, "command words must be strings");
+        lua_pop(L, 1); /* still anchored by the table */
+    }
+    cmd[n] = NULL;
+    /* The cmdline lives in a userdata whose __gc frees it, so a memory
+     * error while pushing the results leaks nothing. */
+    struct cmdline *c = lua_newuserdatauv(L, sizeof *c, 0);
+    memset(c, 0, sizeof *c);
+    luaL_setmetatable(L, CMDLINE_MT);
+    int box = lua_gettop(L);
+    struct bwrap_inputs in = {bw, NULL, -1, environ};
+    bwrap_build(p, &in, (char *const *)cmd, c);
+    lua_createtable(L, (int)c->nwords, 0);
+    lua_createtable(L, (int)c->ngroups, 0);
+    for (size_t i = 0; i < c->nwords; i++) {
+        lua_pushstring(L, c->words[i]);
+        lua_rawseti(L, -3, (lua_Integer)i + 1);
+    }
+    for (size_t i = 0; i < c->ngroups; i++) {
+        lua_createtable(L, 0, 3);
+        lua_pushinteger(L, (lua_Integer)c->groups[i].start + 1);
+        lua_setfield(L, -2, "start");
+        lua_pushinteger(L, (lua_Integer)c->groups[i].count);
+        lua_setfield(L, -2, "count");
+        lua_pushstring(L, c->groups[i].origin);
+        lua_setfield(L, -2, "origin");
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    cmdline_free(c);
+    lua_remove(L, box);
+    return 2;
+}
+
+/* core.find_bwrap() -> path, from_path | nil, message */
+static int l_find_bwrap(lua_State *L)
+{
+    bool from_path;
+    char *p = bwrap_find(getenv("PATH"), &from_path);
+    if (!p) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "bwrap not found");
+        return 2;
+    }
+    lua_pushstring(L, p);
+    lua_pushboolean(L, from_path);
+    free(p);
+    return 2;
+}
+
+/* core.builtins(dir) -> array of {name=, source=} ("policies.d" or "lua/sandlot") */
+static int l_builtins(lua_State *L)
+{
+    const char *dir = luaL_checkstring(L, 1);
+    if (strcmp(dir, "policies.d") != 0 && strcmp(dir, "lua/sandlot") != 0)
+        return luaL_argerror(L, 1, "expected \"policies.d\" or \"lua/sandlot\"");
+    vm_push_builtins(L, dir);
+    return 1;
+}
+
+/* core.budget_exhausted() -> boolean: the budget or memory cap was hit */
+static int l_budget_exhausted(lua_State *L)
+{
+    lua_pushboolean(L, vm_budget_exhausted(L));
+    return 1;
+}
+
+/*
+ * core.pcall(f, ...): pcall for policy scripts.  When the instruction,
+ * time or memory budget was hit, the error is raised again instead of
+ * being returned, so a script cannot catch its way past its budget.
+ */
+static int l_pcall_cont(lua_State *L, int status, lua_KContext ctx)
+{
+    (void)ctx;
+    if (status != LUA_OK && status != LUA_YIELD) {
+        if (vm_budget_exhausted(L))
+            return lua_error(L);
+        lua_pushboolean(L, 0);
+        lua_pushvalue(L, -2);
+        return 2;
+    }
+    return lua_gettop(L); /* true at slot 1, then the results */
+}
+
+static int l_pcall(lua_State *L)
+{
+    luaL_checkany(L, 1);
+    lua_pushboolean(L, 1);
+    lua_insert(L, 1);
+    int st = lua_pcallk(L, lua_gettop(L) - 2, LUA_MULTRET, 0, 0, l_pcall_cont);
+    return l_pcall_cont(L, st, 0);
+}
+
+static int l_cmdline_gc(lua_State *L)
+{
+    cmdline_free(luaL_checkudata(L, 1, CMDLINE_MT)); /* idempotent: it zeroes */
+    return 0;
+}
+
+static const luaL_Reg core_funcs[] = {
+    {"new_policy", l_new_policy},
+    {"check_path", l_check_path},
+    {"check_env_name", l_check_env_name},
+    {"check_invariants", l_check_invariants},
+    {"set_protected", l_set_protected},
+    {"set_origin", l_set_origin},
+    {"bwrap_argv", l_bwrap_argv},
+    {"find_bwrap", l_find_bwrap},
+    {"builtins", l_builtins},
+    {"budget_exhausted", l_budget_exhausted},
+    {"pcall", l_pcall},
+    {NULL, NULL},
+};
+
+struct policy *lua_core_policy(lua_State *L, int idx);
+/* For the CLI: the policy at idx, or NULL if it is not one. */
+struct policy *lua_core_policy(lua_State *L, int idx)
+{
+    struct lpolicy *lp = luaL_testudata(L, idx, POLICY_MT);
+    return lp ? lp->p : NULL;
+}
+
+int luaopen_sandlot_core(lua_State *L)
+{
+    if (luaL_newmetatable(L, POLICY_MT)) {
+        luaL_newlib(L, policy_methods);
+        lua_pushcclosure(L, l_policy_index, 1);
+        lua_setfield(L, -2, "__index");
+        lua_pushcfunction(L, l_policy_newindex);
+        lua_setfield(L, -2, "__newindex");
+        lua_pushcfunction(L, l_policy_gc);
+        lua_setfield(L, -2, "__gc");
+        lua_pushcfunction(L, l_policy_gc);
+        lua_setfield(L, -2, "__close");
+        lua_pushcfunction(L, l_policy_tostring);
+        lua_setfield(L, -2, "__tostring");
+        lua_pushliteral(L, "sandlot.policy");
+        lua_setfield(L, -2, "__metatable");
+    }
+    lua_pop(L, 1);
+    if (luaL_newmetatable(L, CMDLINE_MT)) {
+        lua_pushcfunction(L, l_cmdline_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_pop(L, 1);
+    luaL_newlib(L, core_funcs);
+    lua_pushliteral(L, SANDLOT_EXEC_TARGET);
+    lua_setfield(L, -2, "EXEC_TARGET");
+    return 1;
+}

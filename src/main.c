@@ -1,0 +1,505 @@
+/*
+ * main.c: the command line.  Parses options, asks the Lua layer for the
+ * policy, checks the invariants once more in C, then explains or runs.
+ * Every failure before the command starts exits 125 and runs nothing.
+ */
+
+#include "bwrap.h"
+#include "lua_vm.h"
+#include "policy.h"
+#include "run.h"
+#include "util.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <lauxlib.h>
+#include <limits.h>
+#include <lualib.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef SANDLOT_SYSCONFDIR
+#define SANDLOT_SYSCONFDIR "/etc"
+#endif
+#define SYSTEM_POLICY_DIR SANDLOT_SYSCONFDIR "/sandlot/policies.d"
+
+#ifndef SANDLOT_VERSION
+#define SANDLOT_VERSION "0.1.0"
+#endif
+
+/* Budget of one policy evaluation (all layers of one stage). */
+#define POLICY_INSTRUCTIONS 200000000LL
+#define POLICY_SECONDS 1.0
+#define POLICY_WATCHDOG 5u
+#define POLICY_MEMORY ((size_t)64 << 20)
+
+struct policy *lua_core_policy(lua_State *L, int idx);
+
+enum command { CMD_RUN, CMD_EXPLAIN, CMD_CHECK };
+
+struct opts {
+    const char **effects;
+    size_t neffects;
+    const char *effects_json;
+    const char **policies;
+    size_t npolicies;
+    const char *policy_json;
+    const char *stage;
+    const char *work;
+    const char *isolate;
+    bool require_isolation, unsafe_no_isolation, no_system_policies, json;
+    double timeout;
+    char **cmd;
+};
+
+static const char usage_run[] =
+    "usage: sandlot run [OPTIONS] -- COMMAND [ARG...]\n"
+    "Run COMMAND in a sandbox whose policy the policy layers build from its effects.\n";
+static const char usage_explain[] =
+    "usage: sandlot explain [OPTIONS] [--json] [-- COMMAND [ARG...]]\n"
+    "Print the sandbox command, one flag per line with the script:line that caused\n"
+    "it; --json prints the policy as noether's IsolationPolicy JSON.\n";
+static const char usage_options[] =
+    "\n"
+    "  -e, --effects LIST         effects, comma-separated; repeatable: pure, fallible,\n"
+    "                             network, fs-read:PATH, fs-write:PATH, llm[:MODEL],\n"
+    "                             non-deterministic, process, cost[:CENTS], unknown\n"
+    "      --effects-json FILE|-  noether EffectSet JSON\n"
+    "  -p, --policy FILE          a policy script run after policies.d; repeatable\n"
+    "      --policy-json FILE|-   a noether IsolationPolicy (replaces the effect mapping)\n"
+    "      --stage NAME           stage name, visible to scripts\n"
+    "      --work DIR             bind host DIR at /work instead of a private tmpfs\n"
+    "      --isolate MODE         auto | bwrap | none   (env SANDLOT_ISOLATION)\n"
+    "      --require-isolation    refuse to run unsandboxed (env SANDLOT_REQUIRE_ISOLATION=1)\n"
+    "      --unsafe-no-isolation  the explicit opt-in that --isolate none needs\n"
+    "      --timeout SECONDS      kill the sandbox after SECONDS, exit 124\n"
+    "      --no-system-policies   only the built-in layer and --policy files\n"
+    "  -v, --verbose / -q, --quiet\n"
+    "  -h, --help\n";
+static const char usage_main[] =
+    "usage: sandlot COMMAND [OPTIONS]\n"
+    "\n"
+    "  run     [OPTIONS] -- COMMAND [ARG...]   run a command in a sandbox\n"
+    "  explain [OPTIONS] [--json] [-- CMD...]  show the sandbox and why each part exists\n"
+    "  check   FILE...                         check policy scripts against sample stages\n"
+    "  version                                 print the version\n"
+    "\n"
+    "'sandlot COMMAND --help' describes each command.  Exit status: the command's own,\n"
+    "128+N when it died of signal N, 124 timeout, 125 sandlot failed (nothing ran),\n"
+    "126 not executable, 127 not found.\n";
+static const char usage_check[] =
+    "usage: sandlot check FILE...\n"
+    "Load each policy script after the built-in layer against sample stages and\n"
+    "report every error.  Exit status 0 when all are clean, 1 otherwise.\n";
+
+static void usage_error(const char *usage, const char *fmt, ...) PRINTF_LIKE(2, 3);
+__attribute__((noreturn)) static void usage_error(const char *usage, const char *fmt, ...)
+{
+    va_list ap;
+    char msg[512];
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "sandlot: %s\n", msg);
+    fputs(usage, stderr);
+    fputs("Try 'sandlot --help'.\n", stderr);
+    exit(EXIT_SANDLOT);
+}
+
+static bool env_true(const char *name)
+{
+    const char *v = getenv(name);
+    return v && (strcmp(v, "1") == 0 || strcmp(v, "true") == 0 || strcmp(v, "yes") == 0);
+}
+
+static const char **push_str(const char **list, size_t *n, const char *s)
+{
+    list = xrealloc(list, (*n + 1) * sizeof *list);
+    list[(*n)++] = s;
+    return list;
+}
+
+static void parse_opts(int argc, char **argv, enum command cmd, struct opts *o)
+{
+    enum { O_EFFECTS_JSON = 256, O_POLICY_JSON, O_STAGE, O_WORK, O_ISOLATE, O_REQUIRE, O_UNSAFE,
+           O_TIMEOUT, O_NO_SYSTEM, O_JSON };
+    static const struct option longopts[] = {
+        {"effects", required_argument, NULL, 'e'},
+        {"effects-json", required_argument, NULL, O_EFFECTS_JSON},
+        {"policy", required_argument, NULL, 'p'},
+        {"policy-json", required_argument, NULL, O_POLICY_JSON},
+        {"stage", required_argument, NULL, O_STAGE},
+        {"work", required_argument, NULL, O_WORK},
+        {"isolate", required_argument, NULL, O_ISOLATE},
+        {"require-isolation", no_argument, NULL, O_REQUIRE},
+        {"unsafe-no-isolation", no_argument, NULL, O_UNSAFE},
+        {"timeout", required_argument, NULL, O_TIMEOUT},
+        {"no-system-policies", no_argument, NULL, O_NO_SYSTEM},
+        {"json", no_argument, NULL, O_JSON},
+        {"verbose", no_argument, NULL, 'v'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *usage = cmd == CMD_RUN ? usage_run : usage_explain;
+    memset(o, 0, sizeof *o);
+    opterr = 0;
+    optind = 1;
+    for (int c; (c = getopt_long(argc, argv, "+:e:p:vqh", longopts, NULL)) != -1;) {
+        switch (c) {
+        case 'e': o->effects = push_str(o->effects, &o->neffects, optarg); break;
+        case 'p': o->policies = push_str(o->policies, &o->npolicies, optarg); break;
+        case O_EFFECTS_JSON: o->effects_json = optarg; break;
+        case O_POLICY_JSON: o->policy_json = optarg; break;
+        case O_STAGE: o->stage = optarg; break;
+        case O_WORK: o->work = optarg; break;
+        case O_ISOLATE: o->isolate = optarg; break;
+        case O_REQUIRE: o->require_isolation = true; break;
+        case O_UNSAFE: o->unsafe_no_isolation = true; break;
+        case O_NO_SYSTEM: o->no_system_policies = true; break;
+        case O_JSON:
+            if (cmd != CMD_EXPLAIN)
+                usage_error(usage, "--json is an option of 'sandlot explain'");
+            o->json = true;
+            break;
+        case O_TIMEOUT: {
+            char *end;
+            errno = 0;
+            double t = strtod(optarg, &end);
+            if (errno || end == optarg || *end || !(t > 0) || t > 31536000.0 || isnan(t))
+                usage_error(usage, "--timeout: expected a positive number of seconds, got \"%s\"",
+                            optarg);
+            o->timeout = t;
+            break;
+        }
+        case 'v': g_verbosity = 2; break;
+        case 'q': g_verbosity = 0; break;
+        case 'h':
+            fputs(usage, stdout);
+            fputs(usage_options, stdout);
+            exit(0);
+        case ':':
+            usage_error(usage, "option %s needs an argument", argv[optind - 1]);
+        default:
+            usage_error(usage, "unknown option \"%s\"", argv[optind - 1]);
+        }
+    }
+    o->cmd = argv + optind;
+    if (cmd == CMD_RUN && !o->cmd[0])
+        usage_error(usage, "missing command after --");
+}
+
+/* Directory of the running binary (malloc'd), from /proc/self/exe. */
+static char *self_path(void)
+{
+    char buf[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n <= 0)
+        die("cannot find the sandlot binary: readlink /proc/self/exe: %s", strerror(errno));
+    buf[n] = '\0';
+    return xstrdup(buf);
+}
+
+/*
+ * The exec helper: installed under PREFIX/libexec/sandlot, or beside the
+ * binary in a build tree.  Returns a malloc'd path or NULL.
+ */
+static char *find_exec_helper(const char *self)
+{
+    char *dir = xstrdup(self);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    char *cands[] = {xasprintf("%s/../libexec/sandlot/sandlot-exec", dir),
+                     xasprintf("%s/sandlot-exec", dir)};
+    char *found = NULL;
+    for (size_t i = 0; i < 2; i++) {
+        char real[PATH_MAX];
+        struct stat st;
+        if (!found && realpath(cands[i], real) && stat(real, &st) == 0 && S_ISREG(st.st_mode) &&
+            access(real, X_OK) == 0)
+            found = xstrdup(real);
+        free(cands[i]);
+    }
+    free(dir);
+    return found;
+}
+
+/* Read a JSON option's file, or die naming it. */
+static char *read_option_file(const char *opt, const char *path)
+{
+    const char *err;
+    char *text = read_whole_file(path, NULL, &err);
+    if (!text)
+        die("%s %s: cannot read: %s", opt, path, err);
+    return text;
+}
+
+static void set_str(lua_State *L, const char *key, const char *v)
+{
+    if (v) {
+        lua_pushstring(L, v);
+        lua_setfield(L, -2, key);
+    }
+}
+
+static void set_list(lua_State *L, const char *key, const char *const *v, size_t n)
+{
+    lua_createtable(L, (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
+        lua_pushstring(L, v[i]);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    lua_setfield(L, -2, key);
+}
+
+/* Push require("sandlot")[field] or die. */
+static void push_sandlot_fn(lua_State *L, const char *field)
+{
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "sandlot");
+    if (vm_pcall(L, 1, 1) != LUA_OK)
+        die("loading the built-in Lua library: %s", lua_tostring(L, -1));
+    lua_getfield(L, -1, field);
+    lua_remove(L, -2);
+}
+
+/* Push the options table the Lua build() takes. */
+static void push_build_opts(lua_State *L, const struct opts *o, const char *const *protected_paths)
+{
+    lua_newtable(L);
+    set_list(L, "effects", o->effects, o->neffects);
+    set_list(L, "policy_files", o->policies, o->npolicies);
+    if (o->effects_json) {
+        char *t = read_option_file("--effects-json", o->effects_json);
+        lua_pushstring(L, t);
+        free(t);
+        lua_setfield(L, -2, "effects_json");
+        lua_pushfstring(L, "--effects-json %s", o->effects_json);
+        lua_setfield(L, -2, "effects_json_name");
+    }
+    if (o->policy_json) {
+        char *t = read_option_file("--policy-json", o->policy_json);
+        lua_pushstring(L, t);
+        free(t);
+        lua_setfield(L, -2, "policy_json");
+        lua_pushfstring(L, "policy-json:%s", strcmp(o->policy_json, "-") ? o->policy_json
+                                                                          : "stdin");
+        lua_setfield(L, -2, "policy_json_name");
+    }
+    set_str(L, "stage", o->stage);
+    set_str(L, "work", o->work);
+    size_t n = 0;
+    for (char **a = o->cmd; a && *a; a++)
+        n++;
+    set_list(L, "argv", (const char *const *)o->cmd, n);
+    lua_pushboolean(L, !o->no_system_policies);
+    lua_setfield(L, -2, "system_policies");
+    set_str(L, "system_dir", SYSTEM_POLICY_DIR);
+    n = 0;
+    while (protected_paths[n])
+        n++;
+    set_list(L, "protected", protected_paths, n);
+    lua_createtable(L, 0, 2);
+    lua_pushinteger(L, getuid());
+    lua_setfield(L, -2, "uid");
+    lua_pushinteger(L, geteuid());
+    lua_setfield(L, -2, "euid");
+    lua_setfield(L, -2, "ids");
+    lua_pushboolean(L, g_verbosity >= 2);
+    lua_setfield(L, -2, "verbose");
+}
+
+/* Call the function below nargs args under the policy budget; die on error. */
+static void budgeted_call(lua_State *L, int nargs, int nresults)
+{
+    vm_set_memory_limit(L, POLICY_MEMORY);
+    vm_budget_start(L, POLICY_INSTRUCTIONS, POLICY_SECONDS, POLICY_WATCHDOG);
+    int st = vm_pcall(L, nargs, nresults);
+    vm_budget_stop(L);
+    vm_set_memory_limit(L, 0);
+    if (st != LUA_OK)
+        die("%s", lua_tostring(L, -1));
+}
+
+enum backend { BACKEND_BWRAP, BACKEND_NONE };
+
+/* Decide the backend from --isolate / SANDLOT_ISOLATION; dies on misuse. */
+static enum backend choose_backend(const struct opts *o, const char *usage)
+{
+    const char *mode = o->isolate ? o->isolate : getenv("SANDLOT_ISOLATION");
+    if (!mode || !*mode)
+        mode = "auto";
+    bool require = o->require_isolation || env_true("SANDLOT_REQUIRE_ISOLATION");
+    if (strcmp(mode, "none") == 0) {
+        if (require)
+            die("--isolate none conflicts with --require-isolation (or "
+                "SANDLOT_REQUIRE_ISOLATION=1): refusing to run unsandboxed");
+        if (!o->unsafe_no_isolation)
+            fprintf(stderr, "sandlot: WARNING: --isolate none: the command runs UNSANDBOXED "
+                            "with your full privileges (only the environment is filtered); "
+                            "pass --unsafe-no-isolation to confirm this is intended\n");
+        return BACKEND_NONE;
+    }
+    if (strcmp(mode, "auto") == 0 || strcmp(mode, "bwrap") == 0)
+        return BACKEND_BWRAP;
+    if (strcmp(mode, "native") == 0)
+        die("isolation mode \"native\" is not available in this build yet; use auto or bwrap");
+    usage_error(usage, "unknown isolation mode \"%s\" (expected auto, bwrap or none)", mode);
+}
+
+static char *require_bwrap(void)
+{
+    bool from_path;
+    char *bw = bwrap_find(getenv("PATH"), &from_path);
+    if (!bw)
+        die("bwrap (bubblewrap) not found in /usr/bin, /usr/local/bin, the Nix profiles or PATH; "
+            "install it (Debian/Ubuntu: apt-get install bubblewrap; Fedora: dnf install "
+            "bubblewrap); sandlot never falls back to running unsandboxed");
+    if (from_path)
+        warnx_("bwrap found through PATH at %s, not in a root-owned location; a writable PATH "
+               "entry could replace the sandbox", bw);
+    return bw;
+}
+
+static int cmd_run_or_explain(int argc, char **argv, enum command cmd)
+{
+    struct opts o;
+    parse_opts(argc, argv, cmd, &o);
+    enum backend be = choose_backend(&o, cmd == CMD_RUN ? usage_run : usage_explain);
+    char *bw = NULL, *helper = NULL;
+    char *self = self_path();
+    if (be == BACKEND_BWRAP && cmd == CMD_RUN) {
+        bw = require_bwrap();
+        helper = find_exec_helper(self);
+        if (!helper)
+            die("the exec helper sandlot-exec was not found next to %s or in ../libexec/sandlot; "
+                "reinstall sandlot", self);
+    }
+    const char *dev = getenv("SANDLOT_SOURCE_DIR");
+    if (dev && dev[0] != '/')
+        die("SANDLOT_SOURCE_DIR must be an absolute path, got \"%s\"", dev);
+    const char *protected_paths[] = {self, helper ? helper : self, dev ? dev : self, NULL};
+
+    lua_State *L = vm_open(dev);
+    push_sandlot_fn(L, "build");
+    push_build_opts(L, &o, protected_paths);
+    budgeted_call(L, 1, 2);
+    struct policy *p = lua_core_policy(L, -2);
+    if (!p)
+        die("internal error: the policy layer returned no policy");
+    /* The invariants once more, in C, whatever the Lua layer did. */
+    struct sl_err e;
+    if (!policy_check_invariants(p, protected_paths, &e))
+        die("invariant: %s", e.msg);
+
+    if (cmd == CMD_EXPLAIN) {
+        if (o.json) {
+            push_sandlot_fn(L, "noether");
+            lua_getfield(L, -1, "export");
+            lua_pushvalue(L, -4);
+            if (vm_pcall(L, 1, 1) != LUA_OK)
+                die("%s", lua_tostring(L, -1));
+            printf("%s\n", lua_tostring(L, -1));
+        } else {
+            if (!bw) {
+                bool from_path;
+                bw = bwrap_find(getenv("PATH"), &from_path);
+            }
+            printf("# backend: %s\n", be == BACKEND_NONE ? "none (UNSANDBOXED; the bwrap "
+                                                           "command below is not used)"
+                                      : bw ? bw : "bwrap (NOT FOUND: run would fail)");
+            push_sandlot_fn(L, "explain_text");
+            lua_pushvalue(L, -3);
+            lua_newtable(L);
+            for (int i = 0; o.cmd[i]; i++) {
+                lua_pushstring(L, o.cmd[i]);
+                lua_rawseti(L, -2, i + 1);
+            }
+            lua_pushstring(L, bw ? bw : "bwrap");
+            lua_pushvalue(L, -5);
+            if (vm_pcall(L, 4, 1) != LUA_OK)
+                die("%s", lua_tostring(L, -1));
+            fputs(lua_tostring(L, -1), stdout);
+        }
+        fflush(stdout);
+        vm_close(L);
+        free(bw);
+        free(helper);
+        free(self);
+        free(o.effects);
+        free(o.policies);
+        return 0;
+    }
+
+    struct run_opts ro = {bw, helper, o.timeout};
+    fflush(NULL);
+    int status = be == BACKEND_NONE ? run_unsandboxed(p, &ro, o.cmd) : run_bwrap(p, &ro, o.cmd);
+    vm_close(L);
+    free(bw);
+    free(helper);
+    free(self);
+    free(o.effects);
+    free(o.policies);
+    return status;
+}
+
+static int cmd_check(int argc, char **argv)
+{
+    if (argc < 2)
+        usage_error(usage_check, "check needs at least one policy script");
+    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+        fputs(usage_check, stdout);
+        return 0;
+    }
+    const char *dev = getenv("SANDLOT_SOURCE_DIR");
+    if (dev && dev[0] != '/')
+        die("SANDLOT_SOURCE_DIR must be an absolute path, got \"%s\"", dev);
+    lua_State *L = vm_open(dev);
+    push_sandlot_fn(L, "check");
+    lua_newtable(L);
+    for (int i = 1; i < argc; i++) {
+        lua_pushstring(L, argv[i]);
+        lua_rawseti(L, -2, i);
+    }
+    lua_newtable(L);
+    set_str(L, "system_dir", SYSTEM_POLICY_DIR);
+    budgeted_call(L, 2, 1);
+    lua_Integer n = luaL_len(L, -1);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, -1, i);
+        fprintf(stderr, "sandlot: %s\n", lua_tostring(L, -1));
+        lua_pop(L, 1);
+    }
+    if (g_verbosity >= 1)
+        printf("%d script%s checked, %d problem%s\n", argc - 1, argc == 2 ? "" : "s", (int)n,
+               n == 1 ? "" : "s");
+    vm_close(L);
+    return n ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        usage_error(usage_main, "missing command");
+    const char *c = argv[1];
+    if (strcmp(c, "run") == 0)
+        return cmd_run_or_explain(argc - 1, argv + 1, CMD_RUN);
+    if (strcmp(c, "explain") == 0)
+        return cmd_run_or_explain(argc - 1, argv + 1, CMD_EXPLAIN);
+    if (strcmp(c, "check") == 0)
+        return cmd_check(argc - 1, argv + 1);
+    if (strcmp(c, "version") == 0 || strcmp(c, "--version") == 0) {
+        printf("sandlot %s (%s)\n", SANDLOT_VERSION, LUA_RELEASE);
+        return 0;
+    }
+    if (strcmp(c, "help") == 0 || strcmp(c, "--help") == 0 || strcmp(c, "-h") == 0) {
+        fputs(usage_main, stdout);
+        return 0;
+    }
+    usage_error(usage_main, "unknown command \"%s\"", c);
+}

@@ -1,0 +1,389 @@
+/* policy.c: the policy model, its validation and invariants; see policy.h. */
+#include "policy.h"
+#include "util.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bool fail(struct sl_err *e, const char *fmt, ...) PRINTF_LIKE(2, 3);
+static bool fail(struct sl_err *e, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    va_end(ap);
+    return false;
+}
+
+static const char *const kind_names[] = {
+    [MOUNT_RO_BIND] = "ro", [MOUNT_RW_BIND] = "rw", [MOUNT_RO_BIND_TRY] = "ro-try",
+    [MOUNT_TMPFS] = "tmpfs", [MOUNT_DIR] = "dir", [MOUNT_SYMLINK] = "symlink",
+};
+
+const char *mount_kind_name(enum mount_kind k)
+{
+    return kind_names[k];
+}
+
+bool mount_kind_parse(const char *s, enum mount_kind *out)
+{
+    for (size_t i = 0; i < sizeof kind_names / sizeof kind_names[0]; i++) {
+        if (strcmp(s, kind_names[i]) == 0) {
+            *out = (enum mount_kind)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+struct policy *policy_new(void)
+{
+    struct policy *p = xcalloc(1, sizeof *p);
+    p->uid = p->gid = SANDLOT_NOBODY;
+    return p;
+}
+
+void policy_free(struct policy *p)
+{
+    if (!p)
+        return;
+    for (size_t i = 0; i < p->nmounts; i++) {
+        free(p->mounts[i].src);
+        free(p->mounts[i].dst);
+        free(p->mounts[i].origin);
+    }
+    for (size_t i = 0; i < p->nenv; i++) {
+        free(p->env[i].name);
+        free(p->env[i].value);
+        free(p->env[i].origin);
+    }
+    free(p->mounts);
+    free(p->env);
+    free(p->work_host);
+    free(p->work_origin);
+    free(p->network_origin);
+    free(p->id_origin);
+    free(p);
+}
+
+/* A printable rendering of a path for messages: cut, control chars as '?'. */
+static const char *shown(const char *s, size_t len, char *buf, size_t cap)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < len && j + 4 < cap; i++)
+        buf[j++] = (s[i] >= 0x20 && s[i] != 0x7f) ? s[i] : '?';
+    if (len > cap - 4 && j + 3 < cap) {
+        memcpy(buf + j, "...", 3);
+        j += 3;
+    }
+    buf[j] = '\0';
+    return buf;
+}
+
+bool path_normalise(const char *p, size_t len, char **out, struct sl_err *e)
+{
+    char b[256];
+    if (len == 0)
+        return fail(e, "path is empty");
+    if (memchr(p, '\0', len))
+        return fail(e, "path contains a NUL byte: \"%s\"", shown(p, len, b, sizeof b));
+    if (memchr(p, '\n', len))
+        return fail(e, "path contains a newline: \"%s\"", shown(p, len, b, sizeof b));
+    if (p[0] != '/')
+        return fail(e, "path must be absolute: \"%s\"", shown(p, len, b, sizeof b));
+    if (len >= PATH_MAX)
+        return fail(e, "path is longer than %d bytes", PATH_MAX - 1);
+    if (len > 1 && p[len - 1] == '/')
+        len--; /* "/data/" means "/data" */
+    for (size_t i = 0; i < len;) {
+        size_t j = i + 1;
+        while (j < len && p[j] != '/')
+            j++;
+        size_t clen = j - i - 1; /* component between p[i] == '/' and p[j] */
+        const char *c = p + i + 1;
+        if (clen == 0 && len > 1)
+            return fail(e, "path is not normalised (\"//\"): \"%s\"", shown(p, len, b, sizeof b));
+        if ((clen == 1 && c[0] == '.') || (clen == 2 && c[0] == '.' && c[1] == '.'))
+            return fail(e, "path is not normalised (\"%.*s\" component): \"%s\"", (int)clen, c,
+                        shown(p, len, b, sizeof b));
+        i = j;
+    }
+    *out = xmalloc(len + 1);
+    memcpy(*out, p, len);
+    (*out)[len] = '\0';
+    return true;
+}
+
+/* True when p is already in normal form (path_normalise would not change it). */
+static bool path_is_normal(const char *p, struct sl_err *e)
+{
+    char *n = NULL;
+    if (!path_normalise(p, strlen(p), &n, e))
+        return false;
+    bool same = strcmp(n, p) == 0;
+    free(n);
+    return same || fail(e, "path is not normalised: \"%s\"", p);
+}
+
+bool path_within(const char *path, const char *dir)
+{
+    size_t n = strlen(dir);
+    if (strcmp(dir, "/") == 0)
+        return true;
+    return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+bool target_allowed(const char *dst, struct sl_err *e)
+{
+    static const char *const reserved[] = {"/proc", "/dev"};
+    if (strcmp(dst, "/") == 0)
+        return fail(e, "sandbox target must not be \"/\"");
+    for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
+        if (path_within(dst, reserved[i]))
+            return fail(e, "sandbox target \"%s\" is under %s, which sandlot mounts itself", dst,
+                        reserved[i]);
+    if (strcmp(dst, "/work") == 0)
+        return fail(e, "sandbox target \"/work\" is the work directory; use --work or "
+                       "policy.work_host");
+    return true;
+}
+
+/*
+ * Variables the dynamic loader, libc or iconv read to load code or change
+ * behaviour: glibc's "unsecure" list plus GLIBC_TUNABLES (CVE-2023-4911).
+ */
+static const char *const loader_vars[] = {
+    "GCONV_PATH", "GETCONF_DIR", "GLIBC_TUNABLES", "HOSTALIASES", "LOCALDOMAIN", "LOCPATH",
+    "MALLOC_TRACE", "NIS_PATH", "NLSPATH", "RESOLV_HOST_CONF", "RES_OPTIONS",
+};
+
+bool env_name_allowed(const char *name, size_t len, struct sl_err *e)
+{
+    char b[128];
+    if (len == 0)
+        return fail(e, "environment variable name is empty");
+    for (size_t i = 0; i < len; i++) {
+        char c = name[i];
+        bool ok = c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                  (i > 0 && c >= '0' && c <= '9');
+        if (!ok)
+            return fail(e, "invalid environment variable name \"%s\"",
+                        shown(name, len, b, sizeof b));
+    }
+    if (len >= 3 && strncmp(name, "LD_", 3) == 0)
+        return fail(e, "environment variable %s is refused: dynamic-loader variables never "
+                       "enter the sandbox", name);
+    for (size_t i = 0; i < sizeof loader_vars / sizeof loader_vars[0]; i++)
+        if (strcmp(name, loader_vars[i]) == 0)
+            return fail(e, "environment variable %s is refused: it makes libc load code or "
+                           "files chosen by the caller", name);
+    return true;
+}
+
+bool policy_add_mount(struct policy *p, enum mount_kind k, const char *src, size_t srclen,
+                      const char *dst, size_t dstlen, const char *origin, struct sl_err *e)
+{
+    char *d = NULL, *s = NULL;
+    if (!path_normalise(dst, dstlen, &d, e))
+        goto refuse;
+    if (!target_allowed(d, e))
+        goto refuse;
+    switch (k) {
+    case MOUNT_TMPFS:
+    case MOUNT_DIR:
+        break;
+    case MOUNT_SYMLINK: {
+        /* The link text is data, not a host path: it may be relative. */
+        char b[128];
+        if (!src || srclen == 0 || memchr(src, '\0', srclen) || memchr(src, '\n', srclen)) {
+            fail(e, "symlink target must be non-empty text without NUL or newline: \"%s\"",
+                 src ? shown(src, srclen, b, sizeof b) : "");
+            goto refuse;
+        }
+        s = xmalloc(srclen + 1);
+        memcpy(s, src, srclen);
+        s[srclen] = '\0';
+        break;
+    }
+    default:
+        if (!src) {
+            fail(e, "%s bind needs a host path", mount_kind_name(k));
+            goto refuse;
+        }
+        if (!path_normalise(src, srclen, &s, e))
+            goto refuse;
+        if (k == MOUNT_RW_BIND && strcmp(s, "/") == 0) {
+            fail(e, "read-write bind of the host root \"/\" is refused");
+            goto refuse;
+        }
+        break;
+    }
+    if (p->nmounts == p->capmounts) {
+        p->capmounts = p->capmounts ? p->capmounts * 2 : 16;
+        p->mounts = xrealloc(p->mounts, p->capmounts * sizeof *p->mounts);
+    }
+    p->mounts[p->nmounts++] = (struct mount){k, s, d, xstrdup(origin)};
+    return true;
+refuse:
+    free(d);
+    free(s);
+    return false;
+}
+
+size_t policy_remove_mounts(struct policy *p, const char *dst)
+{
+    size_t kept = 0, gone = 0;
+    for (size_t i = 0; i < p->nmounts; i++) {
+        struct mount *m = &p->mounts[i];
+        if (strcmp(m->dst, dst) == 0) {
+            free(m->src);
+            free(m->dst);
+            free(m->origin);
+            gone++;
+        } else {
+            p->mounts[kept++] = *m;
+        }
+    }
+    p->nmounts = kept;
+    return gone;
+}
+
+static void replace_str(char **slot, const char *v)
+{
+    free(*slot);
+    *slot = v ? xstrdup(v) : NULL;
+}
+
+bool policy_set_work(struct policy *p, const char *host, size_t len, const char *origin,
+                     struct sl_err *e)
+{
+    char *h = NULL;
+    if (host) {
+        if (!path_normalise(host, len, &h, e))
+            return false;
+        if (strcmp(h, "/") == 0) {
+            free(h);
+            return fail(e, "the host root \"/\" cannot be the work directory (it would be "
+                           "bound read-write)");
+        }
+    }
+    free(p->work_host);
+    p->work_host = h;
+    replace_str(&p->work_origin, origin);
+    return true;
+}
+
+void policy_set_network(struct policy *p, bool on, const char *origin)
+{
+    p->network = on;
+    replace_str(&p->network_origin, origin);
+}
+
+bool policy_set_ids(struct policy *p, long uid, long gid, const char *origin, struct sl_err *e)
+{
+    if (uid <= 0 || gid <= 0)
+        return fail(e, "uid and gid inside the sandbox must not be 0 (got %ld:%ld)", uid, gid);
+    if (uid > 0xfffffffeL || gid > 0xfffffffeL)
+        return fail(e, "uid/gid out of range (got %ld:%ld)", uid, gid);
+    p->uid = (unsigned)uid;
+    p->gid = (unsigned)gid;
+    replace_str(&p->id_origin, origin);
+    return true;
+}
+
+const struct envvar *policy_find_env(const struct policy *p, const char *name)
+{
+    for (size_t i = 0; i < p->nenv; i++)
+        if (strcmp(p->env[i].name, name) == 0)
+            return &p->env[i];
+    return NULL;
+}
+
+bool policy_set_env(struct policy *p, const char *name, size_t nlen, const char *value,
+                    size_t vlen, const char *origin, struct sl_err *e)
+{
+    if (!env_name_allowed(name, nlen, e))
+        return false;
+    if (value && memchr(value, '\0', vlen))
+        return fail(e, "value of %s contains a NUL byte", name);
+    struct envvar *v = (struct envvar *)policy_find_env(p, name);
+    if (!v) {
+        if (p->nenv == p->capenv) {
+            p->capenv = p->capenv ? p->capenv * 2 : 16;
+            p->env = xrealloc(p->env, p->capenv * sizeof *p->env);
+        }
+        v = &p->env[p->nenv++];
+        *v = (struct envvar){xstrdup(name), NULL, NULL};
+    }
+    replace_str(&v->value, value);
+    replace_str(&v->origin, origin);
+    return true;
+}
+
+bool policy_unset_env(struct policy *p, const char *name)
+{
+    for (size_t i = 0; i < p->nenv; i++) {
+        if (strcmp(p->env[i].name, name) == 0) {
+            free(p->env[i].name);
+            free(p->env[i].value);
+            free(p->env[i].origin);
+            memmove(&p->env[i], &p->env[i + 1], (p->nenv - i - 1) * sizeof *p->env);
+            p->nenv--;
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * A read-write bind of host `src` must not expose a protected path: refuse
+ * when a protected path is src itself or lies below it, comparing resolved
+ * paths so a symlink does not hide the overlap.
+ */
+static bool rw_source_allowed(const char *src, const char *const *protected_paths,
+                              const char *what, struct sl_err *e)
+{
+    char real[PATH_MAX];
+    if (strcmp(src, "/") == 0)
+        return fail(e, "%s: read-write bind of the host root \"/\" is refused", what);
+    if (!realpath(src, real))
+        return true; /* absent: bwrap refuses to bind it, exit 125 */
+    if (strcmp(real, "/") == 0)
+        return fail(e, "%s: \"%s\" resolves to the host root \"/\"; read-write bind refused", what,
+                    src);
+    for (const char *const *pp = protected_paths; pp && *pp; pp++) {
+        char preal[PATH_MAX];
+        const char *cmp = realpath(*pp, preal) ? preal : *pp;
+        if (path_within(cmp, real))
+            return fail(e, "%s: read-write bind of \"%s\" would make %s writable inside the "
+                           "sandbox", what, src, *pp);
+    }
+    return true;
+}
+
+bool policy_check_invariants(const struct policy *p, const char *const *protected_paths,
+                             struct sl_err *e)
+{
+    struct sl_err inner;
+    for (size_t i = 0; i < p->nmounts; i++) {
+        const struct mount *m = &p->mounts[i];
+        /* Mutations validated already; checked again so no future path skips it. */
+        if (!path_is_normal(m->dst, &inner) || !target_allowed(m->dst, &inner))
+            return fail(e, "%s: %s", m->origin, inner.msg);
+        if (m->kind == MOUNT_RW_BIND &&
+            !rw_source_allowed(m->src, protected_paths, m->origin, e))
+            return false;
+    }
+    if (p->work_host && !rw_source_allowed(p->work_host, protected_paths,
+                                           p->work_origin ? p->work_origin : "--work", e))
+        return false;
+    if (p->uid == 0 || p->gid == 0)
+        return fail(e, "%s: uid/gid 0 inside the sandbox is refused",
+                    p->id_origin ? p->id_origin : "policy");
+    for (size_t i = 0; i < p->nenv; i++)
+        if (!env_name_allowed(p->env[i].name, strlen(p->env[i].name), &inner))
+            return fail(e, "%s: %s", p->env[i].origin, inner.msg);
+    return true;
+}

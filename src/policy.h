@@ -1,0 +1,112 @@
+/*
+ * policy.h: the sandbox policy model.
+ *
+ * A policy is what the Lua layers build and what a backend enforces: an
+ * ordered list of mount operations, the work directory, the network flag,
+ * the environment (names passed through from the host and forced values)
+ * and the uid/gid inside.  Every entry carries its provenance, the
+ * "script:line" that caused it, so `explain` can say why each flag exists.
+ *
+ * Every mutation validates its input and refuses what an invariant of
+ * DESIGN.md forbids; policy_check_invariants() runs the whole set once more
+ * after all scripts, whatever they did.  Plain C: no lua_State here.
+ */
+#ifndef SANDLOT_POLICY_H
+#define SANDLOT_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define SANDLOT_NOBODY 65534u
+
+/* An error message filled in by a refused operation. */
+struct sl_err {
+    char msg[1024];
+};
+
+enum mount_kind {
+    MOUNT_RO_BIND,     /* --ro-bind SRC DST */
+    MOUNT_RW_BIND,     /* --bind SRC DST */
+    MOUNT_RO_BIND_TRY, /* --ro-bind-try SRC DST: skipped when SRC is absent */
+    MOUNT_TMPFS,       /* --tmpfs DST */
+    MOUNT_DIR,         /* --dir DST */
+    MOUNT_SYMLINK      /* --symlink SRC(target text) DST */
+};
+
+struct mount {
+    enum mount_kind kind;
+    char *src;    /* host path; link text for symlinks; NULL for tmpfs/dir */
+    char *dst;    /* path inside the sandbox */
+    char *origin; /* "script:line" */
+};
+
+struct envvar {
+    char *name;
+    char *value;  /* NULL: pass the host's value through if it is set */
+    char *origin;
+};
+
+struct policy {
+    struct mount *mounts;
+    size_t nmounts, capmounts;
+    struct envvar *env;
+    size_t nenv, capenv;
+    char *work_host;   /* NULL: a private tmpfs at /work */
+    char *work_origin;
+    bool network;
+    char *network_origin;
+    unsigned uid, gid;
+    char *id_origin;
+};
+
+const char *mount_kind_name(enum mount_kind k);
+/* Parse a kind name ("ro", "rw", "ro-try", "tmpfs", "dir", "symlink"). */
+bool mount_kind_parse(const char *s, enum mount_kind *out);
+
+struct policy *policy_new(void);
+void policy_free(struct policy *p);
+
+/*
+ * Path rules (invariant 5).  len is the byte length, so an embedded NUL
+ * is seen.  A single trailing slash is tolerated and removed in *out
+ * (a fresh copy the caller frees); everything else that is not already
+ * normal (relative, ".", "..", "//", newline, NUL) is refused.
+ */
+bool path_normalise(const char *p, size_t len, char **out, struct sl_err *e);
+/* True when path equals dir or lies below it (both normalised). */
+bool path_within(const char *path, const char *dir);
+/* Sandbox targets never /, nor at or below /proc, /dev; /work itself is --work's. */
+bool target_allowed(const char *dst, struct sl_err *e);
+
+/* Environment rules (invariant 7). */
+bool env_name_allowed(const char *name, size_t len, struct sl_err *e);
+
+/*
+ * Mutations.  Each validates, copies its arguments, records origin and
+ * returns false with a message when refused (nothing is changed then).
+ * src/dst carry lengths for the NUL check.
+ */
+bool policy_add_mount(struct policy *p, enum mount_kind k, const char *src, size_t srclen,
+                      const char *dst, size_t dstlen, const char *origin, struct sl_err *e);
+/* Remove every mount whose target is dst; returns how many went. */
+size_t policy_remove_mounts(struct policy *p, const char *dst);
+bool policy_set_work(struct policy *p, const char *host, size_t len, const char *origin,
+                     struct sl_err *e);
+void policy_set_network(struct policy *p, bool on, const char *origin);
+bool policy_set_ids(struct policy *p, long uid, long gid, const char *origin, struct sl_err *e);
+/* value NULL: allowlist the name; otherwise force NAME=value. Replaces. */
+bool policy_set_env(struct policy *p, const char *name, size_t nlen, const char *value,
+                    size_t vlen, const char *origin, struct sl_err *e);
+/* Remove a name from the allowlist and forced values; true if present. */
+bool policy_unset_env(struct policy *p, const char *name);
+const struct envvar *policy_find_env(const struct policy *p, const char *name);
+
+/*
+ * The invariants, checked after all scripts.  protected_paths lists host
+ * paths that must never become writable inside (policies.d directories,
+ * the sandlot binary); NULL-terminated, may be NULL.
+ */
+bool policy_check_invariants(const struct policy *p, const char *const *protected_paths,
+                             struct sl_err *e);
+
+#endif

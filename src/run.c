@@ -1,0 +1,265 @@
+/* run.c: launch and supervise the sandbox; see run.h. */
+
+#include "run.h"
+#include "bwrap.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+
+
+static volatile sig_atomic_t child_pid;
+static volatile sig_atomic_t timed_out;
+static volatile sig_atomic_t kill_group; /* signal -pid (unsandboxed: own group) */
+
+/* Forward a terminating signal to the child: bwrap dies of it and takes the sandbox down. */
+static void forward(int sig)
+{
+    if (child_pid > 0)
+        kill(kill_group ? -child_pid : child_pid, sig);
+}
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    timed_out = 1;
+    if (child_pid > 0)
+        kill(kill_group ? -child_pid : child_pid, SIGKILL);
+}
+
+static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+
+static void install_handlers(double timeout)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = forward;
+    for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
+        sigaction(forwarded[i], &sa, NULL);
+    if (timeout > 0) {
+        sa.sa_handler = on_alarm;
+        sigaction(SIGALRM, &sa, NULL);
+        struct itimerval it = {{0, 0}, {(time_t)timeout,
+                                        (suseconds_t)((timeout - (double)(time_t)timeout) * 1e6)}};
+        if (it.it_value.tv_sec == 0 && it.it_value.tv_usec == 0)
+            it.it_value.tv_usec = 1;
+        setitimer(ITIMER_REAL, &it, NULL);
+    }
+}
+
+/* In the child before exec: default dispositions and an empty mask. */
+static void reset_signals(void)
+{
+    sigset_t none;
+    for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
+        signal(forwarded[i], SIG_DFL);
+    signal(SIGALRM, SIG_DFL);
+    signal(SIGPIPE, SIG_DFL);
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* Wait for the child, retrying on EINTR; returns the wait status. */
+static int wait_child(pid_t pid)
+{
+    int status;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR)
+            die("waitpid: %s", strerror(errno));
+    }
+    struct itimerval off = {{0, 0}, {0, 0}};
+    setitimer(ITIMER_REAL, &off, NULL);
+    child_pid = 0;
+    return status;
+}
+
+static int status_to_exit(int status)
+{
+    if (timed_out)
+        return EXIT_TIMEOUT;
+    if (WIFSIGNALED(status))
+        return 128 + WTERMSIG(status);
+    return WEXITSTATUS(status);
+}
+
+static bool read_file_trim(const char *path, char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return false;
+    bool ok = fgets(buf, (int)cap, f) != NULL;
+    fclose(f);
+    if (ok)
+        buf[strcspn(buf, "\n")] = '\0';
+    return ok;
+}
+
+bool diagnose_userns(void)
+{
+    char v[64];
+    if (read_file_trim("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", v, sizeof v) &&
+        strcmp(v, "1") == 0) {
+        fprintf(stderr,
+                "sandlot: the host forbids unprivileged user namespaces "
+                "(kernel.apparmor_restrict_unprivileged_userns=1, as on Ubuntu 24.04); fix: "
+                "install an AppArmor profile that grants bwrap \"userns\" (see README), or "
+                "'sudo sysctl kernel.apparmor_restrict_unprivileged_userns=0'\n");
+        return true;
+    }
+    if (read_file_trim("/proc/sys/kernel/unprivileged_userns_clone", v, sizeof v) &&
+        strcmp(v, "0") == 0 && geteuid() != 0) {
+        fprintf(stderr, "sandlot: the host forbids unprivileged user namespaces "
+                        "(kernel.unprivileged_userns_clone=0); fix: "
+                        "'sudo sysctl kernel.unprivileged_userns_clone=1'\n");
+        return true;
+    }
+    if (read_file_trim("/proc/sys/user/max_user_namespaces", v, sizeof v) && strcmp(v, "0") == 0) {
+        fprintf(stderr, "sandlot: the host allows no user namespaces "
+                        "(user.max_user_namespaces=0); fix: "
+                        "'sudo sysctl user.max_user_namespaces=15000'\n");
+        return true;
+    }
+    /* Ask the kernel directly: can a child create one and map itself? */
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (unshare(CLONE_NEWUSER) != 0)
+            _exit(1);
+        int fd = open("/proc/self/setgroups", O_WRONLY);
+        if (fd >= 0) {
+            (void)!write(fd, "deny", 4);
+            close(fd);
+        }
+        _exit(0);
+    }
+    int st = 0;
+    if (pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 1) {
+        fprintf(stderr, "sandlot: this host does not let this user create a user namespace "
+                        "(unshare(CLONE_NEWUSER) was refused); a security module or container "
+                        "runtime forbids it: allow unprivileged user namespaces for bwrap\n");
+        return true;
+    }
+    return false;
+}
+
+/* Clear FD_CLOEXEC so fd survives into bwrap. */
+static void keep_open(int fd)
+{
+    int fl = fcntl(fd, F_GETFD);
+    if (fl < 0 || fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC) < 0)
+        _exit(EXIT_SANDLOT);
+}
+
+int run_bwrap(const struct policy *p, const struct run_opts *o, char *const *cmd)
+{
+    int ready[2];
+    if (pipe2(ready, O_CLOEXEC) != 0)
+        die("pipe: %s", strerror(errno));
+    /* Options travel in a memfd (--args), off the host's process list. */
+    int args = memfd_create("sandlot-bwrap-args", MFD_CLOEXEC);
+    if (args < 0)
+        die("memfd_create: %s", strerror(errno));
+
+    struct cmdline c;
+    struct bwrap_inputs in = {o->bwrap_path, o->exec_helper, ready[1], environ};
+    bwrap_build(p, &in, cmd, &c);
+    for (size_t i = 1; i < c.options_end; i++) {
+        size_t n = strlen(c.words[i]) + 1;
+        for (size_t off = 0; off < n;) {
+            ssize_t w = write(args, c.words[i] + off, n - off);
+            if (w < 0 && errno != EINTR)
+                die("writing bwrap arguments: %s", strerror(errno));
+            off += w > 0 ? (size_t)w : 0;
+        }
+    }
+    if (lseek(args, 0, SEEK_SET) != 0)
+        die("lseek: %s", strerror(errno));
+
+    char argsfd[16];
+    snprintf(argsfd, sizeof argsfd, "%d", args);
+    size_t tail = c.nwords - c.options_end;
+    char **argv = xcalloc(tail + 4, sizeof *argv);
+    argv[0] = c.words[0];
+    argv[1] = (char *)"--args";
+    argv[2] = argsfd;
+    memcpy(argv + 3, c.words + c.options_end, tail * sizeof *argv);
+
+    install_handlers(o->timeout);
+    pid_t pid = fork();
+    if (pid < 0)
+        die("fork: %s", strerror(errno));
+    if (pid == 0) {
+        reset_signals();
+        keep_open(ready[1]);
+        keep_open(args);
+        /* bwrap gets an empty environment: --setenv carries the policy's. */
+        char *empty[] = {NULL};
+        execve(argv[0], argv, empty);
+        fprintf(stderr, "sandlot: cannot execute %s: %s\n", argv[0], strerror(errno));
+        _exit(EXIT_SANDLOT);
+    }
+    child_pid = pid;
+    close(ready[1]);
+    close(args);
+    int status = wait_child(pid);
+    char byte;
+    ssize_t got;
+    do
+        got = read(ready[0], &byte, 1);
+    while (got < 0 && errno == EINTR);
+    close(ready[0]);
+    free(argv);
+    cmdline_free(&c);
+
+    if (got == 1 || timed_out || WIFSIGNALED(status))
+        return status_to_exit(status);
+    /* bwrap ended before the command started: a setup failure. */
+    if (!diagnose_userns())
+        fprintf(stderr, "sandlot: the sandbox could not be set up: bwrap exited with status %d "
+                        "before the command started (its message is above)\n",
+                WEXITSTATUS(status));
+    return EXIT_SANDLOT;
+}
+
+int run_unsandboxed(const struct policy *p, const struct run_opts *o, char *const *cmd)
+{
+    /* The environment is still the policy's, never the caller's whole one. */
+    char **envp = xcalloc(p->nenv + 1, sizeof *envp);
+    size_t n = 0;
+    for (size_t i = 0; i < p->nenv; i++) {
+        const char *v = p->env[i].value ? p->env[i].value : env_lookup(environ, p->env[i].name);
+        if (v)
+            envp[n++] = xasprintf("%s=%s", p->env[i].name, v);
+    }
+    kill_group = 1;
+    install_handlers(o->timeout);
+    pid_t pid = fork();
+    if (pid < 0)
+        die("fork: %s", strerror(errno));
+    if (pid == 0) {
+        reset_signals();
+        setpgid(0, 0);
+        environ = envp;
+        execvp(cmd[0], cmd);
+        int err = errno;
+        fprintf(stderr, "sandlot: %s: %s\n", cmd[0], strerror(err));
+        _exit(err == ENOENT || err == ENOTDIR ? EXIT_NOTFOUND : EXIT_NOEXEC);
+    }
+    setpgid(pid, pid);
+    child_pid = pid;
+    int status = wait_child(pid);
+    for (size_t i = 0; i < n; i++)
+        free(envp[i]);
+    free(envp);
+    return status_to_exit(status);
+}

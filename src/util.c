@@ -1,0 +1,137 @@
+/* util.c: error reporting and checked allocation, see util.h. */
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int g_verbosity = 1;
+
+static void vreport(const char *prefix, const char *fmt, va_list ap)
+{
+    /* One line, built first so concurrent writers do not interleave. */
+    char line[4096];
+    int n = snprintf(line, sizeof line, "sandlot: %s", prefix);
+    if (n < 0 || (size_t)n >= sizeof line)
+        n = 0;
+    vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+    fprintf(stderr, "%s\n", line);
+}
+
+void die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vreport("", fmt, ap);
+    va_end(ap);
+    exit(EXIT_SANDLOT);
+}
+
+void warnx_(const char *fmt, ...)
+{
+    va_list ap;
+    if (g_verbosity < 1)
+        return;
+    va_start(ap, fmt);
+    vreport("warning: ", fmt, ap);
+    va_end(ap);
+}
+
+void verbose(const char *fmt, ...)
+{
+    va_list ap;
+    if (g_verbosity < 2)
+        return;
+    va_start(ap, fmt);
+    vreport("", fmt, ap);
+    va_end(ap);
+}
+
+void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p)
+        die("out of memory");
+    return p;
+}
+
+void *xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p)
+        die("out of memory");
+    return p;
+}
+
+void *xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (!q)
+        die("out of memory");
+    return q;
+}
+
+char *xstrdup(const char *s)
+{
+    char *p = strdup(s);
+    if (!p)
+        die("out of memory");
+    return p;
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+    va_list ap;
+    char *s;
+    va_start(ap, fmt);
+    int n = vasprintf(&s, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        die("out of memory");
+    return s;
+}
+
+char *read_whole_file(const char *path, size_t *len, const char **err)
+{
+    int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        *err = strerror(errno);
+        return NULL;
+    }
+    size_t cap = 4096, n = 0;
+    char *buf = xmalloc(cap);
+    for (;;) {
+        if (n + 1 >= cap) {
+            if (cap > ((size_t)64 << 20)) {
+                *err = "file is larger than 64 MiB";
+                goto fail;
+            }
+            cap *= 2;
+            buf = xrealloc(buf, cap);
+        }
+        ssize_t r = read(fd, buf + n, cap - n - 1);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            *err = strerror(errno);
+            goto fail;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    if (fd != STDIN_FILENO)
+        close(fd);
+    buf[n] = '\0';
+    if (len)
+        *len = n;
+    return buf;
+fail:
+    if (fd != STDIN_FILENO)
+        close(fd);
+    free(buf);
+    return NULL;
+}

@@ -1,0 +1,44 @@
+/*
+ * util.h: small helpers shared by the C core: error reporting, checked
+ * allocation and a growable string buffer.  No Lua in here.
+ */
+#ifndef SANDLOT_UTIL_H
+#define SANDLOT_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Exit statuses of DESIGN.md. */
+enum {
+    EXIT_TIMEOUT = 124,
+    EXIT_SANDLOT = 125,
+    EXIT_NOEXEC = 126,
+    EXIT_NOTFOUND = 127
+};
+
+#define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
+
+/* Print "sandlot: MSG" on stderr and exit 125.  Never returns. */
+__attribute__((noreturn)) void die(const char *fmt, ...) PRINTF_LIKE(1, 2);
+/* Print "sandlot: warning: MSG" on stderr. */
+void warnx_(const char *fmt, ...) PRINTF_LIKE(1, 2);
+/* Print "sandlot: MSG" on stderr when verbose output is on. */
+void verbose(const char *fmt, ...) PRINTF_LIKE(1, 2);
+extern int g_verbosity; /* 0 quiet, 1 normal, 2 verbose */
+
+/* Allocation that dies (exit 125) instead of returning NULL. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xasprintf(const char *fmt, ...) PRINTF_LIKE(1, 2);
+
+/*
+ * Read a whole file ("-" is standard input) into a NUL-terminated buffer.
+ * Returns NULL and sets *err (static text or strerror) on failure.
+ * The caller frees the result.
+ */
+char *read_whole_file(const char *path, size_t *len, const char **err);
+
+#endif
