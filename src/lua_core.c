@@ -556,5 +556,7 @@ int luaopen_sandlot_core(lua_State *L)
     luaL_newlib(L, core_funcs);
     lua_pushliteral(L, SANDLOT_EXEC_TARGET);
     lua_setfield(L, -2, "EXEC_TARGET");
+    lua_pushinteger(L, SANDLOT_POLICY_MEMORY_MIB);
+    lua_setfield(L, -2, "MEMORY_LIMIT_MIB");
     return 1;
 }

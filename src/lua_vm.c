@@ -30,6 +30,7 @@ struct vm_state {
     long long budget, left;
     double seconds;
     struct timespec deadline;
+    char budget_msg[256]; /* the first exhaustion's message, raised again after */
     char *dev_dir;
 };
 
@@ -83,13 +84,19 @@ static void budget_hook(lua_State *L, lua_Debug *ar)
             return;
         s->exhausted = true;
         lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
+        lua_getinfo(L, "Sl", ar);
+        if (s->left <= 0)
+            snprintf(s->budget_msg, sizeof s->budget_msg,
+                     "%s:%d: policy evaluation exceeded its budget of %lld instructions "
+                     "(runaway loop?)", ar->short_src, ar->currentline, s->budget);
+        else
+            snprintf(s->budget_msg, sizeof s->budget_msg,
+                     "%s:%d: policy evaluation exceeded its time limit of %.1f s "
+                     "(runaway loop?)", ar->short_src, ar->currentline, s->seconds);
     }
-    lua_getinfo(L, "Sl", ar);
-    if (s->left <= 0)
-        luaL_error(L, "%s:%d: policy evaluation exceeded its budget of %lld instructions "
-                      "(runaway loop?)", ar->short_src, ar->currentline, s->budget);
-    luaL_error(L, "%s:%d: policy evaluation exceeded its time limit of %.1f s (runaway loop?)",
-               ar->short_src, ar->currentline, s->seconds);
+    /* Always the first message, so the culprit is named wherever this fires. */
+    lua_pushstring(L, s->budget_msg);
+    lua_error(L);
 }
 
 static void watchdog(int sig)

@@ -13,6 +13,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* The memory cap while policy scripts run. */
+#define SANDLOT_POLICY_MEMORY_MIB 64
+
 /* Create the VM.  dev_dir: load built-ins from this checkout, or NULL. */
 lua_State *vm_open(const char *dev_dir);
 void vm_close(lua_State *L);

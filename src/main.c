@@ -34,8 +34,8 @@
 /* Budget of one policy evaluation (all layers of one stage). */
 #define POLICY_INSTRUCTIONS 200000000LL
 #define POLICY_SECONDS 1.0
-#define POLICY_WATCHDOG 5u
-#define POLICY_MEMORY ((size_t)64 << 20)
+#define POLICY_WATCHDOG 2u
+#define POLICY_MEMORY ((size_t)SANDLOT_POLICY_MEMORY_MIB << 20)
 
 struct policy *lua_core_policy(lua_State *L, int idx);
 

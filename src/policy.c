@@ -186,10 +186,6 @@ bool policy_add_mount(struct policy *p, enum mount_kind k, const char *src, size
                       const char *dst, size_t dstlen, const char *origin, struct sl_err *e)
 {
     char *d = NULL, *s = NULL;
-    if (!path_normalise(dst, dstlen, &d, e))
-        goto refuse;
-    if (!target_allowed(d, e))
-        goto refuse;
     switch (k) {
     case MOUNT_TMPFS:
     case MOUNT_DIR:
@@ -220,6 +216,8 @@ bool policy_add_mount(struct policy *p, enum mount_kind k, const char *src, size
         }
         break;
     }
+    if (!path_normalise(dst, dstlen, &d, e) || !target_allowed(d, e))
+        goto refuse;
     if (p->nmounts == p->capmounts) {
         p->capmounts = p->capmounts ? p->capmounts * 2 : 16;
         p->mounts = xrealloc(p->mounts, p->capmounts * sizeof *p->mounts);

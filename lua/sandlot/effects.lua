@@ -6,6 +6,7 @@
 -- (a string naming the culprit), never ignored.
 local core = require("sandlot.core")
 local cjson = require("cjson")
+local json = require("sandlot.json")
 
 local M = {}
 
@@ -214,20 +215,18 @@ end
 
 --- noether's JSON for a list of effects: {"effects":[...]}.
 function M.to_json(list)
-  local arr = {}
+  local arr = json.array()
   for i, e in ipairs(list) do
     local k = KINDS[e.kind]
-    local o = { effect = k.tag }
+    local v = nil
     if k.field then
       -- noether requires the field: an unnamed model is "", no price is 0
-      local v = e[k.field]
+      v = e[k.field]
       if v == nil then v = (k.field == "cents") and 0 or "" end
-      o[k.field] = v
     end
-    arr[i] = o
+    arr[i] = json.object({ "effect", k.tag }, { k.field or "_", v })
   end
-  local doc = { effects = setmetatable(arr, cjson.array_mt) }
-  return (cjson.encode(doc):gsub("\\/", "/"))
+  return json.encode(json.object({ "effects", arr }))
 end
 
 return M

@@ -132,8 +132,9 @@ function M.run(chunk, source, ctx)
   if not ok then
     if type(run_err) ~= "string" then
       run_err = ("%s: error object is a %s value"):format(chunk, type(run_err))
-    elseif run_err:find("not enough memory", 1, true) and not run_err:find(chunk, 1, true) then
-      run_err = ("%s: %s"):format(chunk, run_err)
+    elseif run_err == "not enough memory" then
+      run_err = ("%s: not enough memory: policy scripts are capped at %d MiB")
+        :format(chunk, core.MEMORY_LIMIT_MIB)
     end
     error(run_err, 0)
   end

@@ -8,6 +8,7 @@
 -- round-trips through --policy-json exactly.
 local core = require("sandlot.core")
 local cjson = require("cjson")
+local json = require("sandlot.json")
 
 local M = {}
 
@@ -20,37 +21,29 @@ local FORCED = { { "HOME", "/work" }, { "USER", "nobody" } }
 -- and binds these read-only-if-present when the network is shared.
 M.NETWORK_FILES = { "/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf", "/etc/ssl/certs" }
 
-local function encode(doc)
-  -- cjson escapes "/" as "\/"; no other escape ends in "/", so undo it.
-  return (cjson.encode(doc):gsub("\\/", "/"))
-end
-
-local function array(t) return setmetatable(t, cjson.array_mt) end
-
 --- The policy as noether's IsolationPolicy JSON (one line).
 function M.export(policy)
-  local ro, rw, mounts = {}, {}, {}
+  local array, object = json.array, json.object
+  local ro, rw, mounts = array(), array(), array()
   for _, m in ipairs(policy:mounts()) do
     if m.kind == "ro" then ro[#ro + 1] = array({ m.source, m.target }) end
     if m.kind == "rw" then rw[#rw + 1] = array({ m.source, m.target }) end
-    if m.kind ~= "ro" and m.kind ~= "rw" then
-      mounts[#mounts + 1] = { kind = m.kind, source = m.source, target = m.target }
-    end
+    mounts[#mounts + 1] = object({ "kind", m.kind }, { "source", m.source },
+                                 { "target", m.target })
   end
-  local names, forced = {}, {}
+  local names, forced = array(), array()
   for _, v in ipairs(policy:env()) do
     names[#names + 1] = v.name
     if v.value then forced[#forced + 1] = array({ v.name, v.value }) end
   end
-  local doc = {
-    ro_binds = array(ro),
-    rw_binds = array(rw),
-    work_host = policy.work_host,
-    network = policy.network,
-    env_allowlist = array(names),
-    sandlot = { mounts = array(mounts), env = array(forced), uid = policy.uid, gid = policy.gid },
-  }
-  return encode(doc)
+  return json.encode(object(
+    { "ro_binds", ro },
+    { "rw_binds", rw },
+    { "work_host", policy.work_host },
+    { "network", policy.network },
+    { "env_allowlist", names },
+    { "sandlot", object({ "mounts", mounts }, { "env", forced }, { "uid", policy.uid },
+                        { "gid", policy.gid }) }))
 end
 
 local function fail(what, fmt, ...)
@@ -70,6 +63,43 @@ local function check_pairs(doc, key, what)
     end
   end
   return v
+end
+
+-- How each kind of sandlot.mounts entry is applied.
+local ADD = {
+  ["ro"] = function(p, m) p:ro_bind(m.source, m.target) end,
+  ["rw"] = function(p, m) p:rw_bind(m.source, m.target) end,
+  ["ro-try"] = function(p, m) p:ro_bind_try(m.source, m.target) end,
+  ["tmpfs"] = function(p, m) p:tmpfs(m.target) end,
+  ["dir"] = function(p, m) p:dir(m.target) end,
+  ["symlink"] = function(p, m) p:symlink(m.source, m.target) end,
+}
+
+--- sandlot.mounts must list exactly ro_binds and rw_binds among its entries,
+-- so a tool that edits only noether's fields cannot be silently ignored.
+local function agree(mounts, ro, rw, what)
+  if type(mounts) ~= "table" then fail(what, "sandlot.mounts must be an array") end
+  local lists = { ro = {}, rw = {} }
+  for i, m in ipairs(mounts) do
+    if type(m) ~= "table" or type(m.target) ~= "string" then
+      fail(what, "sandlot.mounts entry #%d needs a \"target\"", i)
+    end
+    if lists[m.kind] then
+      local l = lists[m.kind]
+      l[#l + 1] = tostring(m.source) .. "\0" .. m.target
+    end
+  end
+  for kind, given in pairs({ ro = ro, rw = rw }) do
+    local l = lists[kind]
+    local same = #l == #given
+    for i = 1, #given do
+      same = same and l[i] == given[i][1] .. "\0" .. given[i][2]
+    end
+    if not same then
+      fail(what, "%s_binds disagree with sandlot.mounts; edit both or drop the \"sandlot\" "
+                 .. "object", kind)
+    end
+  end
 end
 
 local function unknown_key(doc, known, what, where)
@@ -101,10 +131,25 @@ function M.import(policy, text, what)
     if type(extra) ~= "table" then fail(what, "\"sandlot\" must be an object") end
     unknown_key(extra, EXTRA_FIELDS, what, " in \"sandlot\"")
   end
+  local ro, rw = check_pairs(doc, "ro_binds", what), check_pairs(doc, "rw_binds", what)
+  if extra and extra.mounts ~= nil then
+    agree(extra.mounts, ro, rw, what)
+  end
   core.set_origin(what)
   local done, err = pcall(function()
-    for _, p in ipairs(check_pairs(doc, "rw_binds", what)) do policy:rw_bind(p[1], p[2]) end
-    for _, p in ipairs(check_pairs(doc, "ro_binds", what)) do policy:ro_bind(p[1], p[2]) end
+    if extra and extra.mounts ~= nil then
+      -- the full list, in order: ro/rw binds and what noether cannot express
+      for i, m in ipairs(extra.mounts) do
+        local add = ADD[m.kind]
+        if not add then
+          fail(what, "sandlot.mounts entry #%d has unknown kind \"%s\"", i, tostring(m.kind))
+        end
+        add(policy, m)
+      end
+    else
+      for _, p in ipairs(rw) do policy:rw_bind(p[1], p[2]) end
+      for _, p in ipairs(ro) do policy:ro_bind(p[1], p[2]) end
+    end
     if doc.work_host ~= nil and doc.work_host ~= cjson.null then
       if type(doc.work_host) ~= "string" then fail(what, "\"work_host\" must be a string") end
       policy.work_host = doc.work_host
@@ -115,17 +160,6 @@ function M.import(policy, text, what)
       policy:allow_env(name)
     end
     if extra then
-      for i, m in ipairs(extra.mounts or {}) do
-        if type(m) ~= "table" or type(m.target) ~= "string" then
-          fail(what, "sandlot.mounts entry #%d needs a \"target\"", i)
-        end
-        if m.kind == "ro-try" then policy:ro_bind_try(m.source, m.target)
-        elseif m.kind == "tmpfs" then policy:tmpfs(m.target)
-        elseif m.kind == "dir" then policy:dir(m.target)
-        elseif m.kind == "symlink" then policy:symlink(m.source, m.target)
-        else fail(what, "sandlot.mounts entry #%d has unknown kind \"%s\"", i, tostring(m.kind))
-        end
-      end
       for i, v in ipairs(extra.env or {}) do
         if type(v) ~= "table" or type(v[1]) ~= "string" or type(v[2]) ~= "string" then
           fail(what, "sandlot.env entry #%d must be a [name, value] pair", i)

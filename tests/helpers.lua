@@ -1,0 +1,152 @@
+--- Shared helpers for the specs: run the real sandlot binary and observe
+-- its exit status, stdout and stderr; as root and as an unprivileged user.
+local H = {}
+
+local function dirname(p) return (p:gsub("/[^/]*$", "")) end
+
+H.ROOT = dirname(dirname(debug.getinfo(1, "S").source:sub(2)))
+if H.ROOT == "" or H.ROOT == "." then
+  H.ROOT = os.getenv("PWD")
+elseif H.ROOT:sub(1, 1) ~= "/" then
+  H.ROOT = os.getenv("PWD") .. "/" .. H.ROOT:gsub("^%./", "")
+end
+H.SANDLOT = H.ROOT .. "/sandlot"
+H.TESTCONF = H.ROOT .. "/build/sandlot-testconf"
+H.TEST_SYSTEM_DIR = H.ROOT .. "/build/test-etc/sandlot/policies.d"
+
+--- Quote a word for sh.
+function H.q(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+local function read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local t = f:read("a")
+  f:close()
+  return t
+end
+H.read = read
+
+function H.write(path, text, mode)
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+  if mode then assert(os.execute("chmod " .. mode .. " " .. H.q(path))) end
+end
+
+function H.exists(path)
+  return os.execute("test -e " .. H.q(path)) == true
+end
+
+local made = {}
+--- A fresh temporary directory, mode 0777 so the sandbox's uid can write it.
+function H.tmpdir()
+  local p = io.popen("mktemp -d /tmp/sandlot-spec.XXXXXX")
+  local dir = p:read("l")
+  p:close()
+  assert(os.execute("chmod 0777 " .. H.q(dir)))
+  made[#made + 1] = dir
+  return dir
+end
+
+-- Remove the temporary directories when the test process ends.
+H._cleanup = setmetatable({}, { __gc = function()
+  for _, d in ipairs(made) do os.execute("rm -rf " .. H.q(d)) end
+end })
+
+--- Binaries copied where an unprivileged user can reach them: sandlot, its
+-- exec helper and the probe, in a world-readable directory.
+local bin_dir
+function H.bin_dir()
+  if not bin_dir then
+    bin_dir = H.tmpdir()
+    assert(os.execute("chmod 0755 " .. H.q(bin_dir)))
+    for _, f in ipairs({ "sandlot", "sandlot-exec", "tests/probe", "build/sandlot-testconf" }) do
+      assert(os.execute(("cp %s %s/"):format(H.q(H.ROOT .. "/" .. f), H.q(bin_dir))),
+             "missing " .. f .. ": run make test")
+    end
+  end
+  return bin_dir
+end
+
+--- Who the suite runs sandlot as: root and nobody when it runs as root.
+function H.users()
+  local p = io.popen("id -u")
+  local uid = p:read("l")
+  p:close()
+  if uid == "0" then return { "root", "nobody" } end
+  return { "self" }
+end
+
+--- Run sandlot with the argument list args.
+-- opts.user    "nobody": through setpriv as uid/gid 65534
+-- opts.env     extra environment variables {NAME = value}
+-- opts.stdin   text fed to standard input
+-- opts.bin     "testconf" for the build whose system layer is the tests' own
+-- Returns {code = exit status, out = stdout, err = stderr}.
+function H.run(args, opts)
+  opts = opts or {}
+  local dir = H.tmpdir()
+  local bin = (opts.bin == "testconf") and "sandlot-testconf" or "sandlot"
+  local words = {}
+  if opts.user == "nobody" then
+    words[#words + 1] = "setpriv --reuid 65534 --regid 65534 --clear-groups --"
+  end
+  words[#words + 1] = "env"
+  for k, v in pairs(opts.env or {}) do words[#words + 1] = H.q(k .. "=" .. v) end
+  if opts.user == "nobody" then words[#words + 1] = "HOME=/nonexistent" end
+  words[#words + 1] = H.q(H.bin_dir() .. "/" .. bin)
+  for _, a in ipairs(args) do words[#words + 1] = H.q(a) end
+  local stdin = "/dev/null"
+  if opts.stdin then
+    stdin = dir .. "/stdin"
+    H.write(stdin, opts.stdin)
+  end
+  local cmd = ("%s <%s >%s/out 2>%s/err"):format(table.concat(words, " "), H.q(stdin),
+                                                 H.q(dir), H.q(dir))
+  local _, how, code = os.execute(cmd)
+  local r = { out = read(dir .. "/out") or "", err = read(dir .. "/err") or "" }
+  r.code = (how == "exit") and code or (128 + code)
+  return r
+end
+
+--- Parse `sandlot explain` output into groups {words = {...}, origin = "..."}.
+-- (Test paths have no spaces, so splitting words on spaces is exact.)
+function H.groups(text)
+  local out = {}
+  for line in text:gmatch("[^\n]+") do
+    if line:sub(1, 1) ~= "#" then
+      local body, origin = line:match("^%s*(.-)%s+# (.*)$")
+      if body then
+        local words = {}
+        for w in body:gmatch("%S+") do words[#words + 1] = w end
+        out[#out + 1] = { words = words, origin = origin, text = body }
+      end
+    end
+  end
+  return out
+end
+
+--- Index of the first group whose words start with the given words.
+function H.find(groups, ...)
+  local want = { ... }
+  for i, g in ipairs(groups) do
+    local ok = true
+    for j, w in ipairs(want) do
+      if g.words[j] ~= w then ok = false break end
+    end
+    if ok then return i, g end
+  end
+  return nil
+end
+
+--- A policy script file in a fresh directory; returns its path.
+function H.script(text, name)
+  local path = H.tmpdir() .. "/" .. (name or "policy.lua")
+  H.write(path, text)
+  os.execute("chmod 0644 " .. H.q(path))
+  return path
+end
+
+return H

@@ -1,0 +1,134 @@
+-- Each invariant refused with a clear message, from a script and from
+-- --policy-json; exit 125 and the command never runs.
+local H = require("helpers")
+
+-- Run `sandlot run` with a marker command; assert 125, the message, no marker.
+local function refused(args, pattern)
+  local work = H.tmpdir()
+  local full = { "run", "--no-system-policies", "--work", work }
+  for _, a in ipairs(args) do full[#full + 1] = a end
+  for _, a in ipairs({ "--", "sh", "-c", "touch /work/marker" }) do full[#full + 1] = a end
+  local r = H.run(full)
+  assert.are.equal(125, r.code, r.err)
+  assert.matches(pattern, r.err)
+  local lines = select(2, r.err:gsub("\n", ""))
+  assert.are.equal(1, lines, "one line: " .. r.err)
+  assert.is_false(H.exists(work .. "/marker"), "the command ran")
+  return r
+end
+
+local function by_script(code, pattern)
+  local path = H.script(code)
+  local r = refused({ "-p", path }, pattern)
+  assert.is_truthy(r.err:find(path .. ":1:", 1, true), "names script and line: " .. r.err)
+end
+
+describe("invariants", function()
+  it("a control run writes the marker", function()
+    local work = H.tmpdir()
+    local r = H.run({ "run", "--work", work, "--", "sh", "-c", "touch /work/marker" })
+    assert.are.equal(0, r.code, r.err)
+    assert.is_true(H.exists(work .. "/marker"))
+  end)
+
+  it("refuses a read-write bind of /", function()
+    by_script('policy:rw_bind("/", "/host")', 'read%-write bind of the host root "/" is refused')
+  end)
+
+  it("refuses a read-write bind that resolves to /", function()
+    local link = H.tmpdir() .. "/root-link"
+    os.execute("ln -s / " .. H.q(link))
+    by_script(('policy:rw_bind(%q, "/host")'):format(link), 'resolves to the host root')
+  end)
+
+  it("refuses a relative path", function()
+    by_script('policy:ro_bind("usr", "/usr2")', 'path must be absolute: "usr"')
+  end)
+
+  it("refuses ..", function()
+    by_script('policy:ro_bind("/usr/../etc", "/x")', 'not normalised %("%.%." component%)')
+  end)
+
+  it("refuses // and .", function()
+    by_script('policy:ro_bind("/usr//lib", "/x")', 'not normalised %("//"%)')
+    by_script('policy:ro_bind("/usr/./lib", "/x")', 'not normalised %("%." component%)')
+  end)
+
+  it("refuses a NUL byte", function()
+    by_script('policy:ro_bind("/usr\\0/lib", "/x")', 'path contains a NUL byte')
+  end)
+
+  it("refuses a newline", function()
+    by_script('policy:ro_bind("/usr\\n", "/x")', 'path contains a newline')
+  end)
+
+  it("refuses targets at / or under /proc and /dev", function()
+    by_script('policy:ro_bind("/usr", "/proc/sys")', 'under /proc, which sandlot mounts itself')
+    by_script('policy:tmpfs("/dev/shm")', 'under /dev, which sandlot mounts itself')
+    by_script('policy:ro_bind("/usr", "/")', 'sandbox target must not be "/"')
+  end)
+
+  it("refuses LD_PRELOAD and the other loader variables", function()
+    by_script('policy:allow_env("LD_PRELOAD")', 'LD_PRELOAD is refused')
+    by_script('policy:setenv("LD_LIBRARY_PATH", "/tmp")', 'LD_LIBRARY_PATH is refused')
+    by_script('policy:allow_env("GLIBC_TUNABLES")', 'GLIBC_TUNABLES is refused')
+    by_script('policy:allow_env("GCONV_PATH")', 'GCONV_PATH is refused')
+  end)
+
+  it("refuses malformed environment names", function()
+    by_script('policy:setenv("A=B", "x")', 'invalid environment variable name "A=B"')
+    by_script('policy:allow_env("1X")', 'invalid environment variable name "1X"')
+  end)
+
+  it("refuses uid or gid 0", function()
+    by_script("policy.uid = 0", "must not be 0")
+    by_script("policy.gid = 0", "must not be 0")
+  end)
+
+  it("refuses making the sandlot binary writable inside", function()
+    local dir = H.bin_dir()
+    by_script(('policy:rw_bind(%q)'):format(dir), "would make .* writable inside the sandbox")
+  end)
+
+  it("refuses making a policies.d directory writable inside", function()
+    by_script('policy:rw_bind("/etc")', "would make /etc/sandlot/policies.d writable")
+  end)
+
+  it("refuses unknown policy fields", function()
+    by_script("policy.netwrk = true", "policy has no field 'netwrk'")
+  end)
+
+  describe("from --policy-json", function()
+    local function json(text, pattern)
+      local path = H.script(text, "policy.json")
+      local r = refused({ "--policy-json", path }, pattern)
+      assert.is_truthy(r.err:find("policy-json:" .. path, 1, true), r.err)
+    end
+
+    it("refuses a read-write bind of /", function()
+      json('{"ro_binds":[],"rw_binds":[["/","/host"]],"network":false,"env_allowlist":[]}',
+           'read%-write bind of the host root')
+    end)
+
+    it("refuses LD_PRELOAD in the allowlist", function()
+      json('{"ro_binds":[],"network":false,"env_allowlist":["LD_PRELOAD"]}', "LD_PRELOAD")
+    end)
+
+    it("refuses a relative path and ..", function()
+      json('{"ro_binds":[["usr","/usr"]],"network":false,"env_allowlist":[]}', "absolute")
+      json('{"ro_binds":[["/usr/..","/x"]],"network":false,"env_allowlist":[]}', "normalised")
+    end)
+
+    it("refuses a target under /proc", function()
+      json('{"ro_binds":[["/usr","/proc/x"]],"network":false,"env_allowlist":[]}', "/proc")
+    end)
+
+    it("refuses uid 0 in the sandlot extension", function()
+      json('{"ro_binds":[],"network":false,"env_allowlist":[],"sandlot":{"uid":0}}', "not be 0")
+    end)
+
+    it("refuses the host root as work_host", function()
+      json('{"ro_binds":[],"network":false,"env_allowlist":[],"work_host":"/"}', "host root")
+    end)
+  end)
+end)
