@@ -75,7 +75,7 @@ static const char usage_options[] =
     "      --work DIR             bind host DIR at /work instead of a private tmpfs\n"
     "      --isolate MODE         auto | bwrap | none   (env SANDLOT_ISOLATION)\n"
     "      --require-isolation    refuse to run unsandboxed (env SANDLOT_REQUIRE_ISOLATION=1)\n"
-    "      --unsafe-no-isolation  the explicit opt-in that --isolate none needs\n"
+    "      --unsafe-no-isolation  confirm --isolate none (else it warns loudly)\n"
     "      --timeout SECONDS      kill the sandbox after SECONDS, exit 124\n"
     "      --no-system-policies   only the built-in layer and --policy files\n"
     "  -v, --verbose / -q, --quiet\n"

@@ -249,6 +249,12 @@ int run_unsandboxed(const struct policy *p, const struct run_opts *o, char *cons
     if (pid == 0) {
         reset_signals();
         setpgid(0, 0);
+        /* No /work without a sandbox: the host work directory, if any, is the cwd. */
+        if (p->work_host && chdir(p->work_host) != 0) {
+            fprintf(stderr, "sandlot: cannot enter the work directory %s: %s\n", p->work_host,
+                    strerror(errno));
+            _exit(EXIT_SANDLOT);
+        }
         environ = envp;
         execvp(cmd[0], cmd);
         int err = errno;

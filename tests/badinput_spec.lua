@@ -143,8 +143,8 @@ for _, who in ipairs(H.users()) do
     end)
 
     it("SANDLOT_ISOLATION=none with SANDLOT_REQUIRE_ISOLATION=1", function()
-      local r = attempt({}, { user = user,
-                              env = { SANDLOT_ISOLATION = "none", SANDLOT_REQUIRE_ISOLATION = "1" } })
+      local env = { SANDLOT_ISOLATION = "none", SANDLOT_REQUIRE_ISOLATION = "1" }
+      local r = attempt({}, { user = user, env = env })
       refused(r, "refusing to run unsandboxed")
     end)
 
