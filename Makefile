@@ -36,14 +36,19 @@ POLICY_FILES := $(sort $(wildcard policies.d/*.lua))
 BUILD := build/$(if $(filter 1,$(SANITIZE)),asan,default)
 OBJS := $(SRCS:src/%.c=$(BUILD)/%.o) $(BUILD)/embedded.o
 
-.PHONY: all deps demo test lint check-c clean install uninstall
+.PHONY: all deps demo test lint clean install uninstall FORCE
 all: sandlot sandlot-exec
 
 deps:
 	@./tools/deps.sh
 
-sandlot: $(OBJS)
+# Each flavour (default, asan) links in its own directory; the copy at the
+# top is whichever flavour was asked for last.
+$(BUILD)/sandlot: $(OBJS)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $(OBJS) $(LUA_LIBS) -lm
+
+sandlot: $(BUILD)/sandlot FORCE
+	@cmp -s $< $@ || cp -f $< $@
 
 # The exec helper is static so it runs under any policy's mounts.
 sandlot-exec: src/sandlot_exec.c
@@ -58,8 +63,11 @@ TEST_SYSCONFDIR := $(CURDIR)/build/test-etc
 $(BUILD)/main-testconf.o: src/main.c src/*.h Makefile | $(BUILD)
 	$(CC) $(ALL_CFLAGS) -DSANDLOT_SYSCONFDIR='"$(TEST_SYSCONFDIR)"' -Isrc -c -o $@ $<
 
-build/sandlot-testconf: $(filter-out $(BUILD)/main.o,$(OBJS)) $(BUILD)/main-testconf.o
+$(BUILD)/sandlot-testconf: $(filter-out $(BUILD)/main.o,$(OBJS)) $(BUILD)/main-testconf.o
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(LUA_LIBS) -lm
+
+build/sandlot-testconf: $(BUILD)/sandlot-testconf FORCE
+	@cmp -s $< $@ || cp -f $< $@
 
 $(BUILD)/embedded.c: $(LUA_FILES) $(POLICY_FILES) tools/embed.lua | $(BUILD)
 	$(LUA) tools/embed.lua $@ $(LUA_FILES) $(POLICY_FILES)
@@ -69,6 +77,8 @@ $(BUILD)/embedded.o: $(BUILD)/embedded.c src/embedded.h
 
 $(BUILD):
 	mkdir -p $@
+
+FORCE:
 
 # Probe programs run inside the sandbox by the tests; static for any policy.
 tests/probe: tests/probe.c
@@ -84,7 +94,7 @@ lint:
 test: deps
 	@$(MAKE) --no-print-directory all tests/probe build/sandlot-testconf
 	@$(MAKE) --no-print-directory lint
-	$(LUA) /usr/bin/busted --lua=$(LUA) tests
+	./tools/run-tests.sh
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR)/sandlot
