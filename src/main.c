@@ -32,7 +32,7 @@
 #endif
 
 /* Budget of one policy evaluation (all layers of one stage). */
-#define POLICY_INSTRUCTIONS 200000000LL
+#define POLICY_INSTRUCTIONS 100000000LL
 #define POLICY_SECONDS 1.0
 #define POLICY_WATCHDOG 2u
 #define POLICY_MEMORY ((size_t)SANDLOT_POLICY_MEMORY_MIB << 20)
@@ -366,6 +366,47 @@ static char *require_bwrap(void)
     return bw;
 }
 
+/*
+ * Print what `explain` shows for the policy at -2 (report at -1): the
+ * noether JSON, or the bwrap command with the origin of every flag.
+ * *bw is looked up (and kept for the caller to free) when not known yet.
+ */
+static void print_explain(lua_State *L, const struct opts *o, enum backend be, char **bw)
+{
+    if (o->json) {
+        push_sandlot_fn(L, "noether");
+        lua_getfield(L, -1, "export");
+        lua_pushvalue(L, -4); /* the policy */
+        if (vm_pcall(L, 1, 1) != LUA_OK)
+            die("%s", lua_tostring(L, -1));
+        printf("%s\n", lua_tostring(L, -1));
+        lua_pop(L, 2);
+        fflush(stdout);
+        return;
+    }
+    if (!*bw) {
+        bool from_path;
+        *bw = bwrap_find(getenv("PATH"), &from_path);
+    }
+    printf("# backend: %s\n", be == BACKEND_NONE ? "none (UNSANDBOXED; the bwrap command "
+                                                   "below is not used)"
+                              : *bw ? *bw : "bwrap (NOT FOUND: run would fail)");
+    push_sandlot_fn(L, "explain_text");
+    lua_pushvalue(L, -3); /* the policy */
+    lua_newtable(L);
+    for (int i = 0; o->cmd[i]; i++) {
+        lua_pushstring(L, o->cmd[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_pushstring(L, *bw ? *bw : "bwrap");
+    lua_pushvalue(L, -5); /* the report */
+    if (vm_pcall(L, 4, 1) != LUA_OK)
+        die("%s", lua_tostring(L, -1));
+    fputs(lua_tostring(L, -1), stdout);
+    lua_pop(L, 1);
+    fflush(stdout);
+}
+
 static int cmd_run_or_explain(int argc, char **argv, enum command cmd)
 {
     struct opts o;
@@ -397,48 +438,15 @@ static int cmd_run_or_explain(int argc, char **argv, enum command cmd)
     if (!policy_check_invariants(p, protected_paths, &e))
         die("invariant: %s", e.msg);
 
+    int status;
     if (cmd == CMD_EXPLAIN) {
-        if (o.json) {
-            push_sandlot_fn(L, "noether");
-            lua_getfield(L, -1, "export");
-            lua_pushvalue(L, -4);
-            if (vm_pcall(L, 1, 1) != LUA_OK)
-                die("%s", lua_tostring(L, -1));
-            printf("%s\n", lua_tostring(L, -1));
-        } else {
-            if (!bw) {
-                bool from_path;
-                bw = bwrap_find(getenv("PATH"), &from_path);
-            }
-            printf("# backend: %s\n", be == BACKEND_NONE ? "none (UNSANDBOXED; the bwrap "
-                                                           "command below is not used)"
-                                      : bw ? bw : "bwrap (NOT FOUND: run would fail)");
-            push_sandlot_fn(L, "explain_text");
-            lua_pushvalue(L, -3);
-            lua_newtable(L);
-            for (int i = 0; o.cmd[i]; i++) {
-                lua_pushstring(L, o.cmd[i]);
-                lua_rawseti(L, -2, i + 1);
-            }
-            lua_pushstring(L, bw ? bw : "bwrap");
-            lua_pushvalue(L, -5);
-            if (vm_pcall(L, 4, 1) != LUA_OK)
-                die("%s", lua_tostring(L, -1));
-            fputs(lua_tostring(L, -1), stdout);
-        }
-        fflush(stdout);
-        vm_close(L);
-        free(bw);
-        free(helper);
-        free(self);
-        free(o.effects);
-        free(o.policies);
-        return 0;
+        print_explain(L, &o, be, &bw);
+        status = 0;
+    } else {
+        struct run_opts ro = {bw, helper, o.timeout};
+        fflush(NULL);
+        status = be == BACKEND_NONE ? run_unsandboxed(p, &ro, o.cmd) : run_bwrap(p, &ro, o.cmd);
     }
-
-    struct run_opts ro = {bw, helper, o.timeout};
-    fflush(NULL);
-    int status = be == BACKEND_NONE ? run_unsandboxed(p, &ro, o.cmd) : run_bwrap(p, &ro, o.cmd);
     vm_close(L);
     free(bw);
     free(helper);

@@ -70,6 +70,21 @@ static void reset_signals(void)
     sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
+/*
+ * Arm forwarding and the timeout, then fork.  Returns the child's pid in
+ * the parent and 0 in the child, whose signals are back to defaults.
+ */
+static pid_t start_child(double timeout)
+{
+    install_handlers(timeout);
+    pid_t pid = fork();
+    if (pid < 0)
+        die("fork: %s", strerror(errno));
+    if (pid == 0)
+        reset_signals();
+    return pid;
+}
+
 /* Wait for the child, retrying on EINTR; returns the wait status. */
 static int wait_child(pid_t pid)
 {
@@ -194,12 +209,8 @@ int run_bwrap(const struct policy *p, const struct run_opts *o, char *const *cmd
     argv[2] = argsfd;
     memcpy(argv + 3, c.words + c.options_end, tail * sizeof *argv);
 
-    install_handlers(o->timeout);
-    pid_t pid = fork();
-    if (pid < 0)
-        die("fork: %s", strerror(errno));
+    pid_t pid = start_child(o->timeout);
     if (pid == 0) {
-        reset_signals();
         keep_open(ready[1]);
         keep_open(args);
         /* bwrap gets an empty environment: --setenv carries the policy's. */
@@ -242,12 +253,8 @@ int run_unsandboxed(const struct policy *p, const struct run_opts *o, char *cons
             envp[n++] = xasprintf("%s=%s", p->env[i].name, v);
     }
     kill_group = 1;
-    install_handlers(o->timeout);
-    pid_t pid = fork();
-    if (pid < 0)
-        die("fork: %s", strerror(errno));
+    pid_t pid = start_child(o->timeout);
     if (pid == 0) {
-        reset_signals();
         setpgid(0, 0);
         /* No /work without a sandbox: the host work directory, if any, is the cwd. */
         if (p->work_host && chdir(p->work_host) != 0) {

