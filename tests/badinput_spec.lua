@@ -194,8 +194,10 @@ describe("--isolate none", function()
   it("maps exit statuses like the sandbox does", function()
     assert.are.equal(3, H.run({ "run", "--isolate", "none", "--unsafe-no-isolation", "--",
                                 "sh", "-c", "exit 3" }).code)
+    -- a fixed PATH: an unreadable PATH entry would turn ENOENT into EACCES (126)
+    local fixed = { env = { PATH = "/usr/bin:/bin" } }
     assert.are.equal(127, H.run({ "run", "--isolate", "none", "--unsafe-no-isolation", "--",
-                                  "no-such-command-xyz" }).code)
+                                  "no-such-command-xyz" }, fixed).code)
     assert.are.equal(137, H.run({ "run", "--isolate", "none", "--unsafe-no-isolation", "--",
                                   "sh", "-c", "kill -KILL $$" }).code)
   end)

@@ -139,7 +139,7 @@ end
 -- Sample stages `check` runs every script against.
 M.SAMPLE_STAGES = {
   { "pure" }, { "network" }, { "unknown" }, { "llm:sample-model", "cost:5", "fallible" },
-  { "fs-read:/usr/share", "fs-write:/tmp", "process", "non-deterministic" },
+  { "fs-read:/usr/share", "fs-write:/var/tmp", "process", "non-deterministic" },
 }
 
 --- `sandlot check FILE...`: load each script against the sample stages.
