@@ -1,4 +1,7 @@
-/* embedded.h: files compiled into the binary by tools/embed.lua. */
+/*
+ * embedded.h: lua/sandlot and policies.d, compiled into the binary by
+ * tools/embed.lua as Lua bytecode (with debug information).
+ */
 #ifndef SANDLOT_EMBEDDED_H
 #define SANDLOT_EMBEDDED_H
 

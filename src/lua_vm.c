@@ -249,8 +249,9 @@ static int builtin_searcher(lua_State *L)
             lua_pushfstring(L, "\n\tno built-in file '%s'", name);
             return 1;
         }
+        /* Precompiled at build time by tools/embed.lua; the chunk name is inside. */
         lua_pushfstring(L, "=%s", name);
-        st = luaL_loadbufferx(L, f->data, f->len, lua_tostring(L, -1), "t");
+        st = luaL_loadbufferx(L, f->data, f->len, lua_tostring(L, -1), "b");
     }
     if (st != LUA_OK)
         return lua_error(L);

@@ -45,7 +45,8 @@ int vm_pcall(lua_State *L, int nargs, int nresults);
 
 /*
  * Push the list of built-in files under `dir` ("lua/sandlot" or
- * "policies.d") as an array of {name=, source=} sorted by name.
+ * "policies.d") as an array of {name=, source=} sorted by name.  source
+ * is bytecode when embedded, text when read from SANDLOT_SOURCE_DIR.
  */
 void vm_push_builtins(lua_State *L, const char *dir);
 

@@ -51,7 +51,7 @@ struct opts {
     const char *stage;
     const char *work;
     const char *isolate;
-    bool require_isolation, unsafe_no_isolation, no_system_policies, json;
+    bool require_isolation, unsafe_no_isolation, no_system_policies, json, print_argv;
     double timeout;
     char **cmd;
 };
@@ -60,9 +60,10 @@ static const char usage_run[] =
     "usage: sandlot run [OPTIONS] -- COMMAND [ARG...]\n"
     "Run COMMAND in a sandbox whose policy the policy layers build from its effects.\n";
 static const char usage_explain[] =
-    "usage: sandlot explain [OPTIONS] [--json] [-- COMMAND [ARG...]]\n"
+    "usage: sandlot explain [OPTIONS] [--json | --argv] [-- COMMAND [ARG...]]\n"
     "Print the sandbox command, one flag per line with the script:line that caused\n"
-    "it; --json prints the policy as noether's IsolationPolicy JSON.\n";
+    "it; --json prints the policy as noether's IsolationPolicy JSON; --argv prints\n"
+    "the runnable bwrap command as NUL-terminated words, with real values.\n";
 static const char usage_options[] =
     "\n"
     "  -e, --effects LIST         effects, comma-separated; repeatable: pure, fallible,\n"
@@ -126,7 +127,7 @@ static const char **push_str(const char **list, size_t *n, const char *s)
 static void parse_opts(int argc, char **argv, enum command cmd, struct opts *o)
 {
     enum { O_EFFECTS_JSON = 256, O_POLICY_JSON, O_STAGE, O_WORK, O_ISOLATE, O_REQUIRE, O_UNSAFE,
-           O_TIMEOUT, O_NO_SYSTEM, O_JSON };
+           O_TIMEOUT, O_NO_SYSTEM, O_JSON, O_ARGV };
     static const struct option longopts[] = {
         {"effects", required_argument, NULL, 'e'},
         {"effects-json", required_argument, NULL, O_EFFECTS_JSON},
@@ -140,6 +141,7 @@ static void parse_opts(int argc, char **argv, enum command cmd, struct opts *o)
         {"timeout", required_argument, NULL, O_TIMEOUT},
         {"no-system-policies", no_argument, NULL, O_NO_SYSTEM},
         {"json", no_argument, NULL, O_JSON},
+        {"argv", no_argument, NULL, O_ARGV},
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -165,6 +167,11 @@ static void parse_opts(int argc, char **argv, enum command cmd, struct opts *o)
             if (cmd != CMD_EXPLAIN)
                 usage_error(usage, "--json is an option of 'sandlot explain'");
             o->json = true;
+            break;
+        case O_ARGV:
+            if (cmd != CMD_EXPLAIN)
+                usage_error(usage, "--argv is an option of 'sandlot explain'");
+            o->print_argv = true;
             break;
         case O_TIMEOUT: {
             char *end;
@@ -257,15 +264,20 @@ static void set_list(lua_State *L, const char *key, const char *const *v, size_t
     lua_setfield(L, -2, key);
 }
 
-/* Push require("sandlot")[field] or die. */
-static void push_sandlot_fn(lua_State *L, const char *field)
+/* Push require(module)[field] or die. */
+static void push_module_fn(lua_State *L, const char *module, const char *field)
 {
     lua_getglobal(L, "require");
-    lua_pushliteral(L, "sandlot");
+    lua_pushstring(L, module);
     if (vm_pcall(L, 1, 1) != LUA_OK)
         die("loading the built-in Lua library: %s", lua_tostring(L, -1));
     lua_getfield(L, -1, field);
     lua_remove(L, -2);
+}
+
+static void push_sandlot_fn(lua_State *L, const char *field)
+{
+    push_module_fn(L, "sandlot", field);
 }
 
 /* Push the options table the Lua build() takes. */
@@ -371,22 +383,33 @@ static char *require_bwrap(void)
  * noether JSON, or the bwrap command with the origin of every flag.
  * *bw is looked up (and kept for the caller to free) when not known yet.
  */
-static void print_explain(lua_State *L, const struct opts *o, enum backend be, char **bw)
+static void print_explain(lua_State *L, const struct policy *p, const struct opts *o,
+                          enum backend be, char **bw)
 {
-    if (o->json) {
-        push_sandlot_fn(L, "noether");
-        lua_getfield(L, -1, "export");
-        lua_pushvalue(L, -4); /* the policy */
-        if (vm_pcall(L, 1, 1) != LUA_OK)
-            die("%s", lua_tostring(L, -1));
-        printf("%s\n", lua_tostring(L, -1));
-        lua_pop(L, 2);
-        fflush(stdout);
-        return;
-    }
     if (!*bw) {
         bool from_path;
         *bw = bwrap_find(getenv("PATH"), &from_path);
+    }
+    if (o->print_argv) {
+        /* Runnable: real values, NUL-terminated words (xargs -0), no exec helper. */
+        struct cmdline c;
+        struct bwrap_inputs in = {*bw ? *bw : "bwrap", NULL, -1, environ};
+        bwrap_build(p, &in, o->cmd, &c);
+        for (size_t i = 0; i < c.nwords; i++)
+            fwrite(c.words[i], 1, strlen(c.words[i]) + 1, stdout);
+        cmdline_free(&c);
+        fflush(stdout);
+        return;
+    }
+    if (o->json) {
+        push_module_fn(L, "sandlot.noether", "export");
+        lua_pushvalue(L, -3); /* the policy */
+        if (vm_pcall(L, 1, 1) != LUA_OK)
+            die("%s", lua_tostring(L, -1));
+        printf("%s\n", lua_tostring(L, -1));
+        lua_pop(L, 1);
+        fflush(stdout);
+        return;
     }
     printf("# backend: %s\n", be == BACKEND_NONE ? "none (UNSANDBOXED; the bwrap command "
                                                    "below is not used)"
@@ -440,7 +463,7 @@ static int cmd_run_or_explain(int argc, char **argv, enum command cmd)
 
     int status;
     if (cmd == CMD_EXPLAIN) {
-        print_explain(L, &o, be, &bw);
+        print_explain(L, p, &o, be, &bw);
         status = 0;
     } else {
         struct run_opts ro = {bw, helper, o.timeout};

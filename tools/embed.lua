@@ -1,5 +1,11 @@
--- embed.lua OUT FILE...: write a C file holding each FILE as a string,
--- named by its path, for embedded.h.  Run by make with lua5.4.
+-- embed.lua OUT FILE...: write a C file holding each FILE, precompiled to
+-- Lua bytecode (with line information, for tracebacks and provenance),
+-- named by its path, for embedded.h.  Run by make with lua5.4, the
+-- interpreter of the same Lua release the binary links.
+--
+-- Chunk names: library modules "=lua/sandlot/NAME.lua", built-in policy
+-- scripts "@policies.d/NAME.lua" (the '@' marks a policy script for
+-- provenance, see src/lua_core.c).
 local out_path = arg[1]
 local files = {}
 for i = 2, #arg do files[#files + 1] = arg[i] end
@@ -27,8 +33,11 @@ local parts = {
 }
 for _, name in ipairs(files) do
   local f = assert(io.open(name, "rb"))
-  local text = f:read("a")
+  local source = f:read("a")
   f:close()
+  local chunkname = (name:match("^policies%.d/") and "@" or "=") .. name
+  local fn = assert(load(source, chunkname, "t"))
+  local text = string.dump(fn, false)
   parts[#parts + 1] = ("  {%q,\n%s,\n   %d},"):format(name, c_literal(text), #text)
 end
 parts[#parts + 1] = "  {0, 0, 0},"

@@ -5,8 +5,8 @@
 -- {kind = "cost", cents = 5}.  Anything unknown or malformed is an error
 -- (a string naming the culprit), never ignored.
 local core = require("sandlot.core")
-local cjson = require("cjson")
-local json = require("sandlot.json")
+-- cjson and the JSON writer load on first use: most runs have no JSON.
+local function cjson() return require("cjson") end
 
 local M = {}
 
@@ -130,7 +130,7 @@ function M.parse_cli(strings)
 end
 
 local function decode(text, what)
-  local ok, doc = pcall(cjson.decode, text)
+  local ok, doc = pcall(cjson().decode, text)
   if not ok then
     return nil, ("%s: malformed JSON: %s"):format(what, tostring(doc))
   end
@@ -161,7 +161,7 @@ local function from_json_object(obj, where)
   local e = { kind = kind }
   if k.field then
     local v = obj[k.field]
-    if v == nil or v == cjson.null then
+    if v == nil or v == cjson().null then
       -- noether requires every data field (serde has no defaults there)
       return nil, ("%s: %s needs \"%s\""):format(where, tag, k.field)
     end
@@ -215,6 +215,7 @@ end
 
 --- noether's JSON for a list of effects: {"effects":[...]}.
 function M.to_json(list)
+  local json = require("sandlot.json")
   local arr = json.array()
   for i, e in ipairs(list) do
     local k = KINDS[e.kind]

@@ -6,9 +6,8 @@ local core = require("sandlot.core")
 local effects = require("sandlot.effects")
 local host = require("sandlot.host")
 local loader = require("sandlot.loader")
-local noether = require("sandlot.noether")
 
-local M = { effects = effects, noether = noether, loader = loader }
+local M = { effects = effects, loader = loader }
 
 
 --- Where the system and user layers live.
@@ -84,7 +83,8 @@ function M.build(opts)
   local list
   if opts.policy_json then
     -- The JSON replaces the effect mapping; --policy files still run after it.
-    noether.import(policy, opts.policy_json, opts.policy_json_name or "policy-json")
+    require("sandlot.noether").import(policy, opts.policy_json,
+                                      opts.policy_json_name or "policy-json")
     list = loader.collect({ files = opts.policy_files })
     for i = #list, 1, -1 do
       if not list[i].path then table.remove(list, i) end

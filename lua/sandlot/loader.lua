@@ -9,13 +9,36 @@ local lfs = require("lfs")
 
 local M = {}
 
-local function copy(t, deep)
+local function copy(t)
   local c = {}
-  for k, v in pairs(t) do
-    c[k] = (deep and type(v) == "table") and copy(v, true) or v
-  end
+  for k, v in pairs(t) do c[k] = v end
   return c
 end
+
+--- A read-only view of t: reads see t (nested tables as views too),
+-- writes raise.  Shared by every script of a run, so it costs nothing per
+-- script, and no script can change what the next one sees.
+local function frozen(t, what)
+  return setmetatable({}, {
+    __index = function(_, k)
+      local v = t[k]
+      if type(v) == "table" then return frozen(v, what) end
+      return v
+    end,
+    __newindex = function(_, k)
+      error(("%s is read-only (assigning '%s')"):format(what, tostring(k)), 2)
+    end,
+    __len = function() return #t end,
+    __pairs = function()
+      return function(_, k)
+        local nk, nv = next(t, k)
+        if type(nv) == "table" then nv = frozen(nv, what) end
+        return nk, nv
+      end, nil, nil
+    end,
+  })
+end
+M.frozen = frozen
 
 -- Globals of the base library that are safe: no loading, no I/O, no exit.
 -- No getmetatable: it would reach metatables shared with the library and
@@ -26,11 +49,21 @@ local SAFE_BASE = {
   "rawset", "select", "tonumber", "tostring", "type", "_VERSION",
 }
 
-local function safe_string()
-  local s = copy(string)
-  s.dump = nil -- bytecode
-  return s
-end
+-- The libraries scripts see.  Each script gets an empty table whose
+-- __index is one of these: writes land in the script's own table, reads
+-- fall through, so scripts cannot change the library or each other.
+local SAFE_STRING = copy(string)
+SAFE_STRING.dump = nil -- bytecode
+local LIB_MT = {
+  string = { __index = SAFE_STRING },
+  table = { __index = table },
+  math = { __index = math },
+  utf8 = { __index = utf8 },
+  os = { __index = { getenv = os.getenv, time = os.time, clock = os.clock, date = os.date,
+                     difftime = os.difftime } },
+  lfs = { __index = { attributes = lfs.attributes, symlinkattributes = lfs.symlinkattributes,
+                      dir = lfs.dir, currentdir = lfs.currentdir } },
+}
 
 --- setmetatable without __gc: a finalizer would run outside the budget.
 local function safe_setmetatable(t, mt)
@@ -40,43 +73,44 @@ local function safe_setmetatable(t, mt)
   return setmetatable(t, mt)
 end
 
---- Build the `stage` value a script sees: a fresh copy per script.
+--- The `stage` value scripts see: one read-only view per run.
 function M.stage_view(stage)
-  local view = {
-    name = stage.name,
-    argv = copy(stage.argv),
-    effects = copy(stage.effects, true),
-  }
+  local real = { name = stage.name, argv = stage.argv, effects = stage.effects }
   --- stage:has(kind) -> true when an effect of that kind was declared
-  function view.has(_, kind)
-    for _, e in ipairs(view.effects) do
+  function real.has(_, kind)
+    for _, e in ipairs(stage.effects) do
       if e.kind == kind then return true end
     end
     return false
   end
   --- stage:effects_of(kind) -> array of the effects of that kind
-  function view.effects_of(_, kind)
+  function real.effects_of(_, kind)
     local out = {}
-    for _, e in ipairs(view.effects) do
-      if e.kind == kind then out[#out + 1] = e end
+    for _, e in ipairs(stage.effects) do
+      if e.kind == kind then out[#out + 1] = frozen(e, "stage") end
     end
     return out
   end
-  return view
+  return frozen(real, "stage")
 end
 
---- The `sandlot` helper table scripts see.
-local function helpers(chunk, verbose)
-  local h = {}
+-- Helpers every script shares; sandlot.log is per script (it names it).
+local HELPERS = {
   --- sandlot.exists(path) -> true when path exists (following links)
-  function h.exists(path) return lfs.attributes(path, "mode") ~= nil end
+  exists = function(path) return lfs.attributes(path, "mode") ~= nil end,
   --- sandlot.is_dir(path)
-  function h.is_dir(path) return lfs.attributes(path, "mode") == "directory" end
+  is_dir = function(path) return lfs.attributes(path, "mode") == "directory" end,
   --- sandlot.readlink(path) -> link text, or nil when path is not a symlink
-  function h.readlink(path)
+  readlink = function(path)
     local a = lfs.symlinkattributes(path)
     return a and a.mode == "link" and a.target or nil
-  end
+  end,
+  check_path = core.check_path,
+}
+local HELPERS_MT = { __index = HELPERS }
+
+local function helpers(chunk, verbose)
+  local h = setmetatable({}, HELPERS_MT)
   --- sandlot.log(...) -> message on stderr with -v
   function h.log(...)
     if verbose then
@@ -85,49 +119,46 @@ local function helpers(chunk, verbose)
       io.stderr:write("sandlot: ", chunk, ": ", table.concat(parts, "\t"), "\n")
     end
   end
-  h.check_path = core.check_path
   return h
 end
 
+local function undefined(_, name)
+  error(("undefined global '%s'"):format(tostring(name)), 2)
+end
+local ENV_MT = { __index = undefined }
+
 --- The environment of one script: a fresh table whose undefined globals
--- raise an error naming them.
+-- raise an error naming them.  ctx.stage_view and ctx.host_view are the
+-- run's shared read-only views (made here on first use).
 function M.environment(chunk, ctx)
+  ctx.stage_view = ctx.stage_view or M.stage_view(ctx.stage)
+  ctx.host_view = ctx.host_view or frozen(ctx.host, "host")
   local env = {}
   for _, name in ipairs(SAFE_BASE) do env[name] = _G[name] end
+  for name, mt in pairs(LIB_MT) do env[name] = setmetatable({}, mt) end
   env.setmetatable = safe_setmetatable
   env.pcall = core.pcall
-  env.string = safe_string()
-  env.table = copy(table)
-  env.math = copy(math)
-  env.utf8 = copy(utf8)
-  env.os = { getenv = os.getenv, time = os.time, clock = os.clock, date = os.date,
-             difftime = os.difftime }
-  env.lfs = { attributes = lfs.attributes, symlinkattributes = lfs.symlinkattributes,
-              dir = lfs.dir, currentdir = lfs.currentdir }
   env.print = function(...)
     local parts = table.pack(...)
     for i = 1, parts.n do parts[i] = tostring(parts[i]) end
     io.stderr:write(chunk, ": ", table.concat(parts, "\t"), "\n")
   end
   env.policy = ctx.policy
-  env.stage = M.stage_view(ctx.stage)
-  env.host = copy(ctx.host, true)
+  env.stage = ctx.stage_view
+  env.host = ctx.host_view
   env.sandlot = helpers(chunk, ctx.verbose)
   env._G = env
-  return setmetatable(env, {
-    __index = function(_, name)
-      error(("undefined global '%s'"):format(tostring(name)), 2)
-    end,
-  })
+  return setmetatable(env, ENV_MT)
 end
 
---- Run one script's source text in its own environment.
+--- Run one script's source in its own environment.  Only built-in scripts
+-- (compiled into the binary by the build) may be bytecode.
 -- Raises a one-line message that names the script (and line when known).
-function M.run(chunk, source, ctx)
-  if source:sub(1, 4) == "\27Lua" then
+function M.run(chunk, source, ctx, builtin)
+  if not builtin and source:sub(1, 4) == "\27Lua" then
     error(chunk .. ": precompiled bytecode is not accepted", 0)
   end
-  local fn, err = load(source, "@" .. chunk, "t", M.environment(chunk, ctx))
+  local fn, err = load(source, "@" .. chunk, builtin and "bt" or "t", M.environment(chunk, ctx))
   if not fn then
     error(err, 0)
   end
@@ -181,7 +212,7 @@ end
 function M.collect(layers)
   local byname = {}
   for _, f in ipairs(core.builtins("policies.d")) do
-    byname[f.name:match("[^/]+$")] = { chunk = f.name, source = f.source }
+    byname[f.name:match("[^/]+$")] = { chunk = f.name, source = f.source, builtin = true }
   end
   for _, dir in ipairs(layers.dirs or {}) do
     scan_dir(dir, byname)
@@ -213,7 +244,7 @@ function M.run_all(list, ctx)
         error(("policy script %s is not a regular file"):format(entry.path), 0)
       end
     end
-    M.run(entry.chunk, source, ctx)
+    M.run(entry.chunk, source, ctx, entry.builtin)
   end
 end
 

@@ -1,0 +1,97 @@
+#!/bin/sh
+# make bench: launch cost of sandlot next to its floor (a bare exec) and its
+# mechanism (raw bwrap with the argv sandlot builds), in one alternating run.
+# Writes the table to stdout and bench/RESULTS.md.  Not a test: nothing
+# here asserts a time; the "targets" lines say whether the ratios hold.
+set -eu
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-60}
+WARMUP=${WARMUP:-5}
+work=$(mktemp -d /tmp/sandlot-bench.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+S=$PWD/sandlot
+
+cc -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -o "$work/harness" bench/harness.c
+
+# 100 extra policy scripts in a user layer, each doing a little real work.
+mkdir -p "$work/xdg/sandlot/policies.d"
+i=0
+while [ $i -lt 100 ]; do
+    printf 'if stage:has("network") then policy:allow_env("X%d") end\npolicy:setenv("S%d", "%d")\n' \
+        $i $i $i > "$work/xdg/sandlot/policies.d/$(printf '%03d' $i)-bench.lua"
+    i=$((i + 1))
+done
+# 1000 distinct effects on the command line (no mounts: cost:N).
+effects=$(seq 1 1000 | sed 's/^/cost:/' | paste -sd, -)
+
+# Raw bwrap: exactly the argv sandlot builds for the default policy.
+"$S" explain --argv -- /bin/true | tr '\0' '\t' | sed 's/\t$//' > "$work/raw"
+
+tab=$(printf '\t')
+{
+    printf 'bare /bin/true\t/bin/true\n'
+    printf 'raw bwrap, sandlot'"'"'s argv\t%s\n' "$(cat "$work/raw")"
+    printf 'sandlot run -- /bin/true\t%s\trun\t--\t/bin/true\n' "$S"
+    printf 'sandlot run, +100 policy scripts\tXDG_CONFIG_HOME=%s\t%s\trun\t--\t/bin/true\n' "$work/xdg" "$S"
+    printf 'sandlot run, 1000 effects\t%s\trun\t-e\t%s\t--\t/bin/true\n' "$S" "$effects"
+    printf 'sandlot explain (policy only)\t%s\texplain\n' "$S"
+    printf 'lua5.4 -e "" (VM reference)\t/usr/bin/lua5.4\t-e\t\n' 
+    if command -v firejail >/dev/null 2>&1; then
+        printf 'firejail --noprofile --net=none\t%s\t--quiet\t--noprofile\t--net=none\t/bin/true\n' \
+            "$(command -v firejail)"
+    fi
+} > "$work/spec"
+# an empty word cannot travel through tabs: give lua an empty chunk file
+: > "$work/empty.lua"
+sed -i "s|-e${tab}\$|$work/empty.lua|" "$work/spec"
+
+table=$("$work/harness" "$RUNS" "$WARMUP" 2 "$work/spec")
+
+# Instruction counts: deterministic, unlike wall time.
+instr() {
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null "$@" 2>&1 >/dev/null |
+        sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
+}
+if command -v valgrind >/dev/null 2>&1; then
+    i_explain=$(instr "$S" explain)
+    i_scripts=$(XDG_CONFIG_HOME="$work/xdg" instr "$S" explain)
+    i_effects=$(instr "$S" explain -e "$effects")
+    i_lua=$(instr /usr/bin/lua5.4 "$work/empty.lua")
+fi
+
+med() { echo "$table" | awk -F'|' -v r="$1" '$2+0 == r { gsub(/ /, "", $4); print $4 }'; }
+rss() { echo "$table" | awk -F'|' -v r="$1" '$2+0 == r { gsub(/ /, "", $7); print $7 }'; }
+verdict() { if [ "$1" = 1 ]; then echo "met"; else echo "NOT met"; fi; }
+r2=$(med 2) r3=$(med 3) r4=$(med 4) r5=$(med 5)
+t1=$(awk -v a="$r3" -v b="$r2" 'BEGIN { print (a <= 1.10 * b) }')
+d4=$(awk -v a="$r4" -v b="$r3" 'BEGIN { printf "%.2f", a - b }')
+d5=$(awk -v a="$r5" -v b="$r3" 'BEGIN { printf "%.2f", a - b }')
+t2=$(awk -v a="$d4" -v b="$d5" 'BEGIN { print (a <= 2 && b <= 2) }')
+extra_rss=$(( $(rss 3) - $(rss 7) ))
+t3=$(( extra_rss <= 4096 ))
+
+{
+    echo "# sandlot launch cost"
+    echo
+    echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(uname -r), $(bwrap --version)," \
+         "$RUNS alternating rounds after $WARMUP warm-up rounds."
+    echo
+    echo "$table"
+    echo
+    echo "Targets (ratios from this one run):"
+    echo
+    echo "- row 3 ≤ 1.10 × row 2: $(awk -v a="$r3" -v b="$r2" 'BEGIN { printf "%.2f", a / b }') × — $(verdict "$t1")"
+    echo "- rows 4 and 5 add ≤ 2 ms over row 3: +$d4 ms, +$d5 ms — $(verdict "$t2")"
+    echo "- launcher peak RSS ≤ 4 MiB beyond the Lua VM's (row 3 − row 7): $extra_rss KiB — $(verdict "$t3")"
+    if [ -n "${i_explain:-}" ]; then
+        echo
+        echo "Instructions (callgrind, deterministic):"
+        echo
+        echo "| work | instructions |"
+        echo "|---|---:|"
+        echo "| sandlot explain | $i_explain |"
+        echo "| sandlot explain, +100 policy scripts | $i_scripts |"
+        echo "| sandlot explain, 1000 effects | $i_effects |"
+        echo "| lua5.4 on an empty chunk | $i_lua |"
+    fi
+} | tee bench/RESULTS.md
