@@ -83,7 +83,7 @@ static void emit_mounts(struct cmdline *c, const struct policy *p, unsigned kind
 void bwrap_build(const struct policy *p, const struct bwrap_inputs *in, char *const *cmd,
                  struct cmdline *out)
 {
-    char uid[16], gid[16], fd[16];
+    char uid[16], gid[16], helper[32], ready[16];
     memset(out, 0, sizeof *out);
     group(out, SKELETON, in->bwrap_path, (char *)NULL);
 
@@ -132,9 +132,6 @@ void bwrap_build(const struct policy *p, const struct bwrap_inputs *in, char *co
     emit_mounts(out, p, structure, true);
     emit_mounts(out, p, 1u << MOUNT_RW_BIND, true);
     emit_mounts(out, p, ro, true);
-    if (in->exec_helper)
-        group(out, "sandlot: exec helper", "--ro-bind", in->exec_helper, SANDLOT_EXEC_TARGET,
-              (char *)NULL);
     group(out, INVARIANT, "--remount-ro", "/", (char *)NULL);
     group(out, SKELETON, "--chdir", "/work", (char *)NULL);
 
@@ -147,9 +144,10 @@ void bwrap_build(const struct policy *p, const struct bwrap_inputs *in, char *co
     out->options_end = out->nwords;
 
     group(out, SKELETON, "--", (char *)NULL);
-    if (in->exec_helper) {
-        snprintf(fd, sizeof fd, "%d", in->ready_fd);
-        group(out, "sandlot: exec helper", SANDLOT_EXEC_TARGET, fd, "--", (char *)NULL);
+    if (in->helper_fd >= 0) {
+        snprintf(helper, sizeof helper, "/proc/self/fd/%d", in->helper_fd);
+        snprintf(ready, sizeof ready, "%d", in->ready_fd);
+        group(out, "sandlot: exec helper", helper, ready, "--", (char *)NULL);
     }
     size_t start = out->nwords;
     for (char *const *a = cmd; a && *a; a++)

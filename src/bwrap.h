@@ -8,9 +8,6 @@
 
 #include "policy.h"
 
-/* Where the exec helper appears inside the sandbox. */
-#define SANDLOT_EXEC_TARGET "/.sandlot/exec"
-
 /*
  * A command line as flag groups: each group is one flag with its
  * arguments, and the origin ("script:line" or "sandlot: invariant") that
@@ -31,8 +28,8 @@ struct cmdline {
 
 struct bwrap_inputs {
     const char *bwrap_path;   /* argv[0] */
-    const char *exec_helper;  /* host path of sandlot-exec, or NULL for none */
-    int ready_fd;             /* fd number the helper reports on, or -1 */
+    int helper_fd;            /* open descriptor of sandlot-exec, or -1 for none */
+    int ready_fd;             /* fd number the helper reports on */
     char *const *host_env;    /* environ-style list the allowlist reads from */
 };
 
@@ -40,8 +37,11 @@ struct bwrap_inputs {
  * Build the command: invariant flags, namespaces, identity, the fixed
  * skeleton (/proc, /dev, /tmp), the policy's mounts in the order of
  * DESIGN.md (structure, rw binds, ro binds, then /work), the environment,
- * `--remount-ro /`, then "--" and the command.  Fills *out (freed with
- * cmdline_free).  Never fails: the policy is valid by construction.
+ * `--remount-ro /`, then "--" and the command.  With a helper descriptor
+ * the command is prefixed by "/proc/self/fd/N READY --": the helper runs
+ * through the descriptor bwrap inherits, so it needs no mount of its own.
+ * Fills *out (freed with cmdline_free).  Never fails: the policy is valid
+ * by construction.
  */
 void bwrap_build(const struct policy *p, const struct bwrap_inputs *in, char *const *cmd,
                  struct cmdline *out);

@@ -418,7 +418,7 @@ static int l_bwrap_argv(lua_State *L)
     memset(c, 0, sizeof *c);
     luaL_setmetatable(L, CMDLINE_MT);
     int box = lua_gettop(L);
-    struct bwrap_inputs in = {bw, NULL, -1, environ};
+    struct bwrap_inputs in = {bw, -1, -1, environ};
     bwrap_build(p, &in, (char *const *)cmd, c);
     lua_createtable(L, (int)c->nwords, 0);
     lua_createtable(L, (int)c->ngroups, 0);
@@ -554,8 +554,6 @@ int luaopen_sandlot_core(lua_State *L)
     }
     lua_pop(L, 1);
     luaL_newlib(L, core_funcs);
-    lua_pushliteral(L, SANDLOT_EXEC_TARGET);
-    lua_setfield(L, -2, "EXEC_TARGET");
     lua_pushinteger(L, SANDLOT_POLICY_MEMORY_MIB);
     lua_setfield(L, -2, "MEMORY_LIMIT_MIB");
     return 1;

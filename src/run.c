@@ -184,9 +184,13 @@ int run_bwrap(const struct policy *p, const struct run_opts *o, char *const *cmd
     int args = memfd_create("sandlot-bwrap-args", MFD_CLOEXEC);
     if (args < 0)
         die("memfd_create: %s", strerror(errno));
+    /* The helper runs from this descriptor inside (/proc/self/fd/N): no bind. */
+    int helper = open(o->exec_helper, O_RDONLY | O_CLOEXEC);
+    if (helper < 0)
+        die("cannot open the exec helper %s: %s", o->exec_helper, strerror(errno));
 
     struct cmdline c;
-    struct bwrap_inputs in = {o->bwrap_path, o->exec_helper, ready[1], environ};
+    struct bwrap_inputs in = {o->bwrap_path, helper, ready[1], environ};
     bwrap_build(p, &in, cmd, &c);
     for (size_t i = 1; i < c.options_end; i++) {
         size_t n = strlen(c.words[i]) + 1;
@@ -213,6 +217,7 @@ int run_bwrap(const struct policy *p, const struct run_opts *o, char *const *cmd
     if (pid == 0) {
         keep_open(ready[1]);
         keep_open(args);
+        keep_open(helper);
         /* bwrap gets an empty environment: --setenv carries the policy's. */
         char *empty[] = {NULL};
         execve(argv[0], argv, empty);
@@ -222,6 +227,7 @@ int run_bwrap(const struct policy *p, const struct run_opts *o, char *const *cmd
     child_pid = pid;
     close(ready[1]);
     close(args);
+    close(helper);
     int status = wait_child(pid);
     char byte;
     ssize_t got;

@@ -1,11 +1,13 @@
 /*
  * sandlot-exec: the first program run inside the sandbox.
  *
- *   /.sandlot/exec READY_FD -- COMMAND [ARG...]
+ *   /proc/self/fd/N READY_FD -- COMMAND [ARG...]
  *
+ * sandlot opens this binary and bwrap inherits the descriptor N, so it
+ * runs without being mounted in the sandbox.
  * It tells sandlot that the sandbox was set up (one byte on READY_FD),
- * closes every descriptor above 2 so nothing sandlot or bwrap held open
- * reaches the command, then executes COMMAND.  When that exec fails it
+ * closes every descriptor above 2 (its own N among them) so nothing sandlot
+ * or bwrap held open reaches the command, then executes COMMAND.  When that exec fails it
  * exits 127 (not found) or 126 (found, not executable), the statuses of
  * DESIGN.md, instead of bwrap's generic 1.  Built static so it runs
  * whatever the policy mounts.
