@@ -109,23 +109,51 @@ local HELPERS = {
 }
 local HELPERS_MT = { __index = HELPERS }
 
-local function helpers(chunk, verbose)
-  local h = setmetatable({}, HELPERS_MT)
-  --- sandlot.log(...) -> message on stderr with -v
-  function h.log(...)
-    if verbose then
-      local parts = table.pack(...)
-      for i = 1, parts.n do parts[i] = tostring(parts[i]) end
-      io.stderr:write("sandlot: ", chunk, ": ", table.concat(parts, "\t"), "\n")
-    end
-  end
-  return h
+-- Per-script state the environment's __index needs: env -> {chunk, verbose}.
+local SCRIPT_OF = setmetatable({}, { __mode = "k" })
+
+local function joined(...)
+  local parts = table.pack(...)
+  for i = 1, parts.n do parts[i] = tostring(parts[i]) end
+  return table.concat(parts, "\t")
 end
 
-local function undefined(_, name)
-  error(("undefined global '%s'"):format(tostring(name)), 2)
+-- Globals made on first use, so a script pays only for what it touches.
+local LAZY = {
+  print = function(s)
+    return function(...) io.stderr:write(s.chunk, ": ", joined(...), "\n") end
+  end,
+  sandlot = function(s)
+    local h = setmetatable({}, HELPERS_MT)
+    --- sandlot.log(...) -> message on stderr with -v
+    function h.log(...)
+      if s.verbose then io.stderr:write("sandlot: ", s.chunk, ": ", joined(...), "\n") end
+    end
+    return h
+  end,
+}
+for name, mt in pairs(LIB_MT) do
+  LAZY[name] = function() return setmetatable({}, mt) end
 end
-local ENV_MT = { __index = undefined }
+
+-- Undefined globals raise an error naming them; the lazy ones appear.
+local ENV_MT = {
+  __index = function(env, name)
+    local make = LAZY[name]
+    if make then
+      local v = make(SCRIPT_OF[env])
+      rawset(env, name, v)
+      return v
+    end
+    error(("undefined global '%s'"):format(tostring(name)), 2)
+  end,
+}
+
+-- What every environment starts with.
+local BASE = {}
+for _, name in ipairs(SAFE_BASE) do BASE[name] = _G[name] end
+BASE.setmetatable = safe_setmetatable
+BASE.pcall = core.pcall
 
 --- The environment of one script: a fresh table whose undefined globals
 -- raise an error naming them.  ctx.stage_view and ctx.host_view are the
@@ -133,21 +161,12 @@ local ENV_MT = { __index = undefined }
 function M.environment(chunk, ctx)
   ctx.stage_view = ctx.stage_view or M.stage_view(ctx.stage)
   ctx.host_view = ctx.host_view or frozen(ctx.host, "host")
-  local env = {}
-  for _, name in ipairs(SAFE_BASE) do env[name] = _G[name] end
-  for name, mt in pairs(LIB_MT) do env[name] = setmetatable({}, mt) end
-  env.setmetatable = safe_setmetatable
-  env.pcall = core.pcall
-  env.print = function(...)
-    local parts = table.pack(...)
-    for i = 1, parts.n do parts[i] = tostring(parts[i]) end
-    io.stderr:write(chunk, ": ", table.concat(parts, "\t"), "\n")
-  end
+  local env = core.copy(BASE, 4 + 8)
   env.policy = ctx.policy
   env.stage = ctx.stage_view
   env.host = ctx.host_view
-  env.sandlot = helpers(chunk, ctx.verbose)
   env._G = env
+  SCRIPT_OF[env] = { chunk = chunk, verbose = ctx.verbose }
   return setmetatable(env, ENV_MT)
 end
 
@@ -174,20 +193,6 @@ function M.run(chunk, source, ctx, builtin)
   end
 end
 
-local function read_file(path)
-  local f, err = io.open(path, "rb")
-  if not f then
-    return nil, err
-  end
-  local text, rerr = f:read("a")
-  f:close()
-  if not text then
-    return nil, ("%s: %s"):format(path, tostring(rerr))
-  end
-  return text
-end
-M.read_file = read_file
-
 --- List the scripts of a directory layer: name -> entry or false (masked).
 local function scan_dir(dir, into)
   if lfs.attributes(dir, "mode") ~= "directory" then
@@ -196,8 +201,8 @@ local function scan_dir(dir, into)
   for name in lfs.dir(dir) do
     if name:match("%.lua$") then
       local full = dir .. "/" .. name
-      local link = lfs.symlinkattributes(full)
-      if link and link.mode == "link" and link.target == "/dev/null" then
+      if lfs.symlinkattributes(full, "mode") == "link"
+          and lfs.symlinkattributes(full, "target") == "/dev/null" then
         into[name] = false -- masked, systemd style
       else
         into[name] = { chunk = full, path = full }
@@ -236,12 +241,9 @@ function M.run_all(list, ctx)
     local source = entry.source
     if not source then
       local err
-      source, err = read_file(entry.path)
+      source, err = core.read_script(entry.path)
       if not source then
         error(("cannot read policy script %s"):format(err), 0)
-      end
-      if lfs.attributes(entry.path, "mode") ~= "file" then
-        error(("policy script %s is not a regular file"):format(entry.path), 0)
       end
     end
     M.run(entry.chunk, source, ctx, entry.builtin)
