@@ -15,6 +15,7 @@
 #include "policy.h"
 #include "util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <lauxlib.h>
@@ -25,6 +26,7 @@
 
 #define POLICY_MT "sandlot.policy"
 #define CMDLINE_MT "sandlot.cmdline"
+#define DIR_MT "sandlot.dir"
 
 
 
@@ -538,7 +540,8 @@ static int l_read_script(lua_State *L)
     }
     luaL_Buffer b;
     luaL_buffinit(L, &b);
-    for (;;) {
+    /* A regular file ends at st_size: stop there, saving the final empty read. */
+    for (off_t got = 0; got < st.st_size || st.st_size == 0;) {
         char *p = luaL_prepbuffer(&b);
         ssize_t n = read(fd, p, LUAL_BUFFERSIZE);
         if (n < 0 && errno == EINTR)
@@ -553,9 +556,64 @@ static int l_read_script(lua_State *L)
         if (n == 0)
             break;
         luaL_addsize(&b, (size_t)n);
+        got += n;
     }
     close(fd);
     luaL_pushresult(&b);
+    return 1;
+}
+
+static int l_dir_gc(lua_State *L)
+{
+    DIR **box = luaL_checkudata(L, 1, DIR_MT);
+    if (*box)
+        closedir(*box);
+    *box = NULL;
+    return 0;
+}
+
+/*
+ * core.scan_dir(dir) -> {[name] = true | false} for the *.lua entries of
+ * dir (false: a symlink to /dev/null, which masks that name), or nil when
+ * dir cannot be opened.  readdir's d_type spares a stat per entry; only
+ * symlinks (and file systems without d_type) cost a system call.  The DIR
+ * lives in a box whose __gc closes it, so a memory error while the table
+ * fills cannot leak it.
+ */
+static int l_scan_dir(lua_State *L)
+{
+    const char *dir = luaL_checkstring(L, 1);
+    DIR **box = lua_newuserdatauv(L, sizeof *box, 0);
+    *box = NULL;
+    luaL_setmetatable(L, DIR_MT);
+    lua_newtable(L);
+    if (!(*box = opendir(dir))) {
+        lua_pushnil(L);
+        return 1;
+    }
+    int fd = dirfd(*box);
+    for (struct dirent *de; (de = readdir(*box));) {
+        size_t len = strlen(de->d_name);
+        if (len < 5 || strcmp(de->d_name + len - 4, ".lua") != 0)
+            continue;
+        unsigned char type = de->d_type;
+        if (type == DT_UNKNOWN) {
+            struct stat st;
+            if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+                continue;
+            type = S_ISLNK(st.st_mode) ? DT_LNK : DT_REG;
+        }
+        bool masked = false;
+        if (type == DT_LNK) {
+            char target[16];
+            ssize_t n = readlinkat(fd, de->d_name, target, sizeof target - 1);
+            masked = n == 9 && memcmp(target, "/dev/null", 9) == 0;
+        }
+        lua_pushboolean(L, !masked);
+        lua_setfield(L, -2, de->d_name);
+    }
+    closedir(*box);
+    *box = NULL;
     return 1;
 }
 
@@ -593,6 +651,7 @@ static const luaL_Reg core_funcs[] = {
     {"budget_exhausted", l_budget_exhausted},
     {"pcall", l_pcall},
     {"read_script", l_read_script},
+    {"scan_dir", l_scan_dir},
     {"copy", l_copy},
     {NULL, NULL},
 };
@@ -625,6 +684,11 @@ int luaopen_sandlot_core(lua_State *L)
     lua_pop(L, 1);
     if (luaL_newmetatable(L, CMDLINE_MT)) {
         lua_pushcfunction(L, l_cmdline_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_pop(L, 1);
+    if (luaL_newmetatable(L, DIR_MT)) {
+        lua_pushcfunction(L, l_dir_gc);
         lua_setfield(L, -2, "__gc");
     }
     lua_pop(L, 1);

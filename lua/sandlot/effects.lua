@@ -66,44 +66,54 @@ function M.tostring(e)
 end
 
 --- Parse one CLI effect word such as "fs-read:/data" or "cost:5".
--- Returns the effect table, or nil and a message.
-function M.parse_word(word)
-  local kind, arg = word:match("^([^:]*):(.*)$")
-  kind = kind or word
+-- Returns the effect table and its canonical text, or nil and a message.
+local function parse_word(word)
+  local colon = word:find(":", 1, true)
+  local kind, arg = word, nil
+  if colon then kind, arg = word:sub(1, colon - 1), word:sub(colon + 1) end
   local k = KINDS[kind]
   if not k then
     return nil, ("unknown effect \"%s\"%s; known: %s"):format(word,
       suggest(kind, sorted_names(KINDS)), table.concat(sorted_names(KINDS), ", "))
   end
-  local e = { kind = kind }
-  if arg and not k.field then
+  if not arg then
+    if k.required then
+      return nil, ("effect \"%s\" needs a path: %s:/absolute/path"):format(kind, kind)
+    end
+    return { kind = kind }, kind
+  end
+  if not k.field then
     return nil, ("effect \"%s\" takes no argument (got \"%s\")"):format(kind, word)
   end
-  if k.required and (not arg or arg == "") then
-    return nil, ("effect \"%s\" needs a path: %s:/absolute/path"):format(kind, kind)
-  end
-  if arg then
-    if k.field == "path" then
-      local p, err = check_path(kind, arg)
-      if not p then return nil, err end
-      e.path = p
-    elseif k.field == "cents" then
-      if not arg:match("^%d+$") or #arg > 15 then
-        return nil, ("effect \"cost\" takes a whole number of cents (got \"%s\")"):format(arg)
-      end
-      e.cents = math.tointeger(tonumber(arg))
-    else
-      if arg == "" then
-        return nil, "effect \"llm\": model name is empty (write \"llm\" or \"llm:MODEL\")"
-      end
-      e.model = arg
+  if k.field == "path" then
+    if arg == "" then
+      return nil, ("effect \"%s\" needs a path: %s:/absolute/path"):format(kind, kind)
     end
+    local p, err = check_path(kind, arg)
+    if not p then return nil, err end
+    return { kind = kind, path = p }, kind .. ":" .. p
+  elseif k.field == "cents" then
+    local n = #arg <= 15 and arg:find("^%d+$") and math.tointeger(tonumber(arg))
+    if not n then
+      return nil, ("effect \"cost\" takes a whole number of cents (got \"%s\")"):format(arg)
+    end
+    return { kind = kind, cents = n }, kind .. ":" .. n
   end
+  if arg == "" then
+    return nil, "effect \"llm\": model name is empty (write \"llm\" or \"llm:MODEL\")"
+  end
+  return { kind = kind, model = arg }, word
+end
+
+--- Parse one CLI effect word; returns the effect table, or nil and a message.
+function M.parse_word(word)
+  local e, err = parse_word(word)
+  if not e then return nil, err end
   return e
 end
 
-local function add_unique(list, seen, e)
-  local key = M.tostring(e)
+local function add_unique(list, seen, e, key)
+  key = key or M.tostring(e)
   if not seen[key] then
     seen[key] = true
     list[#list + 1] = e
@@ -121,9 +131,9 @@ function M.parse_cli(strings)
       if item == "" then
         return nil, ("empty effect in \"%s\""):format(s)
       end
-      local e, err = M.parse_word(item)
-      if not e then return nil, err end
-      add_unique(out, seen, e)
+      local e, key = parse_word(item)
+      if not e then return nil, key end
+      add_unique(out, seen, e, key)
     end
   end
   return out

@@ -193,21 +193,13 @@ function M.run(chunk, source, ctx, builtin)
   end
 end
 
---- List the scripts of a directory layer: name -> entry or false (masked).
+--- Add the scripts of a directory layer: name -> entry, or false when a
+-- symlink to /dev/null masks the name (systemd's convention).
 local function scan_dir(dir, into)
-  if lfs.attributes(dir, "mode") ~= "directory" then
-    return
-  end
-  for name in lfs.dir(dir) do
-    if name:match("%.lua$") then
-      local full = dir .. "/" .. name
-      if lfs.symlinkattributes(full, "mode") == "link"
-          and lfs.symlinkattributes(full, "target") == "/dev/null" then
-        into[name] = false -- masked, systemd style
-      else
-        into[name] = { chunk = full, path = full }
-      end
-    end
+  local names = core.scan_dir(dir)
+  for name, present in pairs(names or {}) do
+    local full = dir .. "/" .. name
+    into[name] = present and { chunk = full, path = full }
   end
 end
 
