@@ -39,7 +39,7 @@ POLICY_FILES := $(sort $(wildcard policies.d/*.lua))
 BUILD := build/$(if $(filter 1,$(SANITIZE)),asan,default)
 OBJS := $(SRCS:src/%.c=$(BUILD)/%.o) $(BUILD)/embedded.o
 
-.PHONY: all deps demo test lint clean install uninstall FORCE
+.PHONY: all deps demo test bench lint clean install uninstall FORCE
 all: sandlot sandlot-exec
 
 deps:
@@ -93,6 +93,13 @@ demo: deps
 
 lint:
 	luacheck -q lua policies.d tests tools
+
+# Launch-cost benchmark: not a test (nothing asserts a time); writes
+# bench/RESULTS.md.  RUNS=N WARMUP=N tune it.
+bench:
+	@./tools/deps.sh bench
+	@$(MAKE) --no-print-directory all
+	@./bench/run.sh
 
 test: deps
 	@$(MAKE) --no-print-directory all tests/probe build/sandlot-testconf

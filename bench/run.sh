@@ -13,16 +13,21 @@ S=$PWD/sandlot
 
 cc -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -o "$work/harness" bench/harness.c
 
-# 100 extra policy scripts in a user layer, each doing a little real work.
-mkdir -p "$work/xdg/sandlot/policies.d"
-i=0
-while [ $i -lt 100 ]; do
-    printf 'if stage:has("network") then policy:allow_env("X%d") end\npolicy:setenv("S%d", "%d")\n' \
-        $i $i $i > "$work/xdg/sandlot/policies.d/$(printf '%03d' $i)-bench.lua"
-    i=$((i + 1))
-done
-# 1000 distinct effects on the command line (no mounts: cost:N).
+# N extra policy scripts in a user layer, each doing a little real work.
+scripts() { # scripts N DIR
+    mkdir -p "$2/sandlot/policies.d"
+    i=0
+    while [ "$i" -lt "$1" ]; do
+        printf 'if stage:has("network") then policy:allow_env("X%d") end\npolicy:setenv("S%d", "%d")\n' \
+            $i $i $i > "$2/sandlot/policies.d/$(printf '%04d' $i)-bench.lua"
+        i=$((i + 1))
+    done
+}
+scripts 100 "$work/xdg"
+scripts 1000 "$work/xdg1000"
+# N distinct effects on the command line (no mounts: cost:N).
 effects=$(seq 1 1000 | sed 's/^/cost:/' | paste -sd, -)
+effects100=$(seq 1 100 | sed 's/^/cost:/' | paste -sd, -)
 
 # Raw bwrap: exactly the argv sandlot builds for the default policy.
 "$S" explain --argv -- /bin/true | tr '\0' '\t' | sed 's/\t$//' > "$work/raw"
@@ -55,7 +60,9 @@ instr() {
 if command -v valgrind >/dev/null 2>&1; then
     i_explain=$(instr "$S" explain)
     i_scripts=$(XDG_CONFIG_HOME="$work/xdg" instr "$S" explain)
+    i_scripts1000=$(XDG_CONFIG_HOME="$work/xdg1000" instr "$S" explain)
     i_effects=$(instr "$S" explain -e "$effects")
+    i_effects100=$(instr "$S" explain -e "$effects100")
     i_lua=$(instr /usr/bin/lua5.4 "$work/empty.lua")
 fi
 
@@ -91,7 +98,14 @@ t3=$(( extra_rss <= 4096 ))
         echo "|---|---:|"
         echo "| sandlot explain | $i_explain |"
         echo "| sandlot explain, +100 policy scripts | $i_scripts |"
+        echo "| sandlot explain, +1000 policy scripts | $i_scripts1000 |"
+        echo "| sandlot explain, 100 effects | $i_effects100 |"
         echo "| sandlot explain, 1000 effects | $i_effects |"
         echo "| lua5.4 on an empty chunk | $i_lua |"
+        echo
+        per() { awk -v a="$1" -v b="$i_explain" -v n="$2" 'BEGIN { printf "%.0f", (a - b) / n }'; }
+        echo "Linearity: per policy script $(per "$i_scripts" 100) instructions at 100," \
+             "$(per "$i_scripts1000" 1000) at 1000; per effect $(per "$i_effects100" 100) at 100," \
+             "$(per "$i_effects" 1000) at 1000."
     fi
 } | tee bench/RESULTS.md

@@ -1,9 +1,11 @@
 #!/bin/sh
 # Install the Debian packages sandlot needs to build, test and run, when
 # any is missing.  Idempotent and quiet when everything is present.
+# `deps.sh bench` adds what `make bench` needs (valgrind for instruction counts).
 set -eu
 pkgs="gcc make pkg-config libc6-dev lua5.4 liblua5.4-dev lua-filesystem lua-cjson
       lua-busted lua-check bubblewrap util-linux"
+[ "${1:-}" = bench ] && pkgs="$pkgs valgrind"
 missing=""
 for p in $pkgs; do
     status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
