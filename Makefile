@@ -14,7 +14,7 @@ LUA_CFLAGS := $(shell pkg-config --cflags $(PKG_LUA) 2>/dev/null)
 # liblua linked statically (Debian's liblua5.4.a, from liblua5.4-dev): it
 # saves the dynamic loader ~6% of a launch; -E exports the Lua API so the
 # C modules sandlot loads (lfs, cjson) still find it.
-LUA_LIBS := -l:liblua5.4.a -Wl,-E -ldl
+LUA_LIBS := -l:liblua5.4.a -Wl,-E -ldl -lreadline
 LUA_CMOD := $(shell pkg-config --variable=INSTALL_CMOD $(PKG_LUA) 2>/dev/null)
 
 # Lua's own stricter warning set on top of -Wall -Wextra.
@@ -33,7 +33,7 @@ ALL_LDFLAGS += -fsanitize=address,undefined
 endif
 
 SRCS := src/main.c src/util.c src/policy.c src/bwrap.c src/run.c src/lua_vm.c \
-        src/lua_core.c
+        src/lua_core.c src/repl.c
 LUA_FILES := $(sort $(wildcard lua/sandlot/*.lua))
 POLICY_FILES := $(sort $(wildcard policies.d/*.lua))
 BUILD := build/$(if $(filter 1,$(SANITIZE)),asan,default)
@@ -87,6 +87,10 @@ FORCE:
 tests/probe: tests/probe.c
 	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -static -o $@ $<
 
+# Drives the REPL on a pseudo-terminal in the tests.
+tests/ptydrive: tests/ptydrive.c
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -o $@ $<
+
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@./tools/demo.sh
@@ -102,7 +106,7 @@ bench:
 	@./bench/run.sh
 
 test: deps
-	@$(MAKE) --no-print-directory all tests/probe build/sandlot-testconf
+	@$(MAKE) --no-print-directory all tests/probe tests/ptydrive build/sandlot-testconf
 	@$(MAKE) --no-print-directory lint
 	./tools/run-tests.sh
 
@@ -115,4 +119,4 @@ uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/sandlot $(DESTDIR)$(LIBEXECDIR)/sandlot/sandlot-exec
 
 clean:
-	rm -rf build sandlot sandlot-exec tests/probe
+	rm -rf build sandlot sandlot-exec tests/probe tests/ptydrive

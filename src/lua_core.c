@@ -118,8 +118,7 @@ static int add_mount(lua_State *L, enum mount_kind k, bool has_src)
     const char *o = push_origin(L);
     if (!policy_add_mount(p, k, src, slen, dst, dlen, o, &e))
         return refuse(L, &e);
-    lua_settop(L, 1);
-    return 1; /* the policy, for chaining */
+    return 0;
 }
 
 /* policy:ro_bind(host [, target]) and friends; target defaults to host. */
@@ -186,8 +185,7 @@ static int l_allow_env(lua_State *L)
         if (!policy_set_env(p, name, len, NULL, 0, o, &e))
             return refuse(L, &e);
     }
-    lua_settop(L, 1);
-    return 1;
+    return 0;
 }
 
 /* policy:setenv(name, value): force name=value inside */
@@ -201,8 +199,7 @@ static int l_setenv(lua_State *L)
     const char *o = push_origin(L);
     if (!policy_set_env(p, name, nlen, value, vlen, o, &e))
         return refuse(L, &e);
-    lua_settop(L, 1);
-    return 1;
+    return 0;
 }
 
 /* policy:unsetenv(name) -> true if it was allowed or set */
@@ -258,6 +255,30 @@ static const luaL_Reg policy_methods[] = {
     {"setenv", l_setenv},       {"unsetenv", l_unsetenv}, {"env", l_env},
     {"origin", l_origin},       {NULL, NULL},
 };
+
+/* core.is_policy(v) -> true when v is a policy */
+static int l_is_policy(lua_State *L)
+{
+    lua_pushboolean(L, luaL_testudata(L, 1, POLICY_MT) != NULL);
+    return 1;
+}
+
+/* core.policy_names() -> sorted array of the policy's method and field names */
+static int l_policy_names(lua_State *L)
+{
+    static const char *const fields[] = {"gid", "network", "uid", "work_host"};
+    lua_newtable(L);
+    int n = 0;
+    for (const luaL_Reg *r = policy_methods; r->name; r++) {
+        lua_pushstring(L, r->name);
+        lua_rawseti(L, -2, ++n);
+    }
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        lua_pushstring(L, fields[i]);
+        lua_rawseti(L, -2, ++n);
+    }
+    return 1;
+}
 
 /* __index: methods first, then the fields network, work_host, uid, gid. */
 static int l_policy_index(lua_State *L)
@@ -652,6 +673,8 @@ static const luaL_Reg core_funcs[] = {
     {"pcall", l_pcall},
     {"read_script", l_read_script},
     {"scan_dir", l_scan_dir},
+    {"policy_names", l_policy_names},
+    {"is_policy", l_is_policy},
     {"copy", l_copy},
     {NULL, NULL},
 };

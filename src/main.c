@@ -7,6 +7,7 @@
 #include "bwrap.h"
 #include "lua_vm.h"
 #include "policy.h"
+#include "repl.h"
 #include "run.h"
 #include "util.h"
 
@@ -39,7 +40,7 @@
 
 struct policy *lua_core_policy(lua_State *L, int idx);
 
-enum command { CMD_RUN, CMD_EXPLAIN, CMD_CHECK };
+enum command { CMD_RUN, CMD_EXPLAIN, CMD_CHECK, CMD_REPL };
 
 struct opts {
     const char **effects;
@@ -64,6 +65,12 @@ static const char usage_explain[] =
     "Print the sandbox command, one flag per line with the script:line that caused\n"
     "it; --json prints the policy as noether's IsolationPolicy JSON; --argv prints\n"
     "the runnable bwrap command as NUL-terminated words, with real values.\n";
+static const char usage_repl[] =
+    "usage: sandlot repl [OPTIONS]\n"
+    "An interactive Lua session with `policy` bound to the policy the options build\n"
+    "and `stage` to the stage; help() lists the helpers (explain, run, reload...).\n"
+    "With standard input not a terminal, reads statements silently and exits 1 if\n"
+    "any failed.\n";
 static const char usage_options[] =
     "\n"
     "  -e, --effects LIST         effects, comma-separated; repeatable: pure, fallible,\n"
@@ -86,6 +93,7 @@ static const char usage_main[] =
     "\n"
     "  run     [OPTIONS] -- COMMAND [ARG...]   run a command in a sandbox\n"
     "  explain [OPTIONS] [--json] [-- CMD...]  show the sandbox and why each part exists\n"
+    "  repl    [OPTIONS]                       try policies interactively\n"
     "  check   FILE...                         check policy scripts against sample stages\n"
     "  version                                 print the version\n"
     "\n"
@@ -147,7 +155,7 @@ static void parse_opts(int argc, char **argv, enum command cmd, struct opts *o)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *usage = cmd == CMD_RUN ? usage_run : usage_explain;
+    const char *usage = cmd == CMD_RUN ? usage_run : cmd == CMD_REPL ? usage_repl : usage_explain;
     memset(o, 0, sizeof *o);
     opterr = 0;
     optind = 1;
@@ -198,6 +206,8 @@ static void parse_opts(int argc, char **argv, enum command cmd, struct opts *o)
     o->cmd = argv + optind;
     if (cmd == CMD_RUN && !o->cmd[0])
         usage_error(usage, "missing command after --");
+    if (cmd == CMD_REPL && o->cmd[0])
+        usage_error(usage, "repl takes no command (use run{...} inside): \"%s\"", o->cmd[0]);
 }
 
 /* Directory of the running binary (malloc'd), from /proc/self/exe. */
@@ -430,11 +440,49 @@ static void print_explain(lua_State *L, const struct policy *p, const struct opt
     fflush(stdout);
 }
 
+/* What the REPL's run{} needs: how to launch, with which backend. */
+struct repl_run {
+    struct run_opts ro;
+    enum backend be;
+};
+
+/* run(policy, {cmd, arg...}) -> exit status; upvalue: struct repl_run */
+static int l_repl_run(lua_State *L)
+{
+    const struct repl_run *rr = lua_touserdata(L, lua_upvalueindex(1));
+    struct policy *p = lua_core_policy(L, 1);
+    if (!p)
+        return luaL_argerror(L, 1, "expected a policy");
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_Integer n = luaL_len(L, 2);
+    if (n < 1 || n > 100000)
+        return luaL_argerror(L, 2, "expected a command");
+    char **argv = lua_newuserdatauv(L, ((size_t)n + 1) * sizeof *argv, 0);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, 2, i);
+        argv[i - 1] = (char *)lua_tostring(L, -1); /* anchored by the table */
+        lua_pop(L, 1);
+        if (!argv[i - 1])
+            return luaL_argerror(L, 2, "command words must be strings");
+    }
+    argv[n] = NULL;
+    if (rr->be == BACKEND_BWRAP && (!rr->ro.bwrap_path || !rr->ro.exec_helper))
+        return luaL_error(L, "run: bwrap or sandlot's exec helper is missing");
+    fflush(NULL);
+    int status = rr->be == BACKEND_NONE ? run_unsandboxed(p, &rr->ro, argv)
+                                        : run_bwrap(p, &rr->ro, argv);
+    repl_signals();
+    lua_pushinteger(L, status);
+    return 1;
+}
+
 static int cmd_run_or_explain(int argc, char **argv, enum command cmd)
 {
     struct opts o;
     parse_opts(argc, argv, cmd, &o);
-    enum backend be = choose_backend(&o, cmd == CMD_RUN ? usage_run : usage_explain);
+    enum backend be = choose_backend(&o, cmd == CMD_RUN    ? usage_run
+                                         : cmd == CMD_REPL ? usage_repl
+                                                           : usage_explain);
     char *bw = NULL, *helper = NULL;
     char *self = self_path();
     if (be == BACKEND_BWRAP && cmd == CMD_RUN) {
@@ -443,6 +491,10 @@ static int cmd_run_or_explain(int argc, char **argv, enum command cmd)
         if (!helper)
             die("the exec helper sandlot-exec was not found next to %s or in ../libexec/sandlot; "
                 "reinstall sandlot", self);
+    } else if (be == BACKEND_BWRAP && cmd == CMD_REPL) {
+        bool from_path; /* the REPL works without them; run{} says what is missing */
+        bw = bwrap_find(getenv("PATH"), &from_path);
+        helper = find_exec_helper(self);
     }
     const char *dev = getenv("SANDLOT_SOURCE_DIR");
     if (dev && dev[0] != '/')
@@ -452,6 +504,10 @@ static int cmd_run_or_explain(int argc, char **argv, enum command cmd)
     lua_State *L = vm_open(dev);
     push_sandlot_fn(L, "build");
     push_build_opts(L, &o, protected_paths);
+    if (cmd == CMD_REPL) { /* keep the options: the REPL rebuilds with them */
+        lua_pushvalue(L, -1);
+        lua_insert(L, -3);
+    }
     budgeted_call(L, 1, 2);
     struct policy *p = lua_core_policy(L, -2);
     if (!p)
@@ -465,6 +521,27 @@ static int cmd_run_or_explain(int argc, char **argv, enum command cmd)
     if (cmd == CMD_EXPLAIN) {
         print_explain(L, p, &o, be, &bw);
         status = 0;
+    } else if (cmd == CMD_REPL) {
+        /* stack: opts, policy, report -> session(opts, policy, report, info) */
+        static struct repl_run rr;
+        rr.ro = (struct run_opts){bw, helper, o.timeout};
+        rr.be = be;
+        push_module_fn(L, "sandlot.repl", "session");
+        lua_insert(L, -4);
+        lua_createtable(L, 0, 2);
+        if (bw) {
+            lua_pushstring(L, bw);
+            lua_setfield(L, -2, "bwrap");
+        }
+        lua_pushlightuserdata(L, &rr);
+        lua_pushcclosure(L, l_repl_run, 1);
+        lua_setfield(L, -2, "run");
+        if (vm_pcall(L, 4, 1) != LUA_OK)
+            die("%s", lua_tostring(L, -1));
+        char banner[160];
+        snprintf(banner, sizeof banner, "sandlot %s repl (%s): help() lists the helpers, "
+                 "Ctrl-D leaves", SANDLOT_VERSION, LUA_RELEASE);
+        status = repl_main(L, isatty(STDIN_FILENO), banner);
     } else {
         struct run_opts ro = {bw, helper, o.timeout};
         fflush(NULL);
@@ -524,6 +601,8 @@ int main(int argc, char **argv)
         return cmd_run_or_explain(argc - 1, argv + 1, CMD_EXPLAIN);
     if (strcmp(c, "check") == 0)
         return cmd_check(argc - 1, argv + 1);
+    if (strcmp(c, "repl") == 0)
+        return cmd_run_or_explain(argc - 1, argv + 1, CMD_REPL);
     if (strcmp(c, "version") == 0 || strcmp(c, "--version") == 0) {
         printf("sandlot %s (%s)\n", SANDLOT_VERSION, LUA_RELEASE);
         return 0;

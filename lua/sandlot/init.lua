@@ -97,7 +97,7 @@ function M.build(opts)
   if not ok then fail("invariant: " .. err) end
   local scripts = {}
   for i, entry in ipairs(list) do scripts[i] = entry.chunk end
-  return policy, { scripts = scripts, effects = stage.effects, stage = stage.name }
+  return policy, { scripts = scripts, effects = stage.effects, stage = stage.name, ctx = ctx }
 end
 
 -- Shell-quote one word for display.
