@@ -83,7 +83,7 @@ static void emit_mounts(struct cmdline *c, const struct policy *p, unsigned kind
 void bwrap_build(const struct policy *p, const struct bwrap_inputs *in, char *const *cmd,
                  struct cmdline *out)
 {
-    char uid[16], gid[16], helper[32], ready[16];
+    char uid[16], gid[16], helper[32], ready[16], filter[16];
     memset(out, 0, sizeof *out);
     group(out, SKELETON, in->bwrap_path, (char *)NULL);
 
@@ -101,6 +101,11 @@ void bwrap_build(const struct policy *p, const struct bwrap_inputs *in, char *co
     group(out, INVARIANT, "--new-session", (char *)NULL);
     group(out, INVARIANT, "--cap-drop", "ALL", (char *)NULL);
     group(out, INVARIANT, "--clearenv", (char *)NULL);
+    if (in->seccomp_fd != -1) {
+        snprintf(filter, sizeof filter, "%d", in->seccomp_fd);
+        group(out, p->seccomp_strict ? p->seccomp_origin : INVARIANT, "--seccomp",
+              in->seccomp_fd >= 0 ? filter : "<filter>", (char *)NULL);
+    }
 
     /* Invariant 3: uid/gid are never 0 (policy_set_ids refused it). */
     snprintf(uid, sizeof uid, "%u", p->uid);

@@ -30,6 +30,7 @@ struct bwrap_inputs {
     const char *bwrap_path;   /* argv[0] */
     int helper_fd;            /* open descriptor of sandlot-exec, or -1 for none */
     int ready_fd;             /* fd number the helper reports on */
+    int seccomp_fd;           /* the filter's descriptor; -1 none (--argv), -2 placeholder */
     char *const *host_env;    /* environ-style list the allowlist reads from */
 };
 

@@ -13,6 +13,7 @@
 #include "bwrap.h"
 #include "lua_vm.h"
 #include "policy.h"
+#include "filter.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -242,9 +243,52 @@ static int l_origin(lua_State *L)
         o = p->work_origin;
     else if (strcmp(f, "uid") == 0 || strcmp(f, "gid") == 0)
         o = p->id_origin;
+    else if (strcmp(f, "seccomp") == 0)
+        o = p->seccomp_origin;
     else
-        return luaL_argerror(L, 2, "expected network, work_host, uid or gid");
+        return luaL_argerror(L, 2, "expected network, work_host, uid, gid or seccomp");
     lua_pushstring(L, o);
+    return 1;
+}
+
+/* policy:deny_syscall(name [, action]): refuse one more syscall (default EPERM) */
+static int l_deny_syscall(lua_State *L)
+{
+    struct policy *p = check_policy(L, 1);
+    const char *name = luaL_checkstring(L, 2);
+    const char *action = luaL_optstring(L, 3, "EPERM");
+    struct sl_err e;
+    const char *o = push_origin(L);
+    if (!policy_deny_syscall(p, name, action, o, &e))
+        return refuse(L, &e);
+    return 0;
+}
+
+static void push_rule(void *ud, const char *syscall, const char *action, const char *when,
+                      const char *origin, enum rule_source source)
+{
+    static const char *const sources[] = {"base", "strict", "extra"};
+    lua_State *L = ud;
+    lua_createtable(L, 0, 5);
+    lua_pushstring(L, sources[source]);
+    lua_setfield(L, -2, "source");
+    lua_pushstring(L, syscall);
+    lua_setfield(L, -2, "syscall");
+    lua_pushstring(L, action);
+    lua_setfield(L, -2, "action");
+    lua_pushstring(L, when);
+    lua_setfield(L, -2, "when");
+    lua_pushstring(L, origin);
+    lua_setfield(L, -2, "origin");
+    lua_rawseti(L, -2, (lua_Integer)luaL_len(L, -2) + 1);
+}
+
+/* policy:seccomp_rules() -> array of {syscall=, action=, when=, origin=, source=} */
+static int l_seccomp_rules(lua_State *L)
+{
+    struct policy *p = check_policy(L, 1);
+    lua_newtable(L);
+    seccomp_describe(p, push_rule, L);
     return 1;
 }
 
@@ -253,7 +297,8 @@ static const luaL_Reg policy_methods[] = {
     {"tmpfs", l_tmpfs},         {"dir", l_dir},           {"symlink", l_symlink},
     {"unmount", l_unmount},     {"mounts", l_mounts},     {"allow_env", l_allow_env},
     {"setenv", l_setenv},       {"unsetenv", l_unsetenv}, {"env", l_env},
-    {"origin", l_origin},       {NULL, NULL},
+    {"origin", l_origin},       {"deny_syscall", l_deny_syscall},
+    {"seccomp_rules", l_seccomp_rules}, {NULL, NULL},
 };
 
 /* core.is_policy(v) -> true when v is a policy */
@@ -266,7 +311,7 @@ static int l_is_policy(lua_State *L)
 /* core.policy_names() -> sorted array of the policy's method and field names */
 static int l_policy_names(lua_State *L)
 {
-    static const char *const fields[] = {"gid", "network", "uid", "work_host"};
+    static const char *const fields[] = {"gid", "network", "seccomp", "uid", "work_host"};
     lua_newtable(L);
     int n = 0;
     for (const luaL_Reg *r = policy_methods; r->name; r++) {
@@ -295,6 +340,8 @@ static int l_policy_index(lua_State *L)
         lua_pushinteger(L, p->uid);
     else if (strcmp(k, "gid") == 0)
         lua_pushinteger(L, p->gid);
+    else if (strcmp(k, "seccomp") == 0)
+        lua_pushstring(L, p->seccomp_strict ? "strict" : "default");
     else
         return refuse_msg(L, lua_pushfstring(L, "policy has no field or method '%s'", k));
     return 1;
@@ -320,9 +367,12 @@ static int l_policy_newindex(lua_State *L)
         long gid = k[0] == 'g' ? (long)v : (long)p->gid;
         if (!policy_set_ids(p, uid, gid, o, &e))
             return refuse(L, &e);
+    } else if (strcmp(k, "seccomp") == 0) {
+        if (!policy_set_seccomp(p, luaL_checkstring(L, 3), o, &e))
+            return refuse(L, &e);
     } else {
         return refuse_msg(L, lua_pushfstring(L, "policy has no field '%s' (fields: network, "
-                                                "work_host, uid, gid)", k));
+                                                "work_host, uid, gid, seccomp)", k));
     }
     return 0;
 }
@@ -444,7 +494,7 @@ static int l_bwrap_argv(lua_State *L)
     memset(c, 0, sizeof *c);
     luaL_setmetatable(L, CMDLINE_MT);
     int box = lua_gettop(L);
-    struct bwrap_inputs in = {bw, -1, -1, environ};
+    struct bwrap_inputs in = {bw, -1, -1, -2, environ};
     bwrap_build(p, &in, (char *const *)cmd, c);
     lua_createtable(L, (int)c->nwords, 0);
     lua_createtable(L, (int)c->ngroups, 0);
@@ -535,7 +585,7 @@ static int l_cmdline_gc(lua_State *L)
 
 /*
  * core.read_script(path) -> text | nil, message
- * Read a policy script: it must be a regular file, checked with fstat on
+ * Read a policy script: it must be a regular file (or a pipe), checked with fstat on
  * the descriptor that is read, so a swap between check and read cannot
  * feed anything else.  Text goes into a luaL_Buffer (no malloc across a
  * Lua error).
@@ -543,15 +593,15 @@ static int l_cmdline_gc(lua_State *L)
 static int l_read_script(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     struct stat st;
     const char *why = NULL;
     if (fd < 0)
         why = strerror(errno);
     else if (fstat(fd, &st) != 0)
         why = strerror(errno);
-    else if (!S_ISREG(st.st_mode))
-        why = "not a regular file";
+    else if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode))
+        why = "not a regular file"; /* a pipe is fine: sandlot -p <(...) */
     if (why) {
         if (fd >= 0)
             close(fd);
@@ -562,7 +612,7 @@ static int l_read_script(lua_State *L)
     luaL_Buffer b;
     luaL_buffinit(L, &b);
     /* A regular file ends at st_size: stop there, saving the final empty read. */
-    for (off_t got = 0; got < st.st_size || st.st_size == 0;) {
+    for (off_t got = 0; got < st.st_size || !S_ISREG(st.st_mode) || st.st_size == 0;) {
         char *p = luaL_prepbuffer(&b);
         ssize_t n = read(fd, p, LUAL_BUFFERSIZE);
         if (n < 0 && errno == EINTR)

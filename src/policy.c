@@ -1,5 +1,6 @@
 /* policy.c: the policy model, its validation and invariants; see policy.h. */
 #include "policy.h"
+#include "filter.h"
 #include "util.h"
 
 #include <limits.h>
@@ -59,6 +60,12 @@ void policy_free(struct policy *p)
         free(p->env[i].value);
         free(p->env[i].origin);
     }
+    for (size_t i = 0; i < p->ndenials; i++) {
+        free(p->denials[i].name);
+        free(p->denials[i].origin);
+    }
+    free(p->denials);
+    free(p->seccomp_origin);
     free(p->mounts);
     free(p->env);
     free(p->work_host);
@@ -288,6 +295,33 @@ bool policy_set_ids(struct policy *p, long uid, long gid, const char *origin, st
     p->uid = (unsigned)uid;
     p->gid = (unsigned)gid;
     replace_str(&p->id_origin, origin);
+    return true;
+}
+
+bool policy_set_seccomp(struct policy *p, const char *profile, const char *origin,
+                        struct sl_err *e)
+{
+    if (strcmp(profile, "default") != 0 && strcmp(profile, "strict") != 0)
+        return fail(e, "unknown seccomp profile \"%s\" (profiles: default, strict)", profile);
+    p->seccomp_strict = profile[0] == 's';
+    replace_str(&p->seccomp_origin, origin);
+    return true;
+}
+
+bool policy_deny_syscall(struct policy *p, const char *name, const char *action,
+                         const char *origin, struct sl_err *e)
+{
+    int act;
+    if (!seccomp_syscall_known(name))
+        return fail(e, "unknown syscall \"%s\" for this architecture", name);
+    if (!seccomp_action_parse(action, &act))
+        return fail(e, "unknown seccomp action \"%s\" (EPERM, ENOSYS, EACCES, EAFNOSUPPORT, "
+                       "kill)", action);
+    if (p->ndenials == p->capdenials) {
+        p->capdenials = p->capdenials ? p->capdenials * 2 : 8;
+        p->denials = xrealloc(p->denials, p->capdenials * sizeof *p->denials);
+    }
+    p->denials[p->ndenials++] = (struct denial){xstrdup(name), act, xstrdup(origin)};
     return true;
 }
 

@@ -46,6 +46,13 @@ struct envvar {
     char *origin;
 };
 
+/* An extra syscall denial a script added. */
+struct denial {
+    char *name;
+    int action; /* an errno, or -1: kill the process */
+    char *origin;
+};
+
 struct policy {
     struct mount *mounts;
     size_t nmounts, capmounts;
@@ -57,6 +64,10 @@ struct policy {
     char *network_origin;
     unsigned uid, gid;
     char *id_origin;
+    bool seccomp_strict; /* profile "strict" instead of "default" */
+    char *seccomp_origin;
+    struct denial *denials;
+    size_t ndenials, capdenials;
 };
 
 const char *mount_kind_name(enum mount_kind k);
@@ -97,6 +108,13 @@ bool policy_set_ids(struct policy *p, long uid, long gid, const char *origin, st
 /* value NULL: allowlist the name; otherwise force NAME=value. Replaces. */
 bool policy_set_env(struct policy *p, const char *name, size_t nlen, const char *value,
                     size_t vlen, const char *origin, struct sl_err *e);
+/* The seccomp profile: "default" or "strict". */
+bool policy_set_seccomp(struct policy *p, const char *profile, const char *origin,
+                        struct sl_err *e);
+/* Deny one more syscall ("EPERM", "ENOSYS", "EACCES", "EAFNOSUPPORT" or "kill"). */
+bool policy_deny_syscall(struct policy *p, const char *name, const char *action,
+                         const char *origin, struct sl_err *e);
+
 /* Remove a name from the allowlist and forced values; true if present. */
 bool policy_unset_env(struct policy *p, const char *name);
 const struct envvar *policy_find_env(const struct policy *p, const char *name);

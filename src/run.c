@@ -2,6 +2,7 @@
 
 #include "run.h"
 #include "bwrap.h"
+#include "filter.h"
 #include "util.h"
 
 #include <errno.h>
@@ -189,8 +190,13 @@ int run_bwrap(const struct policy *p, const struct run_opts *o, char *const *cmd
     if (helper < 0)
         die("cannot open the exec helper %s: %s", o->exec_helper, strerror(errno));
 
+    struct sl_err e;
+    int filter = seccomp_program_fd(p, &e);
+    if (filter < 0)
+        die("%s", e.msg);
+
     struct cmdline c;
-    struct bwrap_inputs in = {o->bwrap_path, helper, ready[1], environ};
+    struct bwrap_inputs in = {o->bwrap_path, helper, ready[1], filter, environ};
     bwrap_build(p, &in, cmd, &c);
     for (size_t i = 1; i < c.options_end; i++) {
         size_t n = strlen(c.words[i]) + 1;
@@ -218,6 +224,7 @@ int run_bwrap(const struct policy *p, const struct run_opts *o, char *const *cmd
         keep_open(ready[1]);
         keep_open(args);
         keep_open(helper);
+        keep_open(filter);
         /* bwrap gets an empty environment: --setenv carries the policy's. */
         char *empty[] = {NULL};
         execve(argv[0], argv, empty);
@@ -228,6 +235,7 @@ int run_bwrap(const struct policy *p, const struct run_opts *o, char *const *cmd
     close(ready[1]);
     close(args);
     close(helper);
+    close(filter);
     int status = wait_child(pid);
     char byte;
     ssize_t got;

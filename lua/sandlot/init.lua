@@ -133,6 +133,13 @@ function M.explain_text(policy, argv, bwrap_path, report)
     local pad = math.max(1, 48 - #text)
     lines[#lines + 1] = text .. (" "):rep(pad) .. "# " .. g.origin
   end
+  lines[#lines + 1] = ("# seccomp filter, profile %s: native architecture only (any other "
+                       .. "architecture's syscall kills); everything not listed is allowed")
+                      :format(policy.seccomp)
+  for _, r in ipairs(policy:seccomp_rules()) do
+    local what = ("#   %-18s %-13s %s"):format(r.syscall, r.action, r.when)
+    lines[#lines + 1] = what .. (" "):rep(math.max(1, 78 - #what)) .. "# " .. r.origin
+  end
   return table.concat(lines, "\n") .. "\n"
 end
 

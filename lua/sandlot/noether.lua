@@ -14,7 +14,7 @@ local M = {}
 
 local NOETHER_FIELDS = { ro_binds = true, rw_binds = true, work_host = true, network = true,
                          env_allowlist = true, sandlot = true }
-local EXTRA_FIELDS = { mounts = true, env = true, uid = true, gid = true }
+local EXTRA_FIELDS = { mounts = true, env = true, uid = true, gid = true, seccomp = true }
 
 -- noether always forces these (build_bwrap_command), whatever the allowlist.
 local FORCED = { { "HOME", "/work" }, { "USER", "nobody" } }
@@ -36,6 +36,12 @@ function M.export(policy)
     names[#names + 1] = v.name
     if v.value then forced[#forced + 1] = array({ v.name, v.value }) end
   end
+  local deny = array()
+  for _, r in ipairs(policy:seccomp_rules()) do
+    if r.source == "extra" then
+      deny[#deny + 1] = array({ r.syscall, r.action })
+    end
+  end
   return json.encode(object(
     { "ro_binds", ro },
     { "rw_binds", rw },
@@ -43,7 +49,9 @@ function M.export(policy)
     { "network", policy.network },
     { "env_allowlist", names },
     { "sandlot", object({ "mounts", mounts }, { "env", forced }, { "uid", policy.uid },
-                        { "gid", policy.gid }) }))
+                        { "gid", policy.gid },
+                        { "seccomp", object({ "profile", policy.seccomp },
+                                            { "deny", deny }) }) }))
 end
 
 local function fail(what, fmt, ...)
@@ -165,6 +173,20 @@ function M.import(policy, text, what)
           fail(what, "sandlot.env entry #%d must be a [name, value] pair", i)
         end
         policy:setenv(v[1], v[2])
+      end
+      if extra.seccomp ~= nil then
+        local sc = extra.seccomp
+        if type(sc) ~= "table" then fail(what, "sandlot.seccomp must be an object") end
+        if sc.profile ~= nil then
+          if type(sc.profile) ~= "string" then fail(what, "seccomp profile must be a string") end
+          policy.seccomp = sc.profile
+        end
+        for i, d in ipairs(sc.deny or {}) do
+          if type(d) ~= "table" or type(d[1]) ~= "string" or type(d[2]) ~= "string" then
+            fail(what, "sandlot.seccomp.deny entry #%d must be a [syscall, action] pair", i)
+          end
+          policy:deny_syscall(d[1], d[2])
+        end
       end
       if extra.uid ~= nil then policy.uid = math.tointeger(extra.uid) or -1 end
       if extra.gid ~= nil then policy.gid = math.tointeger(extra.gid) or -1 end
