@@ -13,6 +13,11 @@
  *   probe caps                  the Cap* lines of /proc/self/status
  *   probe env                   the environment, one NAME=VALUE per line
  *   probe fds                   "fd N" for each open descriptor above 2
+ *   probe syscall NAME...       "NAME ret=N" or "NAME errno=E" for each syscall, called
+ *                               with harmless arguments (bad fds or pointers, no-op
+ *                               values), so EBADF/EFAULT/EINVAL/a result means it
+ *                               reached the kernel and the filter's errno means not
+ *   probe x32                   an x32-ABI getpid: a foreign-architecture syscall
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -23,7 +28,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sched.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 
@@ -42,8 +50,116 @@ static const char *errname(int e)
     case ETIMEDOUT: return "ETIMEDOUT";
     case ENOTDIR: return "ENOTDIR";
     case EISDIR: return "EISDIR";
+    case EBADF: return "EBADF";
+    case EFAULT: return "EFAULT";
+    case EINVAL: return "EINVAL";
+    case ENOSYS: return "ENOSYS";
+    case ESRCH: return "ESRCH";
+    case EAFNOSUPPORT: return "EAFNOSUPPORT";
+    case ENOKEY: return "ENOKEY";
+    case EOPNOTSUPP: return "EOPNOTSUPP";
+    case ENOTTY: return "ENOTTY";
+    case ENOSPC: return "ENOSPC";
+    case ENOEXEC: return "ENOEXEC";
+    case EEXIST: return "EEXIST";
     default: return strerror(e);
     }
+}
+
+/* Each probed syscall with harmless arguments. */
+static const struct {
+    const char *name;
+    long nr;
+    long a[6];
+} calls[] = {
+    {"add_key", SYS_add_key, {0, 0, 0, 0, 0, 0}},
+    {"keyctl", SYS_keyctl, {11 /* KEYCTL_READ */, -1, 0, 0, 0, 0}},
+    {"request_key", SYS_request_key, {0, 0, 0, 0, 0, 0}},
+    {"ptrace", SYS_ptrace, {3 /* PEEKUSER */, 0x3ffffff0, 0, 0, 0, 0}},
+    {"process_vm_readv", SYS_process_vm_readv, {0x3ffffff0, 0, 1, 0, 1, 0}},
+    {"process_vm_writev", SYS_process_vm_writev, {0x3ffffff0, 0, 1, 0, 1, 0}},
+    {"pidfd_getfd", SYS_pidfd_getfd, {-1, 0, 0, 0, 0, 0}},
+    {"kcmp", SYS_kcmp, {0x3ffffff0, 0x3ffffff0, 0, 0, 0, 0}},
+    {"bpf", SYS_bpf, {-1, 0, 0, 0, 0, 0}},
+    {"perf_event_open", SYS_perf_event_open, {0, 0, -1, -1, 0, 0}},
+    {"userfaultfd", SYS_userfaultfd, {-1, 0, 0, 0, 0, 0}},
+    {"io_uring_setup", SYS_io_uring_setup, {1, 0, 0, 0, 0, 0}},
+    {"io_uring_enter", SYS_io_uring_enter, {-1, 0, 0, 0, 0, 0}},
+    {"io_uring_register", SYS_io_uring_register, {-1, 0, 0, 0, 0, 0}},
+    {"fanotify_init", SYS_fanotify_init, {-1, 0, 0, 0, 0, 0}},
+    {"kexec_load", SYS_kexec_load, {0, 0, 0, 0, 0, 0}},
+    {"kexec_file_load", SYS_kexec_file_load, {-1, -1, 0, 0, 0, 0}},
+    {"init_module", SYS_init_module, {0, 0, 0, 0, 0, 0}},
+    {"finit_module", SYS_finit_module, {-1, 0, 0, 0, 0, 0}},
+    {"delete_module", SYS_delete_module, {0, 0, 0, 0, 0, 0}},
+    {"reboot", SYS_reboot, {0, 0, 0, 0, 0, 0}},
+    {"swapon", SYS_swapon, {0, 0, 0, 0, 0, 0}},
+    {"swapoff", SYS_swapoff, {0, 0, 0, 0, 0, 0}},
+    {"syslog", SYS_syslog, {10 /* SIZE_BUFFER */, 0, 0, 0, 0, 0}},
+    {"acct", SYS_acct, {0, 0, 0, 0, 0, 0}},
+    {"quotactl", SYS_quotactl, {0, 0, 0, 0, 0, 0}},
+    {"iopl", SYS_iopl, {0, 0, 0, 0, 0, 0}},
+    {"ioperm", SYS_ioperm, {0, 0, 0, 0, 0, 0}},
+    {"open_by_handle_at", SYS_open_by_handle_at, {-1, 0, 0, 0, 0, 0}},
+    {"name_to_handle_at", SYS_name_to_handle_at, {-1, 0, 0, 0, 0, 0}},
+    {"mbind", SYS_mbind, {0, 0, 0, 0, 0, 0}},
+    {"migrate_pages", SYS_migrate_pages, {0x3ffffff0, 0, 0, 0, 0, 0}},
+    {"move_pages", SYS_move_pages, {0x3ffffff0, 0, 0, 0, 0, 0}},
+    {"set_mempolicy", SYS_set_mempolicy, {0, 0, 0, 0, 0, 0}},
+    {"get_mempolicy", SYS_get_mempolicy, {0, 0, 0, 0, 0, 0}},
+    {"personality", SYS_personality, {0x0400000 /* ADDR_COMPAT_LAYOUT */, 0, 0, 0, 0, 0}},
+    {"personality-linux32", SYS_personality, {0x0008 /* PER_LINUX32, allowed */, 0, 0, 0, 0, 0}},
+    {"modify_ldt", SYS_modify_ldt, {0, 0, 0, 0, 0, 0}},
+    {"mount", SYS_mount, {0, 0, 0, 0, 0, 0}},
+    {"umount2", SYS_umount2, {0, 0, 0, 0, 0, 0}},
+    {"pivot_root", SYS_pivot_root, {0, 0, 0, 0, 0, 0}},
+    {"chroot", SYS_chroot, {0, 0, 0, 0, 0, 0}},
+    {"open_tree", SYS_open_tree, {-1, 0, 0, 0, 0, 0}},
+    {"move_mount", SYS_move_mount, {-1, 0, -1, 0, 0, 0}},
+    {"fsopen", SYS_fsopen, {0, 0, 0, 0, 0, 0}},
+    {"fsconfig", SYS_fsconfig, {-1, 0, 0, 0, 0, 0}},
+    {"fsmount", SYS_fsmount, {-1, 0, 0, 0, 0, 0}},
+    {"fspick", SYS_fspick, {-1, 0, 0, 0, 0, 0}},
+    {"mount_setattr", SYS_mount_setattr, {-1, 0, 0, 0, 0, 0}},
+    {"unshare-user", SYS_unshare, {CLONE_NEWUSER, 0, 0, 0, 0, 0}},
+    {"unshare-net", SYS_unshare, {CLONE_NEWNET, 0, 0, 0, 0, 0}},
+    {"unshare-files", SYS_unshare, {CLONE_FILES /* no namespace: allowed */, 0, 0, 0, 0, 0}},
+    /* CLONE_THREAD without CLONE_SIGHAND is EINVAL: never creates anything */
+    {"clone-newuser", SYS_clone, {CLONE_NEWUSER | CLONE_THREAD, 0, 0, 0, 0, 0}},
+    {"setns", SYS_setns, {-1, 0, 0, 0, 0, 0}},
+    {"clone3", SYS_clone3, {0, 0, 0, 0, 0, 0}},
+    {"ioctl-tiocsti", SYS_ioctl, {-1, TIOCSTI, 0, 0, 0, 0}},
+    {"ioctl-tiocsti-high", SYS_ioctl, {-1, (long)(0x100000000ul | TIOCSTI), 0, 0, 0, 0}},
+    {"ioctl-tioclinux", SYS_ioctl, {-1, TIOCLINUX, 0, 0, 0, 0}},
+    {"ioctl-fionread", SYS_ioctl, {-1, FIONREAD /* allowed */, 0, 0, 0, 0}},
+    {"socket-packet", SYS_socket, {AF_PACKET, SOCK_RAW, 0, 0, 0, 0}},
+    {"socket-bluetooth", SYS_socket, {31 /* AF_BLUETOOTH */, SOCK_STREAM, 0, 0, 0, 0}},
+    {"socket-unix", SYS_socket, {AF_UNIX, SOCK_STREAM, 0, 0, 0, 0}},
+    {"socket-inet", SYS_socket, {AF_INET, SOCK_STREAM, 0, 0, 0, 0}},
+    {"sethostname", SYS_sethostname, {0, 0, 0, 0, 0, 0}},
+    {"setdomainname", SYS_setdomainname, {0, 0, 0, 0, 0, 0}},
+    {"settimeofday", SYS_settimeofday, {0, 0, 0, 0, 0, 0}},
+    {"clock_settime", SYS_clock_settime, {0, 0, 0, 0, 0, 0}},
+    {"clock_adjtime", SYS_clock_adjtime, {0x7fffffff, 0, 0, 0, 0, 0}},
+    {"adjtimex", SYS_adjtimex, {0, 0, 0, 0, 0, 0}},
+};
+
+static void probe_syscall(const char *name)
+{
+    for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++) {
+        if (strcmp(calls[i].name, name) != 0)
+            continue;
+        errno = 0;
+        long r = syscall(calls[i].nr, calls[i].a[0], calls[i].a[1], calls[i].a[2],
+                         calls[i].a[3], calls[i].a[4], calls[i].a[5]);
+        if (r < 0)
+            printf("%s errno=%s\n", name, errname(errno));
+        else
+            printf("%s ret=%ld\n", name, r);
+        fflush(stdout);
+        return;
+    }
+    printf("%s unknown\n", name);
 }
 
 static int denied(int e)
@@ -127,6 +243,13 @@ int main(int argc, char **argv)
                 printf("fd %d\n", fd);
         }
         closedir(d);
+    } else if (strcmp(c, "syscall") == 0) {
+        for (int i = 2; i < argc; i++)
+            probe_syscall(argv[i]);
+    } else if (strcmp(c, "x32") == 0) {
+        fflush(stdout);
+        long r = syscall(0x40000000L | SYS_getpid);
+        printf("x32 returned %ld\n", r);
     } else {
         fprintf(stderr, "probe: unknown command %s\n", c);
         return 2;
