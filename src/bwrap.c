@@ -116,7 +116,13 @@ void bwrap_build(const struct policy *p, const struct bwrap_inputs *in, char *co
 
     group(out, SKELETON, "--proc", "/proc", (char *)NULL);
     group(out, SKELETON, "--dev", "/dev", (char *)NULL);
-    group(out, SKELETON, "--tmpfs", "/tmp", (char *)NULL);
+    char size[32];
+    if (p->limit[LIMIT_TMP] != LIMIT_UNLIMITED) {
+        snprintf(size, sizeof size, "%lld", p->limit[LIMIT_TMP]);
+        group(out, p->limit_origin[LIMIT_TMP], "--size", size, "--tmpfs", "/tmp", (char *)NULL);
+    } else {
+        group(out, SKELETON, "--tmpfs", "/tmp", (char *)NULL);
+    }
 
     /*
      * Mount order (noether's contract): structure first (tmpfs, dirs,
@@ -132,8 +138,12 @@ void bwrap_build(const struct policy *p, const struct bwrap_inputs *in, char *co
     emit_mounts(out, p, ro, false);
     if (p->work_host)
         group(out, p->work_origin, "--bind", p->work_host, "/work", (char *)NULL);
-    else
+    else if (p->limit[LIMIT_WORK] != LIMIT_UNLIMITED) {
+        snprintf(size, sizeof size, "%lld", p->limit[LIMIT_WORK]);
+        group(out, p->limit_origin[LIMIT_WORK], "--size", size, "--tmpfs", "/work", (char *)NULL);
+    } else {
         group(out, p->work_origin ? p->work_origin : SKELETON, "--tmpfs", "/work", (char *)NULL);
+    }
     emit_mounts(out, p, structure, true);
     emit_mounts(out, p, 1u << MOUNT_RW_BIND, true);
     emit_mounts(out, p, ro, true);

@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <lauxlib.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <string.h>
@@ -292,13 +293,69 @@ static int l_seccomp_rules(lua_State *L)
     return 1;
 }
 
+/*
+ * policy:limit(name, value): an rlimit (nofile nproc as data cpu fsize
+ * core) or tmpfs size (tmp work); value is a number, a string with K/M/G/T,
+ * or "unlimited".
+ */
+static int l_limit(lua_State *L)
+{
+    struct policy *p = check_policy(L, 1);
+    const char *name = luaL_checkstring(L, 2);
+    struct sl_err e;
+    enum limit l;
+    long long v;
+    if (!limit_parse_name(name, &l)) {
+        snprintf(e.msg, sizeof e.msg, "unknown limit \"%s\" (limits: nofile, nproc, as, data, "
+                 "cpu, fsize, core, tmp, work)", name);
+        return refuse(L, &e);
+    }
+    if (lua_isinteger(L, 3)) {
+        v = (long long)lua_tointeger(L, 3);
+        if (v < 0) {
+            snprintf(e.msg, sizeof e.msg, "limit %s must not be negative", name);
+            return refuse(L, &e);
+        }
+    } else if (!lua_isstring(L, 3) || !limit_parse_value(lua_tostring(L, 3), &v)) {
+        snprintf(e.msg, sizeof e.msg, "limit %s: expected a whole number, a size such as "
+                 "\"64M\", or \"unlimited\"", name);
+        return refuse(L, &e);
+    }
+    const char *o = push_origin(L);
+    if (!policy_set_limit(p, l, v, o, &e))
+        return refuse(L, &e);
+    return 0;
+}
+
+/* policy:limits() -> array of {name=, value= (integer or "unlimited"), origin=} */
+static int l_limits(lua_State *L)
+{
+    struct policy *p = check_policy(L, 1);
+    lua_createtable(L, LIMIT_COUNT, 0);
+    for (int i = 0; i < LIMIT_COUNT; i++) {
+        lua_createtable(L, 0, 3);
+        lua_pushstring(L, limit_name((enum limit)i));
+        lua_setfield(L, -2, "name");
+        if (p->limit[i] == LIMIT_UNLIMITED)
+            lua_pushliteral(L, "unlimited");
+        else
+            lua_pushinteger(L, (lua_Integer)p->limit[i]);
+        lua_setfield(L, -2, "value");
+        lua_pushstring(L, p->limit_origin[i] ? p->limit_origin[i] : "sandlot: default");
+        lua_setfield(L, -2, "origin");
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
 static const luaL_Reg policy_methods[] = {
     {"ro_bind", l_ro_bind},     {"rw_bind", l_rw_bind},   {"ro_bind_try", l_ro_bind_try},
     {"tmpfs", l_tmpfs},         {"dir", l_dir},           {"symlink", l_symlink},
     {"unmount", l_unmount},     {"mounts", l_mounts},     {"allow_env", l_allow_env},
     {"setenv", l_setenv},       {"unsetenv", l_unsetenv}, {"env", l_env},
     {"origin", l_origin},       {"deny_syscall", l_deny_syscall},
-    {"seccomp_rules", l_seccomp_rules}, {NULL, NULL},
+    {"seccomp_rules", l_seccomp_rules}, {"limit", l_limit}, {"limits", l_limits},
+    {NULL, NULL},
 };
 
 /* core.is_policy(v) -> true when v is a policy */

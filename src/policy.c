@@ -3,10 +3,12 @@
 #include "filter.h"
 #include "util.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static bool fail(struct sl_err *e, const char *fmt, ...) PRINTF_LIKE(2, 3);
 static bool fail(struct sl_err *e, const char *fmt, ...)
@@ -39,11 +41,83 @@ bool mount_kind_parse(const char *s, enum mount_kind *out)
     return false;
 }
 
+static void replace_str(char **slot, const char *v);
+
+static const char *const limit_names[LIMIT_COUNT] = {
+    [LIMIT_NOFILE] = "nofile", [LIMIT_NPROC] = "nproc", [LIMIT_AS] = "as",
+    [LIMIT_DATA] = "data",     [LIMIT_CPU] = "cpu",     [LIMIT_FSIZE] = "fsize",
+    [LIMIT_CORE] = "core",     [LIMIT_TMP] = "tmp",     [LIMIT_WORK] = "work",
+};
+
+const char *limit_name(enum limit l)
+{
+    return limit_names[l];
+}
+
+bool limit_parse_name(const char *s, enum limit *out)
+{
+    for (int i = 0; i < LIMIT_COUNT; i++)
+        if (strcmp(s, limit_names[i]) == 0) {
+            *out = (enum limit)i;
+            return true;
+        }
+    return false;
+}
+
+bool limit_parse_value(const char *s, long long *out)
+{
+    if (strcmp(s, "unlimited") == 0) {
+        *out = LIMIT_UNLIMITED;
+        return true;
+    }
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || v < 0 || s[0] == '-' || s[0] == '+')
+        return false;
+    int shift = 0;
+    switch (*end) {
+    case 'K': shift = 10; end++; break;
+    case 'M': shift = 20; end++; break;
+    case 'G': shift = 30; end++; break;
+    case 'T': shift = 40; end++; break;
+    default: break;
+    }
+    if (*end || (shift && v > (LLONG_MAX >> shift)))
+        return false;
+    *out = v << shift;
+    return true;
+}
+
 struct policy *policy_new(void)
 {
     struct policy *p = xcalloc(1, sizeof *p);
     p->uid = p->gid = SANDLOT_NOBODY;
+    for (int i = 0; i < LIMIT_COUNT; i++)
+        p->limit[i] = LIMIT_UNLIMITED;
+    /* Defaults, documented in README: a core file never leaves the sandbox. */
+    p->limit[LIMIT_CORE] = 0;
+    p->limit[LIMIT_NOFILE] = 1024;
+    p->limit[LIMIT_NPROC] = 4096;
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages > 0 && page > 0)
+        p->limit[LIMIT_DATA] = (long long)pages * page / 2;
     return p;
+}
+
+bool policy_set_limit(struct policy *p, enum limit l, long long value, const char *origin,
+                      struct sl_err *e)
+{
+    if (value < 0 && value != LIMIT_UNLIMITED)
+        return fail(e, "limit %s must not be negative", limit_names[l]);
+    if (l == LIMIT_CORE && value != 0)
+        return fail(e, "limit core is always 0: a core dump would carry the sandbox's memory "
+                       "out of it");
+    if ((l == LIMIT_TMP || l == LIMIT_WORK) && value != LIMIT_UNLIMITED && value < 4096)
+        return fail(e, "limit %s (a tmpfs size) must be at least 4096 bytes", limit_names[l]);
+    p->limit[l] = value;
+    replace_str(&p->limit_origin[l], origin);
+    return true;
 }
 
 void policy_free(struct policy *p)
@@ -66,6 +140,8 @@ void policy_free(struct policy *p)
     }
     free(p->denials);
     free(p->seccomp_origin);
+    for (int i = 0; i < LIMIT_COUNT; i++)
+        free(p->limit_origin[i]);
     free(p->mounts);
     free(p->env);
     free(p->work_host);

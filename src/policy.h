@@ -46,6 +46,22 @@ struct envvar {
     char *origin;
 };
 
+/*
+ * Resource limits: rlimits set (soft = hard) before bwrap starts, and the
+ * sizes of the /tmp and /work tmpfs.  LIMIT_UNLIMITED leaves a limit as
+ * inherited (for tmp/work: the kernel's default, half of memory).
+ */
+enum limit {
+    LIMIT_NOFILE, LIMIT_NPROC, LIMIT_AS, LIMIT_DATA, LIMIT_CPU, LIMIT_FSIZE, LIMIT_CORE,
+    LIMIT_TMP, LIMIT_WORK, LIMIT_COUNT
+};
+#define LIMIT_UNLIMITED (-1LL)
+
+const char *limit_name(enum limit l);
+bool limit_parse_name(const char *s, enum limit *out);
+/* Parse "1024", "64M", "2G", "unlimited" (suffixes K M G T, powers of 1024). */
+bool limit_parse_value(const char *s, long long *out);
+
 /* An extra syscall denial a script added. */
 struct denial {
     char *name;
@@ -64,6 +80,8 @@ struct policy {
     char *network_origin;
     unsigned uid, gid;
     char *id_origin;
+    long long limit[LIMIT_COUNT];
+    char *limit_origin[LIMIT_COUNT]; /* NULL: sandlot's default */
     bool seccomp_strict; /* profile "strict" instead of "default" */
     char *seccomp_origin;
     struct denial *denials;
@@ -108,6 +126,10 @@ bool policy_set_ids(struct policy *p, long uid, long gid, const char *origin, st
 /* value NULL: allowlist the name; otherwise force NAME=value. Replaces. */
 bool policy_set_env(struct policy *p, const char *name, size_t nlen, const char *value,
                     size_t vlen, const char *origin, struct sl_err *e);
+/* Set a limit; core may only be 0, and values are never negative. */
+bool policy_set_limit(struct policy *p, enum limit l, long long value, const char *origin,
+                      struct sl_err *e);
+
 /* The seccomp profile: "default" or "strict". */
 bool policy_set_seccomp(struct policy *p, const char *profile, const char *origin,
                         struct sl_err *e);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -168,6 +169,38 @@ bool diagnose_userns(void)
     return false;
 }
 
+/*
+ * In the child, before bwrap: the policy's rlimits, soft = hard, never
+ * above the hard limit already in force (only privilege could raise it).
+ */
+static void apply_limits(const struct policy *p)
+{
+    static const struct {
+        enum limit l;
+        int resource;
+    } map[] = {{LIMIT_NOFILE, RLIMIT_NOFILE}, {LIMIT_NPROC, RLIMIT_NPROC},
+               {LIMIT_AS, RLIMIT_AS},         {LIMIT_DATA, RLIMIT_DATA},
+               {LIMIT_CPU, RLIMIT_CPU},       {LIMIT_FSIZE, RLIMIT_FSIZE},
+               {LIMIT_CORE, RLIMIT_CORE}};
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
+        long long v = p->limit[map[i].l];
+        if (v == LIMIT_UNLIMITED)
+            continue;
+        struct rlimit cur, want;
+        if (getrlimit(map[i].resource, &cur) != 0)
+            _exit(EXIT_SANDLOT);
+        rlim_t r = (rlim_t)v;
+        if (cur.rlim_max != RLIM_INFINITY && r > cur.rlim_max)
+            r = cur.rlim_max;
+        want.rlim_cur = want.rlim_max = r;
+        if (setrlimit(map[i].resource, &want) != 0) {
+            fprintf(stderr, "sandlot: cannot set limit %s: %s\n", limit_name(map[i].l),
+                    strerror(errno));
+            _exit(EXIT_SANDLOT);
+        }
+    }
+}
+
 /* Clear FD_CLOEXEC so fd survives into bwrap. */
 static void keep_open(int fd)
 {
@@ -225,6 +258,7 @@ int run_bwrap(const struct policy *p, const struct run_opts *o, char *const *cmd
         keep_open(args);
         keep_open(helper);
         keep_open(filter);
+        apply_limits(p);
         /* bwrap gets an empty environment: --setenv carries the policy's. */
         char *empty[] = {NULL};
         execve(argv[0], argv, empty);
@@ -270,6 +304,7 @@ int run_unsandboxed(const struct policy *p, const struct run_opts *o, char *cons
     pid_t pid = start_child(o->timeout);
     if (pid == 0) {
         setpgid(0, 0);
+        apply_limits(p);
         /* No /work without a sandbox: the host work directory, if any, is the cwd. */
         if (p->work_host && chdir(p->work_host) != 0) {
             fprintf(stderr, "sandlot: cannot enter the work directory %s: %s\n", p->work_host,

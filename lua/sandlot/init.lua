@@ -133,6 +133,20 @@ function M.explain_text(policy, argv, bwrap_path, report)
     local pad = math.max(1, 48 - #text)
     lines[#lines + 1] = text .. (" "):rep(pad) .. "# " .. g.origin
   end
+  local limits = {}
+  for _, l in ipairs(policy:limits()) do
+    if l.name ~= "tmp" and l.name ~= "work" then
+      limits[#limits + 1] = ("%s %s"):format(l.name, tostring(l.value))
+    end
+  end
+  lines[#lines + 1] = "# rlimits, set before bwrap starts (soft = hard): "
+                      .. table.concat(limits, ", ")
+  for _, l in ipairs(policy:limits()) do
+    if l.origin ~= "sandlot: default" and l.name ~= "tmp" and l.name ~= "work" then
+      lines[#lines + 1] = ("#   %s %s" .. (" "):rep(8)):format(l.name, tostring(l.value))
+                          .. "# " .. l.origin
+    end
+  end
   lines[#lines + 1] = ("# seccomp filter, profile %s: native architecture only (any other "
                        .. "architecture's syscall kills); everything not listed is allowed")
                       :format(policy.seccomp)

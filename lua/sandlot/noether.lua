@@ -14,7 +14,8 @@ local M = {}
 
 local NOETHER_FIELDS = { ro_binds = true, rw_binds = true, work_host = true, network = true,
                          env_allowlist = true, sandlot = true }
-local EXTRA_FIELDS = { mounts = true, env = true, uid = true, gid = true, seccomp = true }
+local EXTRA_FIELDS = { mounts = true, env = true, uid = true, gid = true, seccomp = true,
+                       limits = true }
 
 -- noether always forces these (build_bwrap_command), whatever the allowlist.
 local FORCED = { { "HOME", "/work" }, { "USER", "nobody" } }
@@ -42,6 +43,8 @@ function M.export(policy)
       deny[#deny + 1] = array({ r.syscall, r.action })
     end
   end
+  local limits = {}
+  for _, l in ipairs(policy:limits()) do limits[#limits + 1] = { l.name, l.value } end
   return json.encode(object(
     { "ro_binds", ro },
     { "rw_binds", rw },
@@ -51,7 +54,8 @@ function M.export(policy)
     { "sandlot", object({ "mounts", mounts }, { "env", forced }, { "uid", policy.uid },
                         { "gid", policy.gid },
                         { "seccomp", object({ "profile", policy.seccomp },
-                                            { "deny", deny }) }) }))
+                                            { "deny", deny }) },
+                        { "limits", object(table.unpack(limits)) }) }))
 end
 
 local function fail(what, fmt, ...)
@@ -186,6 +190,13 @@ function M.import(policy, text, what)
             fail(what, "sandlot.seccomp.deny entry #%d must be a [syscall, action] pair", i)
           end
           policy:deny_syscall(d[1], d[2])
+        end
+      end
+      if extra.limits ~= nil then
+        if type(extra.limits) ~= "table" then fail(what, "sandlot.limits must be an object") end
+        for name, v in pairs(extra.limits) do
+          local n = type(v) == "number" and math.tointeger(v)
+          policy:limit(name, n or v)
         end
       end
       if extra.uid ~= nil then policy.uid = math.tointeger(extra.uid) or -1 end

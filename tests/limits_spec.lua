@@ -1,0 +1,164 @@
+-- Resource limits, the timeout and signals: bounded bombs, teardown of
+-- daemonized processes, and the bad inputs.  Real sandboxes.
+local H = require("helpers")
+
+local function run(args, user, script)
+  local full = { "run" }
+  if script then
+    full[#full + 1] = "-p"
+    full[#full + 1] = H.script(script)
+  end
+  for _, a in ipairs(args) do full[#full + 1] = a end
+  return H.run(full, { user = user })
+end
+
+-- Processes on the host whose command line contains marker (the first
+-- letter bracketed, so the pattern does not match the pgrep shell itself).
+local function survivors(marker)
+  local p = io.popen("pgrep -f " .. H.q("[" .. marker:sub(1, 1) .. "]" .. marker:sub(2))
+                     .. " | wc -l")
+  local n = tonumber(p:read("a"))
+  p:close()
+  return n
+end
+
+local function wait_gone(marker)
+  for _ = 1, 20 do
+    if survivors(marker) == 0 then return 0 end
+    os.execute("sleep 0.1")
+  end
+  return survivors(marker)
+end
+
+for _, who in ipairs(H.users()) do
+  local user = who == "nobody" and "nobody" or nil
+
+  describe("limits as " .. who, function()
+    -- "Max open files  64  64  files" -> soft, hard
+    local function limit_of(text, what)
+      return text:match(what .. "%s+(%S+)%s+(%S+)")
+    end
+
+    it("applies the defaults", function()
+      local r = run({ "--", "cat", "/proc/self/limits" }, user)
+      assert.are.equal(0, r.code, r.err)
+      assert.are.same({ "1024", "1024" }, { limit_of(r.out, "Max open files") })
+      assert.are.same({ "4096", "4096" }, { limit_of(r.out, "Max processes") })
+      assert.are.same({ "0", "0" }, { limit_of(r.out, "Max core file size") })
+    end)
+
+    it("applies a script's limits, soft and hard", function()
+      local r = run({ "--", "cat", "/proc/self/limits" }, user,
+                    'policy:limit("nofile", 64)\npolicy:limit("nproc", 100)\n'
+                    .. 'policy:limit("fsize", "1M")')
+      assert.are.equal(0, r.code, r.err)
+      assert.are.same({ "64", "64" }, { limit_of(r.out, "Max open files") })
+      assert.are.same({ "100", "100" }, { limit_of(r.out, "Max processes") })
+      assert.are.same({ "1048576", "1048576" }, { limit_of(r.out, "Max file size") })
+    end)
+
+    it("stops a write past fsize with SIGXFSZ", function()
+      local r = run({ "--", "sh", "-c", "head -c 3000000 /dev/zero > /work/big" }, user,
+                    'policy:limit("fsize", "1M")')
+      assert.are.equal(128 + 25, r.code)
+    end)
+
+    it("sizes /tmp and /work and stops a tmpfs from filling", function()
+      local r = run({ "--", "sh", "-c",
+                      "df -k /tmp /work | tail -2 | awk '{print $2}'; "
+                      .. "head -c 4000000 /dev/zero > /tmp/fill; echo status=$?" }, user,
+                    'policy:limit("tmp", "2M")\npolicy:limit("work", "8M")')
+      assert.matches("^2048\n8192\n", r.out)
+      assert.matches("No space left on device", r.err)
+      assert.matches("status=1", r.out)
+    end)
+
+    it("ends a memory bomb at the data limit", function()
+      local r = run({ "--timeout", "20", "--", "sh", "-c",
+                      'x=aaaaaaaaaaaaaaaa; while :; do x="$x$x"; done' }, user,
+                    'policy:limit("data", "64M")')
+      assert.are_not.equal(0, r.code)
+      assert.are_not.equal(124, r.code, "the limit, not the timeout, must end it")
+    end)
+
+    it("ends a CPU hog at the cpu limit", function()
+      local r = run({ "--timeout", "20", "--", "sh", "-c", "while :; do :; done" }, user,
+                    'policy:limit("cpu", 1)')
+      -- soft = hard: the kernel sends SIGXCPU and SIGKILL at the same tick
+      assert.is_true(r.code == 128 + 24 or r.code == 128 + 9, "status " .. r.code)
+    end)
+
+    if who == "nobody" then
+      -- The kernel exempts root from RLIMIT_NPROC, so this runs as nobody only.
+      it("ends a fork bomb at the nproc limit", function()
+        local r = run({ "--timeout", "20", "--", "sh", "-c",
+                        "bomb() { bomb | bomb & }; bomb; sleep 2; echo survived" }, user,
+                      'policy:limit("nproc", 64)')
+        assert.are_not.equal(124, r.code, "the limit, not the timeout, must end it")
+        assert.matches("fork", r.err) -- "Cannot fork" / "can't fork"
+      end)
+    end
+
+    it("tears down daemonized processes on --timeout", function()
+      local marker = "3071.5" .. (user and "1" or "2")
+      local r = run({ "--timeout", "1", "--", "sh", "-c",
+                      "setsid sh -c 'sleep " .. marker .. "' & sleep " .. marker }, user)
+      assert.are.equal(124, r.code)
+      assert.are.equal(0, wait_gone("sleep " .. marker), "a daemonized process survived")
+    end)
+  end)
+end
+
+describe("signals to sandlot", function()
+  local function start(marker)
+    local dir = H.tmpdir()
+    os.execute(("%s run -- sh -c %s >/dev/null 2>&1 & echo $! > %s/pid"):format(
+      H.q(H.bin_dir() .. "/sandlot"),
+      H.q("setsid sh -c 'sleep " .. marker .. "' & sleep " .. marker), H.q(dir)))
+    for _ = 1, 50 do
+      if survivors("sleep " .. marker) >= 2 then break end
+      os.execute("sleep 0.1")
+    end
+    assert.is_true(survivors("sleep " .. marker) >= 2, "the sandbox did not start")
+    return H.read(dir .. "/pid"):match("%d+")
+  end
+
+  for _, sig in ipairs({ "TERM", "INT", "HUP", "KILL" }) do
+    it("SIG" .. sig .. " ends the whole sandbox", function()
+      local marker = "3072." .. #sig .. sig:byte()
+      local pid = start(marker)
+      os.execute("kill -" .. sig .. " " .. pid)
+      assert.are.equal(0, wait_gone("sleep " .. marker), "sandbox processes survived SIG" .. sig)
+    end)
+  end
+end)
+
+describe("limit bad input", function()
+  local bad = {
+    { 'policy:limit("core", 1)', "limit core is always 0" },
+    { 'policy:limit("stack", 1)', 'unknown limit "stack"' },
+    { 'policy:limit("nofile", -5)', "limit nofile must not be negative" },
+    { 'policy:limit("as", "lots")', 'limit as: expected a whole number, a size such as "64M"' },
+    { 'policy:limit("tmp", 100)', "limit tmp (a tmpfs size) must be at least 4096 bytes" },
+  }
+  for _, case in ipairs(bad) do
+    it("refuses " .. case[1], function()
+      local work = H.tmpdir()
+      local script = H.script(case[1])
+      local r = H.run({ "run", "--work", work, "-p", script, "--", "sh", "-c", "touch /work/m" })
+      assert.are.equal(125, r.code)
+      assert.is_truthy(r.err:find(script .. ":1: " .. case[2], 1, true), r.err)
+      assert.is_false(H.exists(work .. "/m"))
+    end)
+  end
+
+  it("explain shows the limits and their origins", function()
+    local script = H.script('policy:limit("nproc", 64)\npolicy:limit("tmp", "16M")')
+    local r = H.run({ "explain", "-p", script })
+    assert.matches("# rlimits, set before bwrap starts %(soft = hard%): nofile 1024, nproc 64",
+                   r.out)
+    assert.matches("#   nproc 64%s+# " .. script:gsub("%p", "%%%0") .. ":1", r.out)
+    assert.matches("%-%-size 16777216 %-%-tmpfs /tmp%s+# " .. script:gsub("%p", "%%%0") .. ":2",
+                   r.out)
+  end)
+end)
