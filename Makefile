@@ -14,7 +14,7 @@ LUA_CFLAGS := $(shell pkg-config --cflags $(PKG_LUA) 2>/dev/null)
 # liblua linked statically (Debian's liblua5.4.a, from liblua5.4-dev): it
 # saves the dynamic loader ~6% of a launch; -E exports the Lua API so the
 # C modules sandlot loads (lfs, cjson) still find it.
-LUA_LIBS := -l:liblua5.4.a -Wl,-E -ldl -lreadline -lseccomp
+LUA_LIBS := -l:liblua5.4.a -Wl,-E -ldl -lreadline -lseccomp -lnettle
 LUA_CMOD := $(shell pkg-config --variable=INSTALL_CMOD $(PKG_LUA) 2>/dev/null)
 
 # Lua's own stricter warning set on top of -Wall -Wextra.
@@ -33,7 +33,7 @@ ALL_LDFLAGS += -fsanitize=address,undefined
 endif
 
 SRCS := src/main.c src/util.c src/policy.c src/bwrap.c src/run.c src/lua_vm.c \
-        src/lua_core.c src/repl.c src/filter.c
+        src/lua_core.c src/repl.c src/filter.c src/status.c
 LUA_FILES := $(sort $(wildcard lua/sandlot/*.lua))
 POLICY_FILES := $(sort $(wildcard policies.d/*.lua))
 BUILD := build/$(if $(filter 1,$(SANITIZE)),asan,default)

@@ -9,6 +9,7 @@
 #include "policy.h"
 #include "repl.h"
 #include "run.h"
+#include "status.h"
 #include "util.h"
 
 #include <errno.h>
@@ -85,6 +86,8 @@ static const char usage_options[] =
     "      --require-isolation    refuse to run unsandboxed (env SANDLOT_REQUIRE_ISOLATION=1)\n"
     "      --unsafe-no-isolation  confirm --isolate none (else it warns loudly)\n"
     "      --timeout SECONDS      kill the sandbox after SECONDS, exit 124\n"
+    "      --status-json FILE     write a JSON status report when the stage ends (run)\n"
+    "      --status-fd N          the same, to descriptor N\n"
     "      --no-system-policies   only the built-in layer and --policy files\n"
     "  -v, --verbose / -q, --quiet\n"
     "  -h, --help\n";
@@ -135,7 +138,7 @@ static const char **push_str(const char **list, size_t *n, const char *s)
 static void parse_opts(int argc, char **argv, enum command cmd, struct opts *o)
 {
     enum { O_EFFECTS_JSON = 256, O_POLICY_JSON, O_STAGE, O_WORK, O_ISOLATE, O_REQUIRE, O_UNSAFE,
-           O_TIMEOUT, O_NO_SYSTEM, O_JSON, O_ARGV };
+           O_TIMEOUT, O_NO_SYSTEM, O_JSON, O_ARGV, O_STATUS_JSON, O_STATUS_FD };
     static const struct option longopts[] = {
         {"effects", required_argument, NULL, 'e'},
         {"effects-json", required_argument, NULL, O_EFFECTS_JSON},
@@ -150,6 +153,8 @@ static void parse_opts(int argc, char **argv, enum command cmd, struct opts *o)
         {"no-system-policies", no_argument, NULL, O_NO_SYSTEM},
         {"json", no_argument, NULL, O_JSON},
         {"argv", no_argument, NULL, O_ARGV},
+        {"status-json", required_argument, NULL, O_STATUS_JSON},
+        {"status-fd", required_argument, NULL, O_STATUS_FD},
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -175,6 +180,15 @@ static void parse_opts(int argc, char **argv, enum command cmd, struct opts *o)
             if (cmd != CMD_EXPLAIN)
                 usage_error(usage, "--json is an option of 'sandlot explain'");
             o->json = true;
+            break;
+        case O_STATUS_JSON:
+        case O_STATUS_FD:
+            if (cmd != CMD_RUN)
+                usage_error(usage, "%s is an option of 'sandlot run'", argv[optind - 1]);
+            if (c == O_STATUS_JSON)
+                status_open_file(optarg);
+            else
+                status_use_fd(optarg);
             break;
         case O_ARGV:
             if (cmd != CMD_EXPLAIN)
@@ -440,6 +454,34 @@ static void print_explain(lua_State *L, const struct policy *p, const struct opt
     fflush(stdout);
 }
 
+/* The status report being assembled for this run. */
+static struct status_report report = {.class = "setup_error", .status = EXIT_SANDLOT};
+static double started;
+
+/* die() before the command started: the report says why. */
+static void report_setup_error(const char *msg)
+{
+    report.class = "setup_error";
+    report.status = EXIT_SANDLOT;
+    report.message = msg;
+    report.setup_seconds = monotonic_seconds() - started;
+    status_write(&report);
+}
+
+/* sha256 of the effective policy: its canonical JSON (policy at idx). */
+static void hash_policy(lua_State *L, int idx)
+{
+    idx = lua_absindex(L, idx);
+    push_module_fn(L, "sandlot.noether", "export");
+    lua_pushvalue(L, idx);
+    if (vm_pcall(L, 1, 1) != LUA_OK)
+        die("%s", lua_tostring(L, -1));
+    size_t len;
+    const char *json = lua_tolstring(L, -1, &len);
+    sha256_hex(json, len, report.policy_sha256);
+    lua_pop(L, 1);
+}
+
 /* What the REPL's run{} needs: how to launch, with which backend. */
 struct repl_run {
     struct run_opts ro;
@@ -469,8 +511,9 @@ static int l_repl_run(lua_State *L)
     if (rr->be == BACKEND_BWRAP && (!rr->ro.bwrap_path || !rr->ro.exec_helper))
         return luaL_error(L, "run: bwrap or sandlot's exec helper is missing");
     fflush(NULL);
-    int status = rr->be == BACKEND_NONE ? run_unsandboxed(p, &rr->ro, argv)
-                                        : run_bwrap(p, &rr->ro, argv);
+    struct run_result res = {0};
+    int status = rr->be == BACKEND_NONE ? run_unsandboxed(p, &rr->ro, argv, &res)
+                                        : run_bwrap(p, &rr->ro, argv, &res);
     repl_signals();
     lua_pushinteger(L, status);
     return 1;
@@ -479,7 +522,10 @@ static int l_repl_run(lua_State *L)
 static int cmd_run_or_explain(int argc, char **argv, enum command cmd)
 {
     struct opts o;
+    started = monotonic_seconds();
     parse_opts(argc, argv, cmd, &o);
+    if (status_wanted())
+        die_hook = report_setup_error;
     enum backend be = choose_backend(&o, cmd == CMD_RUN    ? usage_run
                                          : cmd == CMD_REPL ? usage_repl
                                                            : usage_explain);
@@ -544,8 +590,27 @@ static int cmd_run_or_explain(int argc, char **argv, enum command cmd)
         status = repl_main(L, isatty(STDIN_FILENO), banner);
     } else {
         struct run_opts ro = {bw, helper, o.timeout};
+        struct run_result res = {0};
+        report.backend = be == BACKEND_NONE ? "none" : "bwrap";
+        lua_getfield(L, -1, "stage");
+        report.stage = lua_tostring(L, -1); /* anchored by the report table */
+        lua_pop(L, 1);
+        if (status_wanted())
+            hash_policy(L, -2);
         fflush(NULL);
-        status = be == BACKEND_NONE ? run_unsandboxed(p, &ro, o.cmd) : run_bwrap(p, &ro, o.cmd);
+        status = be == BACKEND_NONE ? run_unsandboxed(p, &ro, o.cmd, &res)
+                                    : run_bwrap(p, &ro, o.cmd, &res);
+        report.class = res.class;
+        report.status = status;
+        report.exit_code = res.exit_code;
+        report.signal = res.signal;
+        double ready = res.ready > 0 ? res.ready : res.ended;
+        report.setup_seconds = ready - started;
+        report.command_seconds = res.ready > 0 ? res.ended - res.ready : 0;
+        if (strcmp(res.class, "setup_error") == 0)
+            report.message = "the sandbox could not be set up (see stderr)";
+        die_hook = NULL;
+        status_write(&report);
     }
     vm_close(L);
     free(bw);

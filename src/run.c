@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/time.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -101,13 +102,39 @@ static int wait_child(pid_t pid)
     return status;
 }
 
-static int status_to_exit(int status)
+double monotonic_seconds(void)
 {
-    if (timed_out)
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/*
+ * The exit status of DESIGN.md, and the result's class.  An exit status
+ * of 129..192 from bwrap is how it reports a command killed by a signal,
+ * read the same way as a shell does.
+ */
+static int status_to_exit(int status, struct run_result *res)
+{
+    res->ended = monotonic_seconds();
+    if (timed_out) {
+        res->class = "timeout";
         return EXIT_TIMEOUT;
-    if (WIFSIGNALED(status))
+    }
+    if (WIFSIGNALED(status)) {
+        res->class = "signaled";
+        res->signal = WTERMSIG(status);
         return 128 + WTERMSIG(status);
-    return WEXITSTATUS(status);
+    }
+    int code = WEXITSTATUS(status);
+    if (code > 128 && code <= 128 + 64) {
+        res->class = "signaled";
+        res->signal = code - 128;
+    } else {
+        res->class = "exited";
+        res->exit_code = code;
+    }
+    return code;
 }
 
 static bool read_file_trim(const char *path, char *buf, size_t cap)
@@ -209,7 +236,8 @@ static void keep_open(int fd)
         _exit(EXIT_SANDLOT);
 }
 
-int run_bwrap(const struct policy *p, const struct run_opts *o, char *const *cmd)
+int run_bwrap(const struct policy *p, const struct run_opts *o, char *const *cmd,
+              struct run_result *res)
 {
     int ready[2];
     if (pipe2(ready, O_CLOEXEC) != 0)
@@ -270,19 +298,24 @@ int run_bwrap(const struct policy *p, const struct run_opts *o, char *const *cmd
     close(args);
     close(helper);
     close(filter);
-    int status = wait_child(pid);
+    /* The helper's byte says the sandbox is up; EOF, that bwrap ended first. */
     char byte;
     ssize_t got;
     do
         got = read(ready[0], &byte, 1);
     while (got < 0 && errno == EINTR);
+    if (got == 1)
+        res->ready = monotonic_seconds();
     close(ready[0]);
+    int status = wait_child(pid);
     free(argv);
     cmdline_free(&c);
 
     if (got == 1 || timed_out || WIFSIGNALED(status))
-        return status_to_exit(status);
+        return status_to_exit(status, res);
     /* bwrap ended before the command started: a setup failure. */
+    res->class = "setup_error";
+    res->ended = monotonic_seconds();
     if (!diagnose_userns())
         fprintf(stderr, "sandlot: the sandbox could not be set up: bwrap exited with status %d "
                         "before the command started (its message is above)\n",
@@ -290,7 +323,8 @@ int run_bwrap(const struct policy *p, const struct run_opts *o, char *const *cmd
     return EXIT_SANDLOT;
 }
 
-int run_unsandboxed(const struct policy *p, const struct run_opts *o, char *const *cmd)
+int run_unsandboxed(const struct policy *p, const struct run_opts *o, char *const *cmd,
+                    struct run_result *res)
 {
     /* The environment is still the policy's, never the caller's whole one. */
     char **envp = xcalloc(p->nenv + 1, sizeof *envp);
@@ -319,9 +353,10 @@ int run_unsandboxed(const struct policy *p, const struct run_opts *o, char *cons
     }
     setpgid(pid, pid);
     child_pid = pid;
+    res->ready = monotonic_seconds();
     int status = wait_child(pid);
     for (size_t i = 0; i < n; i++)
         free(envp[i]);
     free(envp);
-    return status_to_exit(status);
+    return status_to_exit(status, res);
 }

@@ -7,6 +7,16 @@
 
 #include "policy.h"
 
+/* How the run ended, for the status report. */
+struct run_result {
+    const char *class; /* "exited", "signaled", "timeout", "setup_error" */
+    int exit_code, signal;
+    double ready, ended; /* CLOCK_MONOTONIC seconds; ready 0: never started */
+};
+
+/* CLOCK_MONOTONIC in seconds. */
+double monotonic_seconds(void);
+
 struct run_opts {
     const char *bwrap_path;  /* for the bwrap backend */
     const char *exec_helper; /* host path of sandlot-exec */
@@ -18,10 +28,12 @@ struct run_opts {
  * should exit with: the command's own, 128+N, 124 on timeout, 125 when
  * the sandbox could not be set up (with the reason printed).
  */
-int run_bwrap(const struct policy *p, const struct run_opts *o, char *const *cmd);
+int run_bwrap(const struct policy *p, const struct run_opts *o, char *const *cmd,
+              struct run_result *res);
 
 /* Run cmd with no sandbox (explicit opt-in), environment per policy. */
-int run_unsandboxed(const struct policy *p, const struct run_opts *o, char *const *cmd);
+int run_unsandboxed(const struct policy *p, const struct run_opts *o, char *const *cmd,
+                    struct run_result *res);
 
 /*
  * Explain why bwrap may have failed: when unprivileged user namespaces

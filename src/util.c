@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 int g_verbosity = 1;
+void (*die_hook)(const char *msg);
 
 static void vreport(const char *prefix, const char *fmt, va_list ap)
 {
@@ -24,9 +25,16 @@ static void vreport(const char *prefix, const char *fmt, va_list ap)
 void die(const char *fmt, ...)
 {
     va_list ap;
+    char msg[2048];
     va_start(ap, fmt);
-    vreport("", fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    fprintf(stderr, "sandlot: %s\n", msg);
+    if (die_hook) {
+        void (*hook)(const char *) = die_hook;
+        die_hook = NULL; /* once, even if the hook itself dies */
+        hook(msg);
+    }
     exit(EXIT_SANDLOT);
 }
 

@@ -19,6 +19,9 @@ enum {
 
 #define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
 
+/* Called by die() with the message before it exits (the status report). */
+extern void (*die_hook)(const char *msg);
+
 /* Print "sandlot: MSG" on stderr and exit 125.  Never returns. */
 __attribute__((noreturn)) void die(const char *fmt, ...) PRINTF_LIKE(1, 2);
 /* Print "sandlot: warning: MSG" on stderr. */

@@ -4,7 +4,7 @@
 # `deps.sh bench` adds what `make bench` needs (valgrind for instruction counts).
 set -eu
 pkgs="gcc make pkg-config libc6-dev lua5.4 liblua5.4-dev lua-filesystem lua-cjson
-      lua-busted lua-check bubblewrap util-linux libreadline-dev libseccomp-dev"
+      lua-busted lua-check bubblewrap util-linux libreadline-dev libseccomp-dev nettle-dev"
 [ "${1:-}" = bench ] && pkgs="$pkgs valgrind"
 missing=""
 for p in $pkgs; do

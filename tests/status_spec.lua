@@ -1,0 +1,99 @@
+-- The status report: one JSON object when the stage ends, whatever ended it.
+local H = require("helpers")
+local cjson = require("cjson")
+
+local function report(args, opts)
+  local path = H.tmpdir() .. "/status.json"
+  local full = { "run", "--status-json", path }
+  for _, a in ipairs(args) do full[#full + 1] = a end
+  local r = H.run(full, opts)
+  local text = H.read(path)
+  assert.is_truthy(text, "no status report written: " .. r.err)
+  return cjson.decode(text), r, text
+end
+
+describe("status report", function()
+  it("reports an exit code, the backend, the stage and timings", function()
+    local s, r = report({ "--stage", "ingest", "--", "sh", "-c", "exit 3" })
+    assert.are.equal(3, r.code)
+    assert.are.equal("exited", s.class)
+    assert.are.equal(3, s.status)
+    assert.are.equal(3, s.exit_code)
+    assert.are.equal("bwrap", s.backend)
+    assert.are.equal("ingest", s.stage)
+    assert.is_true(s.setup_seconds > 0 and s.setup_seconds < 30)
+    assert.is_true(s.command_seconds >= 0 and s.command_seconds < 30)
+  end)
+
+  it("hashes the effective policy: sha256 of its explain --json text", function()
+    local s = report({ "-e", "network", "--", "true" })
+    local r = H.run({ "explain", "--json", "-e", "network" })
+    local dir = H.tmpdir()
+    H.write(dir .. "/policy.json", (r.out:gsub("\n$", "")))
+    local p = io.popen("sha256sum " .. H.q(dir .. "/policy.json"))
+    local want = p:read("a"):match("^(%x+)")
+    p:close()
+    assert.are.equal(want, s.policy_sha256)
+    local other = report({ "--", "true" })
+    assert.are_not.equal(s.policy_sha256, other.policy_sha256)
+  end)
+
+  it("reports a signal", function()
+    local s = report({ "--", "sh", "-c", "kill -TERM $$" })
+    assert.are.equal("signaled", s.class)
+    assert.are.equal(15, s.signal)
+    assert.are.equal(143, s.status)
+  end)
+
+  it("reports a timeout", function()
+    local s = report({ "--timeout", "0.5", "--", "sleep", "10" })
+    assert.are.equal("timeout", s.class)
+    assert.are.equal(124, s.status)
+    assert.is_true(s.command_seconds >= 0.4, tostring(s.command_seconds))
+  end)
+
+  it("reports a setup error with its message, and nothing ran", function()
+    local work = H.tmpdir()
+    local s, r = report({ "--work", work, "-e", "telepathy", "--", "touch", "/work/m" })
+    assert.are.equal(125, r.code)
+    assert.are.equal("setup_error", s.class)
+    assert.are.equal(125, s.status)
+    assert.matches('unknown effect "telepathy"', s.message)
+    assert.are.equal(cjson.null, s.policy_sha256)
+    assert.is_false(H.exists(work .. "/m"))
+  end)
+
+  it("writes to a descriptor with --status-fd", function()
+    local dir = H.tmpdir()
+    local cmd = ("%s run --status-fd 7 -- true 7>%s"):format(
+      H.q(H.bin_dir() .. "/sandlot"), H.q(dir .. "/s.json"))
+    assert.is_true(os.execute(cmd) == true)
+    local s = cjson.decode(H.read(dir .. "/s.json"))
+    assert.are.equal("exited", s.class)
+    assert.are.equal(0, s.exit_code)
+  end)
+
+  it("does not pass the status descriptor into the sandbox", function()
+    local dir = H.tmpdir()
+    local cmd = ("%s run --status-fd 7 -e fs-read:%s -- %s fds 7>%s/s.json >%s/out"):format(
+      H.q(H.bin_dir() .. "/sandlot"), H.q(H.bin_dir()), H.q(H.bin_dir() .. "/probe"),
+      H.q(dir), H.q(dir))
+    assert.is_true(os.execute(cmd) == true)
+    assert.are.equal("PROBE fds\n", H.read(dir .. "/out"))
+  end)
+
+  it("refuses a status file it cannot write, before anything runs", function()
+    local work = H.tmpdir()
+    local r = H.run({ "run", "--work", work, "--status-json", "/nonexistent/dir/s.json", "--",
+                      "touch", "/work/m" })
+    assert.are.equal(125, r.code)
+    assert.matches("%-%-status%-json /nonexistent/dir/s.json: cannot open", r.err)
+    assert.is_false(H.exists(work .. "/m"))
+  end)
+
+  it("refuses a --status-fd that is not open", function()
+    local r = H.run({ "run", "--status-fd", "57", "--", "true" })
+    assert.are.equal(125, r.code)
+    assert.matches("%-%-status%-fd 57: not an open descriptor", r.err)
+  end)
+end)
