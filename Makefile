@@ -33,7 +33,7 @@ ALL_LDFLAGS += -fsanitize=address,undefined
 endif
 
 SRCS := src/main.c src/util.c src/policy.c src/bwrap.c src/run.c src/lua_vm.c \
-        src/lua_core.c src/repl.c src/filter.c src/status.c
+        src/lua_core.c src/repl.c src/filter.c src/status.c src/doctor.c
 LUA_FILES := $(sort $(wildcard lua/sandlot/*.lua))
 POLICY_FILES := $(sort $(wildcard policies.d/*.lua))
 BUILD := build/$(if $(filter 1,$(SANITIZE)),asan,default)

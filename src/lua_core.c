@@ -11,6 +11,7 @@
  * look-ups that can fail normally return nil, message.
  */
 #include "bwrap.h"
+#include "doctor.h"
 #include "lua_vm.h"
 #include "policy.h"
 #include "filter.h"
@@ -766,6 +767,29 @@ static int l_copy(lua_State *L)
     return 1;
 }
 
+/* core.host_checks() -> {name = {ok=, required=, detail=, fix=}, ...} (doctor's) */
+static int l_host_checks(lua_State *L)
+{
+    struct check c[CHECK_COUNT];
+    doctor_run(c);
+    lua_createtable(L, 0, CHECK_COUNT);
+    for (int i = 0; i < CHECK_COUNT; i++) {
+        lua_createtable(L, 0, 4);
+        lua_pushboolean(L, c[i].ok);
+        lua_setfield(L, -2, "ok");
+        lua_pushboolean(L, c[i].required);
+        lua_setfield(L, -2, "required");
+        lua_pushstring(L, c[i].detail);
+        lua_setfield(L, -2, "detail");
+        lua_pushstring(L, c[i].fix);
+        lua_setfield(L, -2, "fix");
+        lua_setfield(L, -2, c[i].name);
+    }
+    lua_pushinteger(L, landlock_abi());
+    lua_setfield(L, -2, "landlock_abi");
+    return 1;
+}
+
 static const luaL_Reg core_funcs[] = {
     {"new_policy", l_new_policy},
     {"check_path", l_check_path},
@@ -782,6 +806,7 @@ static const luaL_Reg core_funcs[] = {
     {"scan_dir", l_scan_dir},
     {"policy_names", l_policy_names},
     {"is_policy", l_is_policy},
+    {"host_checks", l_host_checks},
     {"copy", l_copy},
     {NULL, NULL},
 };

@@ -5,6 +5,7 @@
  */
 
 #include "bwrap.h"
+#include "doctor.h"
 #include "lua_vm.h"
 #include "policy.h"
 #include "repl.h"
@@ -98,6 +99,7 @@ static const char usage_main[] =
     "  explain [OPTIONS] [--json] [-- CMD...]  show the sandbox and why each part exists\n"
     "  repl    [OPTIONS]                       try policies interactively\n"
     "  check   FILE...                         check policy scripts against sample stages\n"
+    "  doctor  [--json]                        what this host offers a sandbox, and fixes\n"
     "  version                                 print the version\n"
     "\n"
     "'sandlot COMMAND --help' describes each command.  Exit status: the command's own,\n"
@@ -655,6 +657,64 @@ static int cmd_check(int argc, char **argv)
     return n ? 1 : 0;
 }
 
+/* Print a string as JSON. */
+static void print_json_str(const char *s)
+{
+    putchar('"');
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            printf("\\%c", *s);
+        else if ((unsigned char)*s < 0x20)
+            printf("\\u%04x", *s);
+        else
+            putchar(*s);
+    }
+    putchar('"');
+}
+
+/* sandlot doctor [--json]: exit 0 when every required check passes, else 1. */
+static int cmd_doctor(int argc, char **argv)
+{
+    bool json = argc > 1 && strcmp(argv[1], "--json") == 0;
+    if (argc > 1 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+        puts("usage: sandlot doctor [--json]\nReport what this host offers a sandbox (bwrap, "
+             "user namespaces, seccomp,\nLandlock, cgroup v2 delegation) and how to close each "
+             "gap.  Exit status 1\nwhen a required check fails.");
+        return 0;
+    }
+    if (argc > (json ? 2 : 1))
+        usage_error("usage: sandlot doctor [--json]\n", "unknown argument \"%s\"",
+                    argv[json ? 2 : 1]);
+    struct check c[CHECK_COUNT];
+    doctor_run(c);
+    bool usable = true;
+    for (int i = 0; i < CHECK_COUNT; i++)
+        usable = usable && (c[i].ok || !c[i].required);
+    if (json) {
+        printf("{\"usable\":%s,\"auto_backend\":%s,\"checks\":[", usable ? "true" : "false",
+               usable ? "\"bwrap\"" : "null");
+        for (int i = 0; i < CHECK_COUNT; i++) {
+            printf("%s{\"name\":\"%s\",\"ok\":%s,\"required\":%s,\"detail\":", i ? "," : "",
+                   c[i].name, c[i].ok ? "true" : "false", c[i].required ? "true" : "false");
+            print_json_str(c[i].detail);
+            printf(",\"fix\":");
+            print_json_str(c[i].fix);
+            putchar('}');
+        }
+        puts("]}");
+    } else {
+        for (int i = 0; i < CHECK_COUNT; i++) {
+            printf("%-5s %-9s %s\n", c[i].ok ? "ok" : c[i].required ? "FAIL" : "gap", c[i].name,
+                   c[i].detail);
+            if (!c[i].ok)
+                printf("      %-9s fix: %s\n", "", c[i].fix);
+        }
+        printf("auto backend: %s\n", usable ? "bwrap (the native backend is not built yet)"
+                                            : "none available: run would exit 125");
+    }
+    return usable ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -668,6 +728,8 @@ int main(int argc, char **argv)
         return cmd_check(argc - 1, argv + 1);
     if (strcmp(c, "repl") == 0)
         return cmd_run_or_explain(argc - 1, argv + 1, CMD_REPL);
+    if (strcmp(c, "doctor") == 0)
+        return cmd_doctor(argc - 1, argv + 1);
     if (strcmp(c, "version") == 0 || strcmp(c, "--version") == 0) {
         printf("sandlot %s (%s)\n", SANDLOT_VERSION, LUA_RELEASE);
         return 0;

@@ -1,4 +1,5 @@
 --- Host facts that policy scripts may read as the global `host`.
+local core = require("sandlot.core")
 local lfs = require("lfs")
 
 local M = {}
@@ -17,6 +18,7 @@ end
 --   dirs         top-level runtime paths that are real directories: path -> true
 --   resolv_conf_target  where /etc/resolv.conf points when it is a symlink (absolute)
 --   uid, euid    the invoking user's ids (given by the C core)
+--   checks       sandlot doctor's findings: checks.userns.ok, checks.landlock_abi, ...
 function M.facts(ids)
   local f = { links = {}, dirs = {}, uid = ids and ids.uid, euid = ids and ids.euid }
   for _, p in ipairs({ "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32" }) do
@@ -39,7 +41,14 @@ function M.facts(ids)
     end
     f.resolv_conf_target = "/" .. table.concat(parts, "/")
   end
-  return f
+  -- host.checks: what `sandlot doctor` reports, computed on first use only
+  -- (it forks), so runs whose scripts never read it pay nothing.
+  return setmetatable(f, { __index = function(t, k)
+    if k ~= "checks" then return nil end
+    local checks = core.host_checks()
+    rawset(t, "checks", checks)
+    return checks
+  end })
 end
 
 return M

@@ -1,0 +1,26 @@
+/*
+ * doctor.h: what the host offers a sandbox, and what to do about a gap.
+ * `sandlot doctor` prints it; policy scripts read it as host.checks.
+ */
+#ifndef SANDLOT_DOCTOR_H
+#define SANDLOT_DOCTOR_H
+
+#include <stdbool.h>
+
+struct check {
+    const char *name;   /* "bwrap", "userns", "seccomp", "landlock", "cgroup" */
+    bool ok;
+    bool required;      /* sandlot cannot sandbox without it */
+    char detail[256];   /* what was found */
+    char fix[256];      /* how to close the gap; "" when ok */
+};
+
+enum { CHECK_BWRAP, CHECK_USERNS, CHECK_SECCOMP, CHECK_LANDLOCK, CHECK_CGROUP, CHECK_COUNT };
+
+/* Run every check (forks for bwrap --version and a user namespace test). */
+void doctor_run(struct check out[CHECK_COUNT]);
+
+/* The Landlock ABI version, or 0 when unavailable. */
+int landlock_abi(void);
+
+#endif

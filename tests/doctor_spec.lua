@@ -1,0 +1,70 @@
+-- sandlot doctor: what the host offers, with the fix for each gap.
+local H = require("helpers")
+local cjson = require("cjson")
+
+local function sh(cmd)
+  local dir = H.tmpdir()
+  local _, _, code = os.execute(("%s >%s/out 2>%s/err"):format(cmd, H.q(dir), H.q(dir)))
+  return code, H.read(dir .. "/out"), H.read(dir .. "/err")
+end
+
+describe("doctor", function()
+  it("reports this host's sandbox support and exits 0", function()
+    local r = H.run({ "doctor" })
+    assert.are.equal(0, r.code, r.err)
+    assert.matches("ok%s+bwrap%s+/%S+bwrap %(bubblewrap %d", r.out)
+    assert.matches("ok%s+userns", r.out)
+    assert.matches("ok%s+seccomp", r.out)
+    assert.matches("%s+landlock%s+", r.out)
+    assert.matches("%s+cgroup%s+", r.out)
+    assert.matches("auto backend: bwrap", r.out)
+  end)
+
+  it("prints the same as JSON", function()
+    local r = H.run({ "doctor", "--json" })
+    assert.are.equal(0, r.code, r.err)
+    local doc = cjson.decode(r.out)
+    assert.is_true(doc.usable)
+    assert.are.equal("bwrap", doc.auto_backend)
+    local names = {}
+    for _, c in ipairs(doc.checks) do names[#names + 1] = c.name end
+    assert.are.same({ "bwrap", "userns", "seccomp", "landlock", "cgroup" }, names)
+  end)
+
+  it("fails, with the fix, where user namespaces are refused", function()
+    local code, out = sh(("bwrap --ro-bind / / --dev /dev --proc /proc --unshare-user "
+                          .. "--unshare-pid --disable-userns -- %s doctor")
+                         :format(H.q(H.bin_dir() .. "/sandlot")))
+    assert.are.equal(1, code, out)
+    assert.matches("FAIL%s+userns", out)
+    assert.matches("fix: allow unprivileged user namespaces", out)
+    assert.matches("auto backend: none available", out)
+  end)
+
+  it("fails, with the fix, where bwrap is missing", function()
+    local code, out = sh(("unshare -rm sh -c %s"):format(H.q(
+      "mount --bind /dev/null /usr/bin/bwrap && exec env PATH=/usr/bin:/bin "
+      .. H.q(H.bin_dir() .. "/sandlot") .. " doctor")))
+    assert.are.equal(1, code, out)
+    assert.matches("FAIL%s+bwrap", out)
+    assert.matches("fix: install bubblewrap", out)
+  end)
+
+  it("gives policy scripts the same facts as host.checks", function()
+    local script = H.script([[
+      assert(host.checks.userns.ok == true)
+      assert(host.checks.bwrap.detail:find("bubblewrap"))
+      assert(math.type(host.checks.landlock_abi) == "integer")
+      policy:setenv("LANDLOCK_ABI", tostring(host.checks.landlock_abi))
+    ]])
+    local r = H.run({ "explain", "-p", script })
+    assert.are.equal(0, r.code, r.err)
+    assert.matches("%-%-setenv LANDLOCK_ABI %d+", r.out)
+  end)
+
+  it("refuses unknown arguments", function()
+    local r = H.run({ "doctor", "--frobnicate" })
+    assert.are.equal(125, r.code)
+    assert.matches('unknown argument "%-%-frobnicate"', r.err)
+  end)
+end)
