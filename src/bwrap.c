@@ -67,13 +67,19 @@ static const char *bind_flag(enum mount_kind k)
  * outside /work, or (below_work) those whose target lies below /work.
  */
 static void emit_mounts(struct cmdline *c, const struct policy *p, unsigned kinds,
-                        bool below_work)
+                        bool below_work, const int *bind_fds)
 {
     for (size_t i = 0; i < p->nmounts; i++) {
         const struct mount *m = &p->mounts[i];
         if (!(kinds & (1u << m->kind)) || path_within(m->dst, "/work") != below_work)
             continue;
-        if (m->src)
+        if (bind_fds && bind_fds[i] >= 0) {
+            /* bound through the descriptor run.c opened without following links */
+            char fd[16];
+            snprintf(fd, sizeof fd, "%d", bind_fds[i]);
+            group(c, m->origin, m->kind == MOUNT_RW_BIND ? "--bind-fd" : "--ro-bind-fd", fd,
+                  m->dst, (char *)NULL);
+        } else if (m->src)
             group(c, m->origin, bind_flag(m->kind), m->src, m->dst, (char *)NULL);
         else
             group(c, m->origin, bind_flag(m->kind), m->dst, (char *)NULL);
@@ -133,10 +139,14 @@ void bwrap_build(const struct policy *p, const struct bwrap_inputs *in, char *co
      */
     const unsigned structure = 1u << MOUNT_TMPFS | 1u << MOUNT_DIR | 1u << MOUNT_SYMLINK;
     const unsigned ro = 1u << MOUNT_RO_BIND | 1u << MOUNT_RO_BIND_TRY;
-    emit_mounts(out, p, structure, false);
-    emit_mounts(out, p, 1u << MOUNT_RW_BIND, false);
-    emit_mounts(out, p, ro, false);
-    if (p->work_host)
+    emit_mounts(out, p, structure, false, in->bind_fds);
+    emit_mounts(out, p, 1u << MOUNT_RW_BIND, false, in->bind_fds);
+    emit_mounts(out, p, ro, false, in->bind_fds);
+    if (p->work_host && in->work_fd >= 0) {
+        char fd[16];
+        snprintf(fd, sizeof fd, "%d", in->work_fd);
+        group(out, p->work_origin, "--bind-fd", fd, "/work", (char *)NULL);
+    } else if (p->work_host)
         group(out, p->work_origin, "--bind", p->work_host, "/work", (char *)NULL);
     else if (p->limit[LIMIT_WORK] != LIMIT_UNLIMITED) {
         snprintf(size, sizeof size, "%lld", p->limit[LIMIT_WORK]);
@@ -144,9 +154,9 @@ void bwrap_build(const struct policy *p, const struct bwrap_inputs *in, char *co
     } else {
         group(out, p->work_origin ? p->work_origin : SKELETON, "--tmpfs", "/work", (char *)NULL);
     }
-    emit_mounts(out, p, structure, true);
-    emit_mounts(out, p, 1u << MOUNT_RW_BIND, true);
-    emit_mounts(out, p, ro, true);
+    emit_mounts(out, p, structure, true, in->bind_fds);
+    emit_mounts(out, p, 1u << MOUNT_RW_BIND, true, in->bind_fds);
+    emit_mounts(out, p, ro, true, in->bind_fds);
     group(out, INVARIANT, "--remount-ro", "/", (char *)NULL);
     group(out, SKELETON, "--chdir", "/work", (char *)NULL);
 

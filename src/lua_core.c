@@ -552,7 +552,7 @@ static int l_bwrap_argv(lua_State *L)
     memset(c, 0, sizeof *c);
     luaL_setmetatable(L, CMDLINE_MT);
     int box = lua_gettop(L);
-    struct bwrap_inputs in = {bw, -1, -1, -2, environ};
+    struct bwrap_inputs in = {bw, -1, -1, -2, NULL, -1, environ};
     bwrap_build(p, &in, (char *const *)cmd, c);
     lua_createtable(L, (int)c->nwords, 0);
     lua_createtable(L, (int)c->ngroups, 0);

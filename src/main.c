@@ -419,7 +419,7 @@ static void print_explain(lua_State *L, const struct policy *p, const struct opt
     if (o->print_argv) {
         /* Runnable: real values, NUL-terminated words (xargs -0), no exec helper. */
         struct cmdline c;
-        struct bwrap_inputs in = {*bw ? *bw : "bwrap", -1, -1, -1, environ};
+        struct bwrap_inputs in = {*bw ? *bw : "bwrap", -1, -1, -1, NULL, -1, environ};
         bwrap_build(p, &in, o->cmd, &c);
         for (size_t i = 0; i < c.nwords; i++)
             fwrite(c.words[i], 1, strlen(c.words[i]) + 1, stdout);

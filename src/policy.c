@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static bool fail(struct sl_err *e, const char *fmt, ...) PRINTF_LIKE(2, 3);
@@ -265,6 +266,37 @@ bool env_name_allowed(const char *name, size_t len, struct sl_err *e)
     return true;
 }
 
+/*
+ * A bind source that a racing host process could swap is refused: one
+ * under /proc (/proc/self/fd/N and friends), or one with a symlink in any
+ * component.  At launch the source is opened again without following
+ * links (run.c), so a symlink planted after this check fails the run.
+ */
+bool bind_source_allowed(const char *src, struct sl_err *e)
+{
+    if (path_within(src, "/proc"))
+        return fail(e, "bind source \"%s\" is under /proc, where a path can be swapped; name the "
+                       "real path", src);
+    char prefix[PATH_MAX];
+    size_t n = strlen(src);
+    for (size_t i = 1; i <= n; i++) {
+        if (src[i] != '/' && src[i] != '\0')
+            continue;
+        memcpy(prefix, src, i);
+        prefix[i] = '\0';
+        struct stat st;
+        if (lstat(prefix, &st) == 0 && S_ISLNK(st.st_mode)) {
+            char target[PATH_MAX];
+            ssize_t t = readlink(prefix, target, sizeof target - 1);
+            target[t > 0 ? t : 0] = '\0';
+            return fail(e, "bind source \"%s\" goes through the symlink %s -> %s; name the real "
+                           "path (binds never follow links, so they cannot be swapped)",
+                        src, prefix, target);
+        }
+    }
+    return true;
+}
+
 bool policy_add_mount(struct policy *p, enum mount_kind k, const char *src, size_t srclen,
                       const char *dst, size_t dstlen, const char *origin, struct sl_err *e)
 {
@@ -297,6 +329,8 @@ bool policy_add_mount(struct policy *p, enum mount_kind k, const char *src, size
             fail(e, "read-write bind of the host root \"/\" is refused");
             goto refuse;
         }
+        if (k != MOUNT_RO_BIND_TRY && !bind_source_allowed(s, e))
+            goto refuse;
         break;
     }
     if (!path_normalise(dst, dstlen, &d, e) || !target_allowed(d, e))
@@ -348,6 +382,10 @@ bool policy_set_work(struct policy *p, const char *host, size_t len, const char 
             free(h);
             return fail(e, "the host root \"/\" cannot be the work directory (it would be "
                            "bound read-write)");
+        }
+        if (!bind_source_allowed(h, e)) {
+            free(h);
+            return false;
         }
     }
     free(p->work_host);

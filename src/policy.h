@@ -107,6 +107,9 @@ bool path_within(const char *path, const char *dir);
 /* Sandbox targets never /, nor at or below /proc, /dev; /work itself is --work's. */
 bool target_allowed(const char *dst, struct sl_err *e);
 
+/* A bind source must not be under /proc nor go through a symlink. */
+bool bind_source_allowed(const char *src, struct sl_err *e);
+
 /* Environment rules (invariant 7). */
 bool env_name_allowed(const char *name, size_t len, struct sl_err *e);
 

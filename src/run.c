@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/openat2.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/resource.h>
 #include <sys/time.h>
 #include <time.h>
@@ -228,6 +230,23 @@ static void apply_limits(const struct policy *p)
     }
 }
 
+/*
+ * Open a bind source without following any symlink or /proc magic link
+ * (openat2 RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS), as an O_PATH
+ * descriptor bwrap binds with --ro-bind-fd/--bind-fd: what is mounted is
+ * what was opened, whatever a racing host process renames afterwards.
+ */
+static int open_source(const char *path)
+{
+    struct open_how how = {.flags = O_PATH | O_CLOEXEC,
+                           .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
+    int fd = (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how);
+    if (fd < 0)
+        die("bind source %s: %s%s", path, strerror(errno),
+            errno == ELOOP ? " (a symlink in its path: binds never follow links)" : "");
+    return fd;
+}
+
 /* Clear FD_CLOEXEC so fd survives into bwrap. */
 static void keep_open(int fd)
 {
@@ -256,8 +275,17 @@ int run_bwrap(const struct policy *p, const struct run_opts *o, char *const *cmd
     if (filter < 0)
         die("%s", e.msg);
 
+    int *bind_fds = xcalloc(p->nmounts + 1, sizeof *bind_fds);
+    for (size_t i = 0; i < p->nmounts; i++) {
+        enum mount_kind k = p->mounts[i].kind;
+        bind_fds[i] = (k == MOUNT_RO_BIND || k == MOUNT_RW_BIND) ? open_source(p->mounts[i].src)
+                                                                  : -1;
+    }
+    int work_fd = p->work_host ? open_source(p->work_host) : -1;
+
     struct cmdline c;
-    struct bwrap_inputs in = {o->bwrap_path, helper, ready[1], filter, environ};
+    struct bwrap_inputs in = {o->bwrap_path, helper, ready[1], filter, bind_fds, work_fd,
+                              environ};
     bwrap_build(p, &in, cmd, &c);
     for (size_t i = 1; i < c.options_end; i++) {
         size_t n = strlen(c.words[i]) + 1;
@@ -286,6 +314,11 @@ int run_bwrap(const struct policy *p, const struct run_opts *o, char *const *cmd
         keep_open(args);
         keep_open(helper);
         keep_open(filter);
+        for (size_t i = 0; i < p->nmounts; i++)
+            if (bind_fds[i] >= 0)
+                keep_open(bind_fds[i]);
+        if (work_fd >= 0)
+            keep_open(work_fd);
         apply_limits(p);
         /* bwrap gets an empty environment: --setenv carries the policy's. */
         char *empty[] = {NULL};
@@ -298,6 +331,12 @@ int run_bwrap(const struct policy *p, const struct run_opts *o, char *const *cmd
     close(args);
     close(helper);
     close(filter);
+    for (size_t i = 0; i < p->nmounts; i++)
+        if (bind_fds[i] >= 0)
+            close(bind_fds[i]);
+    if (work_fd >= 0)
+        close(work_fd);
+    free(bind_fds);
     /* The helper's byte says the sandbox is up; EOF, that bwrap ended first. */
     char byte;
     ssize_t got;

@@ -38,7 +38,41 @@ describe("invariants", function()
   it("refuses a read-write bind that resolves to /", function()
     local link = H.tmpdir() .. "/root-link"
     os.execute("ln -s / " .. H.q(link))
-    by_script(('policy:rw_bind(%q, "/host")'):format(link), 'resolves to the host root')
+    by_script(('policy:rw_bind(%q, "/host")'):format(link), "goes through the symlink .* %-> /;")
+  end)
+
+  it("refuses a bind source under /proc", function()
+    by_script('policy:ro_bind("/proc/self/fd/0", "/in")',
+              'bind source "/proc/self/fd/0" is under /proc')
+  end)
+
+  it("refuses a bind source that goes through a symlink in a parent", function()
+    local dir = H.tmpdir()
+    os.execute(("mkdir %s/real && ln -s real %s/link"):format(H.q(dir), H.q(dir)))
+    by_script(('policy:ro_bind(%q, "/data")'):format(dir .. "/link/x"),
+              "goes through the symlink " .. (dir .. "/link"):gsub("%p", "%%%0") .. " %-> real")
+  end)
+
+  it("refuses a bind source swapped for a symlink after the policy was built", function()
+    -- the REPL builds the policy, the host swaps the directory, then run{}
+    local dir = H.tmpdir()
+    os.execute(("mkdir %s/data && touch %s/data/inside"):format(H.q(dir), H.q(dir)))
+    local out = dir .. "/out"
+    local p = io.popen(("%s repl > %s 2>&1; echo status=$? >> %s"):format(
+      H.q(H.bin_dir() .. "/sandlot"), H.q(out), H.q(out)), "w")
+    p:write(('policy:ro_bind(%q, "/data")\n'):format(dir .. "/data"))
+    p:write('run{"ls", "/data"}\n')
+    p:flush()
+    os.execute("sleep 1")
+    os.execute(("mv %s/data %s/moved && ln -s /etc %s/data"):format(H.q(dir), H.q(dir), H.q(dir)))
+    p:write('run{"ls", "/data"}\n')
+    p:close()
+    local text = H.read(out)
+    assert.matches("^inside\n0\n", text) -- the first run saw the real directory
+    assert.matches("bind source " .. (dir .. "/data"):gsub("%p", "%%%0")
+                   .. ": Too many levels of symbolic links", text)
+    assert.matches("status=125", text)
+    assert.is_nil(text:find("passwd", 1, true), "the swapped-in /etc was mounted")
   end)
 
   it("refuses a relative path", function()

@@ -2,7 +2,7 @@
 # make demo: run a sample stage in the sandbox and show what it may do.
 set -eu
 cd "$(dirname "$0")/.."
-here=$(pwd)
+here=$(pwd -P)  # the real path: binds never follow symlinks
 data="$here/examples/data"
 export DEMO_SECRET="do-not-leak-me"   # set in the caller's environment only
 
