@@ -349,6 +349,65 @@ static int l_limits(lua_State *L)
     return 1;
 }
 
+/* policy:seal("network"): the network stays off from now on */
+static int l_seal(lua_State *L)
+{
+    struct policy *p = check_policy(L, 1);
+    const char *what = luaL_checkstring(L, 2);
+    struct sl_err e;
+    if (strcmp(what, "network") != 0) {
+        snprintf(e.msg, sizeof e.msg, "unknown seal \"%s\" (policy:seal(\"network\"), "
+                 "policy:seal_paths(...), policy:seal_env(...))", what);
+        return refuse(L, &e);
+    }
+    const char *o = push_origin(L);
+    if (!policy_seal(p, SEAL_NETWORK, NULL, 0, o, &e))
+        return refuse(L, &e);
+    return 0;
+}
+
+static int seal_each(lua_State *L, enum seal_kind kind)
+{
+    struct policy *p = check_policy(L, 1);
+    int n = lua_gettop(L);
+    luaL_checkstring(L, 2);
+    const char *o = push_origin(L);
+    for (int i = 2; i <= n; i++) {
+        size_t len;
+        const char *arg = luaL_checklstring(L, i, &len);
+        struct sl_err e;
+        if (!policy_seal(p, kind, arg, len, o, &e))
+            return refuse(L, &e);
+    }
+    return 0;
+}
+
+/* policy:seal_paths(path, ...): nothing at or under these host paths is bound */
+static int l_seal_paths(lua_State *L) { return seal_each(L, SEAL_PATH); }
+/* policy:seal_env(name, ...): these variables (NAME or PREFIX*) never enter */
+static int l_seal_env(lua_State *L) { return seal_each(L, SEAL_ENV); }
+
+/* policy:seals() -> array of {kind=, arg=, origin=} */
+static int l_seals(lua_State *L)
+{
+    static const char *const kinds[] = {"network", "path", "env"};
+    struct policy *p = check_policy(L, 1);
+    lua_createtable(L, (int)p->nseals, 0);
+    for (size_t i = 0; i < p->nseals; i++) {
+        lua_createtable(L, 0, 3);
+        lua_pushstring(L, kinds[p->seals[i].kind]);
+        lua_setfield(L, -2, "kind");
+        if (p->seals[i].arg) {
+            lua_pushstring(L, p->seals[i].arg);
+            lua_setfield(L, -2, "arg");
+        }
+        lua_pushstring(L, p->seals[i].origin);
+        lua_setfield(L, -2, "origin");
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    return 1;
+}
+
 static const luaL_Reg policy_methods[] = {
     {"ro_bind", l_ro_bind},     {"rw_bind", l_rw_bind},   {"ro_bind_try", l_ro_bind_try},
     {"tmpfs", l_tmpfs},         {"dir", l_dir},           {"symlink", l_symlink},
@@ -356,6 +415,7 @@ static const luaL_Reg policy_methods[] = {
     {"setenv", l_setenv},       {"unsetenv", l_unsetenv}, {"env", l_env},
     {"origin", l_origin},       {"deny_syscall", l_deny_syscall},
     {"seccomp_rules", l_seccomp_rules}, {"limit", l_limit}, {"limits", l_limits},
+    {"seal", l_seal}, {"seal_paths", l_seal_paths}, {"seal_env", l_seal_env}, {"seals", l_seals},
     {NULL, NULL},
 };
 
@@ -413,7 +473,8 @@ static int l_policy_newindex(lua_State *L)
     const char *o = push_origin(L);
     if (strcmp(k, "network") == 0) {
         luaL_checktype(L, 3, LUA_TBOOLEAN);
-        policy_set_network(p, lua_toboolean(L, 3), o);
+        if (!policy_set_network(p, lua_toboolean(L, 3), o, &e))
+            return refuse(L, &e);
     } else if (strcmp(k, "work_host") == 0) {
         size_t len = 0;
         const char *h = lua_isnil(L, 3) ? NULL : luaL_checklstring(L, 3, &len);

@@ -139,6 +139,11 @@ void policy_free(struct policy *p)
         free(p->denials[i].name);
         free(p->denials[i].origin);
     }
+    for (size_t i = 0; i < p->nseals; i++) {
+        free(p->seals[i].arg);
+        free(p->seals[i].origin);
+    }
+    free(p->seals);
     free(p->denials);
     free(p->seccomp_origin);
     for (int i = 0; i < LIMIT_COUNT; i++)
@@ -297,6 +302,37 @@ bool bind_source_allowed(const char *src, struct sl_err *e)
     return true;
 }
 
+/* The seal of this kind that covers arg, or NULL. */
+static const struct seal *sealed(const struct policy *p, enum seal_kind kind, const char *arg)
+{
+    for (size_t i = 0; i < p->nseals; i++) {
+        const struct seal *s = &p->seals[i];
+        if (s->kind != kind)
+            continue;
+        if (kind == SEAL_NETWORK)
+            return s;
+        if (kind == SEAL_PATH) {
+            char real[PATH_MAX];
+            if (path_within(arg, s->arg) || (realpath(arg, real) && path_within(real, s->arg)))
+                return s;
+        }
+        if (kind == SEAL_ENV) {
+            size_t n = strlen(s->arg);
+            if (n && s->arg[n - 1] == '*' ? strncmp(arg, s->arg, n - 1) == 0
+                                          : strcmp(arg, s->arg) == 0)
+                return s;
+        }
+    }
+    return NULL;
+}
+
+static bool source_unsealed(const struct policy *p, const char *src, struct sl_err *e)
+{
+    const struct seal *s = sealed(p, SEAL_PATH, src);
+    return !s || fail(e, "binding \"%s\" breaks the seal placed by %s: nothing under %s is "
+                         "ever bound", src, s->origin, s->arg);
+}
+
 bool policy_add_mount(struct policy *p, enum mount_kind k, const char *src, size_t srclen,
                       const char *dst, size_t dstlen, const char *origin, struct sl_err *e)
 {
@@ -330,6 +366,8 @@ bool policy_add_mount(struct policy *p, enum mount_kind k, const char *src, size
             goto refuse;
         }
         if (k != MOUNT_RO_BIND_TRY && !bind_source_allowed(s, e))
+            goto refuse;
+        if (!source_unsealed(p, s, e))
             goto refuse;
         break;
     }
@@ -383,7 +421,7 @@ bool policy_set_work(struct policy *p, const char *host, size_t len, const char 
             return fail(e, "the host root \"/\" cannot be the work directory (it would be "
                            "bound read-write)");
         }
-        if (!bind_source_allowed(h, e)) {
+        if (!bind_source_allowed(h, e) || !source_unsealed(p, h, e)) {
             free(h);
             return false;
         }
@@ -394,10 +432,71 @@ bool policy_set_work(struct policy *p, const char *host, size_t len, const char 
     return true;
 }
 
-void policy_set_network(struct policy *p, bool on, const char *origin)
+bool policy_set_network(struct policy *p, bool on, const char *origin, struct sl_err *e)
 {
+    const struct seal *s = on ? sealed(p, SEAL_NETWORK, NULL) : NULL;
+    if (s)
+        return fail(e, "turning the network on breaks the seal placed by %s: the network "
+                       "stays off", s->origin);
     p->network = on;
     replace_str(&p->network_origin, origin);
+    return true;
+}
+
+bool policy_seal(struct policy *p, enum seal_kind kind, const char *arg, size_t arglen,
+                 const char *origin, struct sl_err *e)
+{
+    char *a = NULL;
+    if (kind == SEAL_NETWORK) {
+        if (p->network)
+            return fail(e, "cannot seal the network off: it is on already (set by %s)",
+                        p->network_origin ? p->network_origin : "policy");
+    } else if (kind == SEAL_PATH) {
+        if (!path_normalise(arg, arglen, &a, e))
+            return false;
+        if (strcmp(a, "/") == 0) {
+            free(a);
+            return fail(e, "sealing \"/\" would forbid every bind");
+        }
+        struct seal probe = {SEAL_PATH, a, (char *)origin};
+        struct policy one = {.seals = &probe, .nseals = 1};
+        for (size_t i = 0; i < p->nmounts; i++)
+            if (p->mounts[i].src && p->mounts[i].kind != MOUNT_SYMLINK &&
+                sealed(&one, SEAL_PATH, p->mounts[i].src)) {
+                fail(e, "cannot seal %s: %s binds %s already", a, p->mounts[i].origin,
+                     p->mounts[i].src);
+                free(a);
+                return false;
+            }
+        if (p->work_host && sealed(&one, SEAL_PATH, p->work_host)) {
+            fail(e, "cannot seal %s: the work directory %s (set by %s) is under it", a,
+                 p->work_host, p->work_origin ? p->work_origin : "policy");
+            free(a);
+            return false;
+        }
+    } else {
+        size_t n = arglen && arg[arglen - 1] == '*' ? arglen - 1 : arglen;
+        if (n && !env_name_allowed(arg, n, e))
+            return false;
+        if (memchr(arg, '\0', arglen))
+            return fail(e, "sealed name contains a NUL byte");
+        a = xstrdup(arg);
+        struct seal probe = {SEAL_ENV, a, (char *)origin};
+        struct policy one = {.seals = &probe, .nseals = 1};
+        for (size_t i = 0; i < p->nenv; i++)
+            if (sealed(&one, SEAL_ENV, p->env[i].name)) {
+                fail(e, "cannot seal %s: %s lets %s in already", a, p->env[i].origin,
+                     p->env[i].name);
+                free(a);
+                return false;
+            }
+    }
+    if (p->nseals == p->capseals) {
+        p->capseals = p->capseals ? p->capseals * 2 : 8;
+        p->seals = xrealloc(p->seals, p->capseals * sizeof *p->seals);
+    }
+    p->seals[p->nseals++] = (struct seal){kind, a, xstrdup(origin)};
+    return true;
 }
 
 bool policy_set_ids(struct policy *p, long uid, long gid, const char *origin, struct sl_err *e)
@@ -452,6 +551,9 @@ bool policy_set_env(struct policy *p, const char *name, size_t nlen, const char 
 {
     if (!env_name_allowed(name, nlen, e))
         return false;
+    const struct seal *s = sealed(p, SEAL_ENV, name);
+    if (s)
+        return fail(e, "letting %s in breaks the seal placed by %s", name, s->origin);
     if (value && memchr(value, '\0', vlen))
         return fail(e, "value of %s contains a NUL byte", name);
     struct envvar *v = (struct envvar *)policy_find_env(p, name);
@@ -525,6 +627,18 @@ bool policy_check_invariants(const struct policy *p, const char *const *protecte
     if (p->work_host && !rw_source_allowed(p->work_host, protected_paths,
                                            p->work_origin ? p->work_origin : "--work", e))
         return false;
+    /* Seals, once more over the whole policy. */
+    if (p->network && sealed(p, SEAL_NETWORK, NULL))
+        return fail(e, "%s: the network is on, but %s sealed it off", p->network_origin,
+                    sealed(p, SEAL_NETWORK, NULL)->origin);
+    for (size_t i = 0; i < p->nmounts; i++)
+        if (p->mounts[i].src && p->mounts[i].kind != MOUNT_SYMLINK &&
+            !source_unsealed(p, p->mounts[i].src, &inner))
+            return fail(e, "%s: %s", p->mounts[i].origin, inner.msg);
+    for (size_t i = 0; i < p->nenv; i++)
+        if (sealed(p, SEAL_ENV, p->env[i].name))
+            return fail(e, "%s: %s is sealed by %s", p->env[i].origin, p->env[i].name,
+                        sealed(p, SEAL_ENV, p->env[i].name)->origin);
     if (p->uid == 0 || p->gid == 0)
         return fail(e, "%s: uid/gid 0 inside the sandbox is refused",
                     p->id_origin ? p->id_origin : "policy");

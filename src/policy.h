@@ -62,6 +62,22 @@ bool limit_parse_name(const char *s, enum limit *out);
 /* Parse "1024", "64M", "2G", "unlimited" (suffixes K M G T, powers of 1024). */
 bool limit_parse_value(const char *s, long long *out);
 
+/*
+ * Seals: a layer can fix part of the policy so later layers (the user's,
+ * --policy scripts, --policy-json, the REPL) can only narrow it.
+ */
+enum seal_kind {
+    SEAL_NETWORK, /* the network stays off */
+    SEAL_PATH,    /* nothing at or below arg on the host is ever bound */
+    SEAL_ENV      /* the variable arg (or, ending in '*', a prefix) never enters */
+};
+
+struct seal {
+    enum seal_kind kind;
+    char *arg;
+    char *origin;
+};
+
 /* An extra syscall denial a script added. */
 struct denial {
     char *name;
@@ -86,6 +102,8 @@ struct policy {
     char *seccomp_origin;
     struct denial *denials;
     size_t ndenials, capdenials;
+    struct seal *seals;
+    size_t nseals, capseals;
 };
 
 const char *mount_kind_name(enum mount_kind k);
@@ -124,7 +142,10 @@ bool policy_add_mount(struct policy *p, enum mount_kind k, const char *src, size
 size_t policy_remove_mounts(struct policy *p, const char *dst);
 bool policy_set_work(struct policy *p, const char *host, size_t len, const char *origin,
                      struct sl_err *e);
-void policy_set_network(struct policy *p, bool on, const char *origin);
+bool policy_set_network(struct policy *p, bool on, const char *origin, struct sl_err *e);
+/* Place a seal; refused when the policy already breaks it. */
+bool policy_seal(struct policy *p, enum seal_kind kind, const char *arg, size_t arglen,
+                 const char *origin, struct sl_err *e);
 bool policy_set_ids(struct policy *p, long uid, long gid, const char *origin, struct sl_err *e);
 /* value NULL: allowlist the name; otherwise force NAME=value. Replaces. */
 bool policy_set_env(struct policy *p, const char *name, size_t nlen, const char *value,

@@ -82,12 +82,14 @@ function M.build(opts)
                 verbose = opts.verbose }
   local list
   if opts.policy_json then
-    -- The JSON replaces the effect mapping; --policy files still run after it.
+    -- The JSON replaces the built-in layer (the effect mapping); the system
+    -- and user layers still run after it, so their seals and additions hold,
+    -- then the --policy files.
     require("sandlot.noether").import(policy, opts.policy_json,
                                       opts.policy_json_name or "policy-json")
-    list = loader.collect({ files = opts.policy_files })
+    list = loader.collect({ dirs = dirs, files = opts.policy_files })
     for i = #list, 1, -1 do
-      if not list[i].path then table.remove(list, i) end
+      if list[i].builtin then table.remove(list, i) end
     end
   else
     list = loader.collect({ dirs = dirs, files = opts.policy_files })

@@ -1,0 +1,115 @@
+-- Sealed policy: an administrator's layer fixes part of the policy so later
+-- layers, --policy scripts, --policy-json and the REPL can only narrow it.
+-- Breaking a seal names both the breaking and the sealing line; exit 125.
+local H = require("helpers")
+
+local SEAL = H.TEST_SYSTEM_DIR .. "/00-site.lua"
+
+local function reset(text)
+  os.execute("rm -rf " .. H.q(H.TEST_SYSTEM_DIR) .. " && mkdir -p " .. H.q(H.TEST_SYSTEM_DIR))
+  if text then H.write(SEAL, text) end
+end
+
+-- run the test build (its system layer is ours) with a marker command
+local function attempt(args, stdin)
+  local work = H.tmpdir()
+  local full = { "run", "--work", work }
+  for _, a in ipairs(args) do full[#full + 1] = a end
+  for _, a in ipairs({ "--", "sh", "-c", "touch /work/marker" }) do full[#full + 1] = a end
+  local r = H.run(full, { bin = "testconf", stdin = stdin })
+  r.ran = H.exists(work .. "/marker")
+  return r
+end
+
+local function broken(r, breaker, sealer_line)
+  assert.are.equal(125, r.code, r.err)
+  assert.is_false(r.ran, "the command ran")
+  assert.is_truthy(r.err:find(breaker, 1, true), "names the breaking line: " .. r.err)
+  assert.is_truthy(r.err:find(SEAL .. ":" .. sealer_line, 1, true), "names the seal: " .. r.err)
+end
+
+describe("seals", function()
+  after_each(function() reset(nil) end)
+
+  it("let a stage run when it asks for nothing sealed", function()
+    reset('policy:seal("network")\npolicy:seal_paths("/home", "/root")\n'
+          .. 'policy:seal_env("AWS_*", "GITHUB_TOKEN")\n')
+    local r = attempt({ "-e", "fs-read:/usr/share" })
+    assert.are.equal(0, r.code, r.err)
+    assert.is_true(r.ran)
+  end)
+
+  it("keep the network off: the network effect breaks the seal", function()
+    reset('policy:seal("network")\n')
+    broken(attempt({ "-e", "network" }), "policies.d/20-network.lua:", 1)
+  end)
+
+  it("hold against a --policy script", function()
+    reset('\npolicy:seal("network")\n')
+    local script = H.script("policy.network = true\n")
+    broken(attempt({ "-p", script }), script .. ":1", 2)
+  end)
+
+  it("hold against --policy-json", function()
+    reset('policy:seal("network")\n')
+    local json = H.script('{"ro_binds":[],"network":true,"env_allowlist":[]}', "p.json")
+    local r = attempt({ "--policy-json", json })
+    assert.are.equal(125, r.code)
+    assert.is_false(r.ran)
+    -- the JSON came first here, so the seal itself is refused, naming the JSON
+    assert.is_truthy(r.err:find(SEAL .. ":1: cannot seal the network off: it is on already "
+                                .. "(set by policy-json:" .. json .. ")", 1, true), r.err)
+  end)
+
+  it("forbid binding a sealed path, also through a symlink", function()
+    local dir = H.tmpdir()
+    os.execute(("mkdir %s/secret && ln -s %s/secret %s/alias"):format(H.q(dir), H.q(dir), H.q(dir)))
+    reset(('policy:seal_paths(%q)\n'):format(dir .. "/secret"))
+    broken(attempt({ "-e", "fs-read:" .. dir .. "/secret" }), "policies.d/30-filesystem.lua:", 1)
+    local script = H.script(('policy:ro_bind_try(%q, "/x")\n'):format(dir .. "/alias"))
+    broken(attempt({ "-p", script }), script .. ":1", 1)
+    -- --work comes before the layers: the seal itself is refused, naming it
+    broken(attempt({ "--work", dir .. "/secret" }), "(set by --work) is under it", 1)
+  end)
+
+  it("forbid letting a sealed variable in, by name or prefix", function()
+    reset('policy:seal_env("AWS_*", "GITHUB_TOKEN")\n')
+    local a = H.script('policy:allow_env("AWS_SECRET_ACCESS_KEY")\n')
+    broken(attempt({ "-p", a }), a .. ":1", 1)
+    local b = H.script('policy:setenv("GITHUB_TOKEN", "x")\n')
+    broken(attempt({ "-p", b }), b .. ":1", 1)
+  end)
+
+  it("hold at the REPL prompt", function()
+    reset('policy:seal("network")\n')
+    local r = H.run({ "repl" }, { bin = "testconf", stdin = "policy.network = true\n" })
+    assert.are.equal(1, r.code)
+    assert.is_truthy(r.err:find("repl:1: turning the network on breaks the seal placed by "
+                                .. SEAL .. ":1", 1, true), r.err)
+  end)
+
+  it("cannot be placed over what is already granted", function()
+    local dir = H.tmpdir()
+    local script = H.script(('policy:seal_paths(%q)\n'):format(dir))
+    local r = attempt({ "-e", "fs-read:" .. dir, "-p", script })
+    assert.are.equal(125, r.code)
+    assert.is_truthy(r.err:find(script .. ":1: cannot seal " .. dir
+                                .. ": policies.d/30-filesystem.lua:", 1, true), r.err)
+  end)
+
+  it("are listed by policy:seals()", function()
+    reset('policy:seal("network")\npolicy:seal_env("AWS_*")\n')
+    local r = H.run({ "repl" }, { bin = "testconf",
+                                  stdin = "for _, s in ipairs(policy:seals()) do "
+                                          .. "print(s.kind, s.arg, s.origin) end\n" })
+    assert.are.equal(0, r.code, r.err)
+    assert.are.equal(("network\tnil\t%s:1\nenv\tAWS_*\t%s:2\n"):format(SEAL, SEAL), r.out)
+  end)
+
+  it("refuse an unknown seal", function()
+    reset('policy:seal("everything")\n')
+    local r = attempt({})
+    assert.are.equal(125, r.code)
+    assert.is_truthy(r.err:find(SEAL .. ':1: unknown seal "everything"', 1, true), r.err)
+  end)
+end)
