@@ -18,6 +18,13 @@
  *                               values), so EBADF/EFAULT/EINVAL/a result means it
  *                               reached the kernel and the filter's errno means not
  *   probe x32                   an x32-ABI getpid: a foreign-architecture syscall
+ *   probe status                NoNewPrivs, Seccomp and Cap* lines of /proc/self/status
+ *   probe ns                    "NAME inode" for each namespace of /proc/self/ns
+ *   probe kill PID              kill(PID, 0): "ret=0" or "errno=E"
+ *   probe ptrace-attach PID     PTRACE_ATTACH: "ret=0" or "errno=E"
+ *   probe tiocsti               TIOCSTI on stdin (a terminal): "ret=0" or "errno=E"
+ *   probe connect-unix PATH     connect to a unix socket path ("@name": abstract)
+ *   probe serve-unix PATH SECS  listen on a unix socket (a host-side listener), SECS seconds
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -30,8 +37,11 @@
 #include <string.h>
 #include <linux/sched.h>
 #include <sys/ioctl.h>
+#include <signal.h>
+#include <stddef.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 
@@ -62,6 +72,7 @@ static const char *errname(int e)
     case ENOSPC: return "ENOSPC";
     case ENOEXEC: return "ENOEXEC";
     case EEXIST: return "EEXIST";
+    case ECONNRESET: return "ECONNRESET";
     default: return strerror(e);
     }
 }
@@ -246,6 +257,66 @@ int main(int argc, char **argv)
     } else if (strcmp(c, "syscall") == 0) {
         for (int i = 2; i < argc; i++)
             probe_syscall(argv[i]);
+    } else if (strcmp(c, "status") == 0) {
+        FILE *f = fopen("/proc/self/status", "r");
+        char line[256];
+        if (!f)
+            return denied(errno);
+        while (fgets(line, sizeof line, f))
+            if (strncmp(line, "NoNewPrivs", 10) == 0 || strncmp(line, "Seccomp", 7) == 0 ||
+                strncmp(line, "Cap", 3) == 0)
+                fputs(line, stdout);
+        fclose(f);
+    } else if (strcmp(c, "ns") == 0) {
+        const char *kinds[] = {"cgroup", "ipc", "mnt", "net", "pid", "user", "uts"};
+        for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+            char path[64], target[128];
+            snprintf(path, sizeof path, "/proc/self/ns/%s", kinds[i]);
+            ssize_t n = readlink(path, target, sizeof target - 1);
+            target[n > 0 ? n : 0] = '\0';
+            printf("%s %s\n", kinds[i], target);
+        }
+    } else if (strcmp(c, "kill") == 0 && argc == 3) {
+        if (kill(atoi(argv[2]), 0) != 0)
+            printf("errno=%s\n", errname(errno));
+        else
+            puts("ret=0");
+    } else if (strcmp(c, "ptrace-attach") == 0 && argc == 3) {
+        if (syscall(SYS_ptrace, 16 /* PTRACE_ATTACH */, atoi(argv[2]), 0, 0) != 0)
+            printf("errno=%s\n", errname(errno));
+        else
+            puts("ret=0");
+    } else if (strcmp(c, "tiocsti") == 0) {
+        char ch = 'x';
+        if (ioctl(0, TIOCSTI, &ch) != 0)
+            printf("errno=%s\n", errname(errno));
+        else
+            puts("ret=0");
+    } else if ((strcmp(c, "connect-unix") == 0 && argc == 3) ||
+               (strcmp(c, "serve-unix") == 0 && argc == 4)) {
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        socklen_t len = sizeof sa;
+        if (argv[2][0] == '@') { /* abstract: a leading NUL */
+            size_t n = strlen(argv[2] + 1);
+            if (n > sizeof sa.sun_path - 2)
+                return 2;
+            memcpy(sa.sun_path + 1, argv[2] + 1, n);
+            len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+        } else {
+            snprintf(sa.sun_path, sizeof sa.sun_path, "%s", argv[2]);
+        }
+        int s = socket(AF_UNIX, SOCK_STREAM, 0);
+        if (c[0] == 's') {
+            if (s < 0 || bind(s, (struct sockaddr *)&sa, len) != 0 || listen(s, 8) != 0)
+                return denied(errno);
+            puts("serving");
+            fflush(stdout);
+            sleep((unsigned)atoi(argv[3]));
+            return 0;
+        }
+        if (s < 0 || connect(s, (struct sockaddr *)&sa, len) != 0)
+            return denied(errno);
+        puts("connected");
     } else if (strcmp(c, "x32") == 0) {
         fflush(stdout);
         long r = syscall(0x40000000L | SYS_getpid);
