@@ -39,7 +39,7 @@ POLICY_FILES := $(sort $(wildcard policies.d/*.lua))
 BUILD := build/$(if $(filter 1,$(SANITIZE)),asan,default)
 OBJS := $(SRCS:src/%.c=$(BUILD)/%.o) $(BUILD)/embedded.o
 
-.PHONY: all deps demo test bench lint clean install uninstall FORCE
+.PHONY: all deps demo test bench fuzz lint clean install uninstall FORCE
 all: sandlot sandlot-exec
 
 deps:
@@ -97,6 +97,42 @@ demo: deps
 
 lint:
 	luacheck -q lua policies.d tests tools
+
+# libFuzzer targets (clang): path normalisation, the argv builder, effect
+# parsing and noether policy JSON.  Each runs FUZZ_SECONDS from the seed
+# corpus in fuzz/corpus (new inputs go to build/fuzz, not the repo).
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS := path argv effects policy_json
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -g -O1 -fno-omit-frame-pointer \
+               -fsanitize=address,undefined -fno-sanitize-recover=all $(LUA_CFLAGS) \
+               -DLUA_CMOD_DIR='"$(LUA_CMOD)"' -Isrc
+FUZZ_OBJS := $(patsubst src/%.c,build/fuzz/%.o,src/util.c src/policy.c src/bwrap.c \
+             src/lua_vm.c src/lua_core.c src/filter.c src/doctor.c src/status.c) \
+             build/fuzz/embedded.o
+
+build/fuzz/%.o: src/%.c src/*.h Makefile
+	@mkdir -p build/fuzz
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+build/fuzz/embedded.o: $(BUILD)/embedded.c
+	@mkdir -p build/fuzz
+	clang $(FUZZ_CFLAGS) -c -o $@ $<
+
+build/fuzz/fuzz_%: fuzz/fuzz_%.c fuzz/lua_harness.h $(FUZZ_OBJS)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -Ifuzz -o $@ $< $(FUZZ_OBJS) $(LUA_LIBS) -lm
+
+fuzz:
+	@./tools/deps.sh fuzz
+	@$(MAKE) --no-print-directory $(BUILD)/embedded.c $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
+	@for t in $(FUZZ_TARGETS); do \
+	    rm -rf build/fuzz/corpus-$$t && cp -r fuzz/corpus/$$t build/fuzz/corpus-$$t && \
+	    echo "fuzz $$t: $(FUZZ_SECONDS) s" && \
+	    build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+	        -print_final_stats=1 -artifact_prefix=build/fuzz/crash-$$t- \
+	        build/fuzz/corpus-$$t 2>build/fuzz/$$t.log || \
+	        { tail -40 build/fuzz/$$t.log; echo "fuzz $$t: FAILED (see build/fuzz/$$t.log)"; exit 1; }; \
+	    grep -E "^stat::number_of_executed_units" build/fuzz/$$t.log; \
+	done; echo "fuzz: nothing found"
 
 # Launch-cost benchmark: not a test (nothing asserts a time); writes
 # bench/RESULTS.md.  RUNS=N WARMUP=N tune it.

@@ -129,6 +129,13 @@ static uint32_t act(int action)
     return action == KILL ? SCMP_ACT_KILL_PROCESS : SCMP_ACT_ERRNO((uint32_t)action);
 }
 
+/* One argument comparison, every field named (libseccomp's macros leave datum_b implicit). */
+static struct scmp_arg_cmp cmp(unsigned int arg, enum scmp_compare op, uint64_t a, uint64_t b)
+{
+    struct scmp_arg_cmp c = {.arg = arg, .op = op, .datum_a = a, .datum_b = b};
+    return c;
+}
+
 static const uint64_t ns_flags[] = {CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC,
                                     CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWTIME};
 
@@ -148,34 +155,32 @@ static int add(scmp_filter_ctx ctx, const struct entry *en)
         return seccomp_rule_add(ctx, a, nr, 0);
     case NS_FLAGS:
         for (size_t i = 0; r == 0 && i < sizeof ns_flags / sizeof ns_flags[0]; i++)
-            r = seccomp_rule_add(ctx, a, nr, 1, SCMP_A0(SCMP_CMP_MASKED_EQ, ns_flags[i],
-                                                        ns_flags[i]));
+            r = seccomp_rule_add(ctx, a, nr, 1, cmp(0, SCMP_CMP_MASKED_EQ, ns_flags[i], ns_flags[i]));
         return r;
     case TTY_INJECT:
-        r = seccomp_rule_add(ctx, a, nr, 1, SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCSTI));
+        r = seccomp_rule_add(ctx, a, nr, 1, cmp(1, SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCSTI));
         if (r == 0)
             r = seccomp_rule_add(ctx, a, nr, 1,
-                                 SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCLINUX));
+                                 cmp(1, SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCLINUX));
         return r;
     case SOCKET_FAMILY:
         for (int fam = 0; r == 0 && fam < AF_MAX; fam++)
             if (fam != AF_UNIX && fam != AF_INET && fam != AF_INET6 && fam != AF_NETLINK)
-                r = seccomp_rule_add(ctx, a, nr, 1, SCMP_A0(SCMP_CMP_EQ, (uint64_t)fam));
+                r = seccomp_rule_add(ctx, a, nr, 1, cmp(0, SCMP_CMP_EQ, (uint64_t)fam, 0));
         if (r == 0)
-            r = seccomp_rule_add(ctx, a, nr, 1, SCMP_A0(SCMP_CMP_GE, (uint64_t)AF_MAX));
+            r = seccomp_rule_add(ctx, a, nr, 1, cmp(0, SCMP_CMP_GE, (uint64_t)AF_MAX, 0));
         return r;
     case SOCKET_NETWORK: {
         const int fams[] = {AF_INET, AF_INET6, AF_NETLINK};
         for (size_t i = 0; r == 0 && i < 3; i++)
-            r = seccomp_rule_add(ctx, a, nr, 1, SCMP_A0(SCMP_CMP_EQ, (uint64_t)fams[i]));
+            r = seccomp_rule_add(ctx, a, nr, 1, cmp(0, SCMP_CMP_EQ, (uint64_t)fams[i], 0));
         return r;
     }
     case PERSONALITY:
         /* PER_LINUX32 is bit 3, UNAME26 bit 17; any other bit is refused */
         for (int bit = 0; r == 0 && bit < 32; bit++)
             if (bit != 3 && bit != 17)
-                r = seccomp_rule_add(ctx, a, nr, 1, SCMP_A0(SCMP_CMP_MASKED_EQ, 1ull << bit,
-                                                            1ull << bit));
+                r = seccomp_rule_add(ctx, a, nr, 1, cmp(0, SCMP_CMP_MASKED_EQ, 1ull << bit, 1ull << bit));
         return r;
     }
     return -EINVAL;

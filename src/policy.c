@@ -261,13 +261,14 @@ bool env_name_allowed(const char *name, size_t len, struct sl_err *e)
             return fail(e, "invalid environment variable name \"%s\"",
                         shown(name, len, b, sizeof b));
     }
+    /* name carries a length and need not be NUL-terminated */
     if (len >= 3 && strncmp(name, "LD_", 3) == 0)
-        return fail(e, "environment variable %s is refused: dynamic-loader variables never "
-                       "enter the sandbox", name);
+        return fail(e, "environment variable %.*s is refused: dynamic-loader variables never "
+                       "enter the sandbox", (int)len, name);
     for (size_t i = 0; i < sizeof loader_vars / sizeof loader_vars[0]; i++)
-        if (strcmp(name, loader_vars[i]) == 0)
-            return fail(e, "environment variable %s is refused: it makes libc load code or "
-                           "files chosen by the caller", name);
+        if (strlen(loader_vars[i]) == len && memcmp(name, loader_vars[i], len) == 0)
+            return fail(e, "environment variable %.*s is refused: it makes libc load code or "
+                           "files chosen by the caller", (int)len, name);
     return true;
 }
 

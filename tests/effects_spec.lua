@@ -104,6 +104,8 @@ describe("noether EffectSet JSON", function()
     { '{"effects":[],"other":1}', 'unexpected field "other"' },
     { '"network"', "expected an array" },
     { "[1]", "expected an object" },
+    { "false", "expected an array" }, -- found by fuzz/fuzz_effects.c
+    { "null", "expected an array" },
   }
   for _, case in ipairs(bad) do
     it("refuses " .. case[1], function()

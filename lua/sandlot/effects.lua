@@ -139,15 +139,6 @@ function M.parse_cli(strings)
   return out
 end
 
-local function decode(text, what)
-  local ok, doc = pcall(cjson().decode, text)
-  if not ok then
-    return nil, ("%s: malformed JSON: %s"):format(what, tostring(doc))
-  end
-  return doc
-end
-M.decode = decode
-
 --- Turn one decoded noether Effect object into an effect table.
 local function from_json_object(obj, where)
   if type(obj) ~= "table" or obj[1] ~= nil then
@@ -199,8 +190,10 @@ end
 -- EffectSet) or a bare array of Effect objects.  `what` names the source.
 function M.parse_json(text, what)
   what = what or "effects JSON"
-  local doc, err = decode(text, what)
-  if not doc then return nil, err end
+  local ok, doc = pcall(cjson().decode, text)
+  if not ok then
+    return nil, ("%s: malformed JSON: %s"):format(what, tostring(doc))
+  end
   local list = doc
   if type(doc) == "table" and doc.effects ~= nil then
     for key in pairs(doc) do
