@@ -101,7 +101,7 @@ describe("policy script confinement", function()
   end)
 
   it("stops an allocation bomb at the memory cap", function()
-    local r = with_script("local t = {}\nfor i = 1, 1e9 do t[i] = ('x'):rep(1 << 16) .. i end")
+    local r = with_script("local t = {}\nfor i = 1, 1e9 do t[i] = ('x'):rep(1 << 20) .. i end")
     assert.are.equal(125, r.code)
     assert.matches(r.path:gsub("%p", "%%%0") .. ": not enough memory: policy scripts are capped",
                    r.err)
