@@ -304,7 +304,8 @@ static int loop(lua_State *L)
             int base = lua_gettop(L); /* the function */
             lua_pushcfunction(L, traceback);
             lua_insert(L, base);
-            lua_sethook(L, NULL, 0, 0);
+            /* No hook reset before the call: a Ctrl-C that came after the line
+             * was read must still stop this chunk.  A stale one is cleared after. */
             st = lua_pcall(L, 0, LUA_MULTRET, base);
             lua_sethook(L, NULL, 0, 0);
             lua_remove(L, base);

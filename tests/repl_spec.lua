@@ -157,7 +157,7 @@ describe("repl on a terminal", function()
       "send f()\\r", "expect \n7\n", "expect sandlot> ",
       "send policy:unm\\t", "expect policy:unmount",
       "send \\x03", "expect sandlot> ",
-      "send while true do end\\r", "sleep 300",
+      "send while true do end\\r", "sleep 800",
       "send \\x03", "expect interrupted!", "expect sandlot> ",
       "send 1+2\\r", "expect \n3\n", "expect sandlot> ",
       "send \"history-marker-42\"\\r", "expect \nhistory-marker-42\n", "expect sandlot> ",
