@@ -81,7 +81,7 @@ static void check_bwrap(struct check *c)
     free(bw);
 }
 
-static void check_userns(struct check *c)
+void doctor_userns(struct check *c)
 {
     char v[64];
     if (read_line("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", v, sizeof v) &&
@@ -164,7 +164,7 @@ static void check_cgroup(struct check *c)
 void doctor_run(struct check out[CHECK_COUNT])
 {
     check_bwrap(&out[CHECK_BWRAP]);
-    check_userns(&out[CHECK_USERNS]);
+    doctor_userns(&out[CHECK_USERNS]);
     check_seccomp(&out[CHECK_SECCOMP]);
     check_landlock(&out[CHECK_LANDLOCK]);
     check_cgroup(&out[CHECK_CGROUP]);

@@ -17,6 +17,9 @@ struct check {
 
 enum { CHECK_BWRAP, CHECK_USERNS, CHECK_SECCOMP, CHECK_LANDLOCK, CHECK_CGROUP, CHECK_COUNT };
 
+/* The user-namespace check alone (also run.c's diagnosis of a failed setup). */
+void doctor_userns(struct check *c);
+
 /* Run every check (forks for bwrap --version and a user namespace test). */
 void doctor_run(struct check out[CHECK_COUNT]);
 

@@ -2,12 +2,12 @@
 
 #include "run.h"
 #include "bwrap.h"
+#include "doctor.h"
 #include "filter.h"
 #include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,63 +139,15 @@ static int status_to_exit(int status, struct run_result *res)
     return code;
 }
 
-static bool read_file_trim(const char *path, char *buf, size_t cap)
-{
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return false;
-    bool ok = fgets(buf, (int)cap, f) != NULL;
-    fclose(f);
-    if (ok)
-        buf[strcspn(buf, "\n")] = '\0';
-    return ok;
-}
-
 bool diagnose_userns(void)
 {
-    char v[64];
-    if (read_file_trim("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", v, sizeof v) &&
-        strcmp(v, "1") == 0) {
-        fprintf(stderr,
-                "sandlot: the host forbids unprivileged user namespaces "
-                "(kernel.apparmor_restrict_unprivileged_userns=1, as on Ubuntu 24.04); fix: "
-                "install an AppArmor profile that grants bwrap \"userns\" (see README), or "
-                "'sudo sysctl kernel.apparmor_restrict_unprivileged_userns=0'\n");
-        return true;
-    }
-    if (read_file_trim("/proc/sys/kernel/unprivileged_userns_clone", v, sizeof v) &&
-        strcmp(v, "0") == 0 && geteuid() != 0) {
-        fprintf(stderr, "sandlot: the host forbids unprivileged user namespaces "
-                        "(kernel.unprivileged_userns_clone=0); fix: "
-                        "'sudo sysctl kernel.unprivileged_userns_clone=1'\n");
-        return true;
-    }
-    if (read_file_trim("/proc/sys/user/max_user_namespaces", v, sizeof v) && strcmp(v, "0") == 0) {
-        fprintf(stderr, "sandlot: the host allows no user namespaces "
-                        "(user.max_user_namespaces=0); fix: "
-                        "'sudo sysctl user.max_user_namespaces=15000'\n");
-        return true;
-    }
-    /* Ask the kernel directly: can a child create one and map itself? */
-    pid_t pid = fork();
-    if (pid == 0) {
-        if (unshare(CLONE_NEWUSER) != 0)
-            _exit(1);
-        int fd = open("/proc/self/setgroups", O_WRONLY);
-        if (fd >= 0) {
-            (void)!write(fd, "deny", 4);
-            close(fd);
-        }
-        _exit(0);
-    }
-    int st = 0;
-    if (pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 1) {
-        fprintf(stderr, "sandlot: this host does not let this user create a user namespace "
-                        "(unshare(CLONE_NEWUSER) was refused); a security module or container "
-                        "runtime forbids it: allow unprivileged user namespaces for bwrap\n");
-        return true;
-    }
-    return false;
+    struct check c;
+    doctor_userns(&c);
+    if (c.ok)
+        return false;
+    fprintf(stderr, "sandlot: user namespaces are unavailable here: %s; fix: %s\n", c.detail,
+            c.fix);
+    return true;
 }
 
 /*

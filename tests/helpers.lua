@@ -111,6 +111,25 @@ function H.run(args, opts)
   return r
 end
 
+--- Run `sandlot run` with a policy script and a command that would write a
+-- marker into --work; returns the result and whether the command ran.
+function H.run_script(code, opts)
+  local work = H.tmpdir()
+  local script = H.script(code)
+  local r = H.run({ "run", "--work", work, "-p", script, "--", "sh", "-c", "touch /work/m" },
+                  opts)
+  return r, H.exists(work .. "/m"), script
+end
+
+--- Assert that the script is refused: exit 125, the message after
+-- "script:1: ", and the command never ran.
+function H.assert_refused_script(code, message)
+  local r, ran, script = H.run_script(code)
+  assert(r.code == 125, ("expected exit 125, got %d: %s"):format(r.code, r.err))
+  assert(r.err:find(script .. ":1: " .. message, 1, true), "message: " .. r.err)
+  assert(not ran, "the command ran")
+end
+
 --- Parse `sandlot explain` output into groups {words = {...}, origin = "..."}.
 -- (Test paths have no spaces, so splitting words on spaces is exact.)
 function H.groups(text)

@@ -143,12 +143,7 @@ describe("limit bad input", function()
   }
   for _, case in ipairs(bad) do
     it("refuses " .. case[1], function()
-      local work = H.tmpdir()
-      local script = H.script(case[1])
-      local r = H.run({ "run", "--work", work, "-p", script, "--", "sh", "-c", "touch /work/m" })
-      assert.are.equal(125, r.code)
-      assert.is_truthy(r.err:find(script .. ":1: " .. case[2], 1, true), r.err)
-      assert.is_false(H.exists(work .. "/m"))
+      H.assert_refused_script(case[1], case[2])
     end)
   end
 

@@ -20,8 +20,9 @@ for _, who in ipairs(H.users()) do
       local _, _, code = os.execute(("%s >%s/out 2>%s/err"):format(cmd, H.q(dir), H.q(dir)))
       local err = H.read(dir .. "/err")
       assert.are.equal(125, code, err)
-      assert.matches("sandlot: this host does not let this user create a user namespace", err)
-      assert.matches("allow unprivileged user namespaces", err)
+      assert.matches("sandlot: user namespaces are unavailable here: "
+                     .. "unshare%(CLONE_NEWUSER%) was refused", err)
+      assert.matches("fix: allow unprivileged user namespaces", err)
       assert.is_false(H.exists(work .. "/marker"), "the command ran")
     end)
   end)
