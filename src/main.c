@@ -262,6 +262,32 @@ static char *find_exec_helper(const char *self)
     return found;
 }
 
+/*
+ * SANDLOT_SOURCE_DIR replaces the Lua library and built-in policies, the
+ * loader that runs /etc/sandlot/policies.d included, so it could bypass an
+ * administrator's seals.  It is honoured only for a binary whose directory
+ * the invoking user can write (a build tree): whoever can do that could
+ * replace the binary anyway.  Returns the dir or NULL; dies when refused.
+ */
+static const char *dev_source_dir(const char *self)
+{
+    const char *dev = getenv("SANDLOT_SOURCE_DIR");
+    if (!dev || !*dev)
+        return NULL;
+    if (dev[0] != '/')
+        die("SANDLOT_SOURCE_DIR must be an absolute path, got \"%s\"", dev);
+    char *dir = xstrdup(self);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    bool writable = access(dir, W_OK) == 0;
+    if (!writable)
+        die("SANDLOT_SOURCE_DIR is honoured only for a sandlot in a directory you can write (a "
+            "build tree); %s is installed in %s", self, dir);
+    free(dir);
+    return dev;
+}
+
 /* Read a JSON option's file, or die naming it. */
 static char *read_option_file(const char *opt, const char *path)
 {
@@ -544,9 +570,7 @@ static int cmd_run_or_explain(int argc, char **argv, enum command cmd)
         bw = bwrap_find(getenv("PATH"), &from_path);
         helper = find_exec_helper(self);
     }
-    const char *dev = getenv("SANDLOT_SOURCE_DIR");
-    if (dev && dev[0] != '/')
-        die("SANDLOT_SOURCE_DIR must be an absolute path, got \"%s\"", dev);
+    const char *dev = dev_source_dir(self);
     const char *protected_paths[] = {self, helper ? helper : self, dev ? dev : self, NULL};
 
     lua_State *L = vm_open(dev);
@@ -631,10 +655,9 @@ static int cmd_check(int argc, char **argv)
         fputs(usage_check, stdout);
         return 0;
     }
-    const char *dev = getenv("SANDLOT_SOURCE_DIR");
-    if (dev && dev[0] != '/')
-        die("SANDLOT_SOURCE_DIR must be an absolute path, got \"%s\"", dev);
-    lua_State *L = vm_open(dev);
+    char *self = self_path();
+    lua_State *L = vm_open(dev_source_dir(self));
+    free(self);
     push_sandlot_fn(L, "check");
     lua_newtable(L);
     for (int i = 1; i < argc; i++) {

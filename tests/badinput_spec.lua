@@ -176,6 +176,26 @@ for _, who in ipairs(H.users()) do
   end)
 end
 
+describe("SANDLOT_SOURCE_DIR", function()
+  it("loads the library and built-in policies from a checkout", function()
+    local r = H.run({ "explain" }, { env = { SANDLOT_SOURCE_DIR = H.ROOT } })
+    assert.are.equal(0, r.code, r.err)
+    assert.matches("policies%.d/10%-runtime%.lua", r.out)
+  end)
+
+  -- needs a second user: defined when the suite runs as root (as CI does)
+  if #H.users() > 1 then
+    it("is refused for a binary in a directory the user cannot write", function()
+      -- the copy in H.bin_dir() is root-owned and 0755: nobody cannot write there
+      local r = H.run({ "run", "--", "true" },
+                      { user = "nobody", env = { SANDLOT_SOURCE_DIR = H.ROOT } })
+      assert.are.equal(125, r.code)
+      assert.matches("SANDLOT_SOURCE_DIR is honoured only for a sandlot in a directory you "
+                     .. "can write", r.err)
+    end)
+  end
+end)
+
 describe("--isolate none", function()
   it("warns loudly without --unsafe-no-isolation, and still filters the environment", function()
     local r = H.run({ "run", "--isolate", "none", "--", "sh", "-c", "echo ${SECRET_X:-unset}" },
