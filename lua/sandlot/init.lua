@@ -87,12 +87,12 @@ function M.build(opts)
     -- then the --policy files.
     require("sandlot.noether").import(policy, opts.policy_json,
                                       opts.policy_json_name or "policy-json")
-    list = loader.collect({ dirs = dirs, files = opts.policy_files })
+    list = loader.collect({ dirs = dirs, files = opts.policy_files, system_first = true })
     for i = #list, 1, -1 do
       if list[i].builtin then table.remove(list, i) end
     end
   else
-    list = loader.collect({ dirs = dirs, files = opts.policy_files })
+    list = loader.collect({ dirs = dirs, files = opts.policy_files, system_first = true })
   end
   loader.run_all(list, ctx)
   local ok, err = core.check_invariants(policy)

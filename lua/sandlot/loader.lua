@@ -195,24 +195,33 @@ end
 
 --- Add the scripts of a directory layer: name -> entry, or false when a
 -- symlink to /dev/null masks the name (systemd's convention).
-local function scan_dir(dir, into)
+-- `final` names (the system layer's) may not be replaced or masked by a
+-- later directory: an administrator's file, and the seals it places, hold.
+local function scan_dir(dir, into, final, is_final)
   local names = core.scan_dir(dir)
   for name, present in pairs(names or {}) do
     local full = dir .. "/" .. name
+    if final[name] then
+      error(("%s would %s %s: files of the system layer cannot be overridden")
+            :format(full, present and "replace" or "mask", final[name]), 0)
+    end
     into[name] = present and { chunk = full, path = full }
+    if is_final then final[name] = full end
   end
 end
 
 --- The ordered list of scripts to run: built-in policies.d, then the
--- system and user directories (same name replaces, /dev/null masks), sorted
--- by name; then each --policy file in the order given.
+-- system and user directories (same name replaces, /dev/null masks; the
+-- system layer's own files are final), sorted by name; then each --policy
+-- file in the order given.
 function M.collect(layers)
   local byname = {}
   for _, f in ipairs(core.builtins("policies.d")) do
     byname[f.name:match("[^/]+$")] = { chunk = f.name, source = f.source, builtin = true }
   end
-  for _, dir in ipairs(layers.dirs or {}) do
-    scan_dir(dir, byname)
+  local final = {}
+  for i, dir in ipairs(layers.dirs or {}) do
+    scan_dir(dir, byname, final, i == 1 and layers.system_first)
   end
   local names = {}
   for name, entry in pairs(byname) do
