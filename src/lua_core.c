@@ -521,21 +521,6 @@ static int l_check_path(lua_State *L)
     return 1;
 }
 
-/* core.check_env_name(s) -> true | nil, message */
-static int l_check_env_name(lua_State *L)
-{
-    size_t len;
-    const char *s = luaL_checklstring(L, 1, &len);
-    struct sl_err e;
-    if (!env_name_allowed(s, len, &e)) {
-        lua_pushnil(L);
-        lua_pushstring(L, e.msg);
-        return 2;
-    }
-    lua_pushboolean(L, 1);
-    return 1;
-}
-
 /* Collect the protected paths from the registry into a NULL-terminated array. */
 static const char **protected_list(lua_State *L)
 {
@@ -854,7 +839,6 @@ static int l_host_checks(lua_State *L)
 static const luaL_Reg core_funcs[] = {
     {"new_policy", l_new_policy},
     {"check_path", l_check_path},
-    {"check_env_name", l_check_env_name},
     {"check_invariants", l_check_invariants},
     {"set_protected", l_set_protected},
     {"set_origin", l_set_origin},

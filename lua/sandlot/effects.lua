@@ -216,21 +216,4 @@ function M.parse_json(text, what)
   return out
 end
 
---- noether's JSON for a list of effects: {"effects":[...]}.
-function M.to_json(list)
-  local json = require("sandlot.json")
-  local arr = json.array()
-  for i, e in ipairs(list) do
-    local k = KINDS[e.kind]
-    local v = nil
-    if k.field then
-      -- noether requires the field: an unnamed model is "", no price is 0
-      v = e[k.field]
-      if v == nil then v = (k.field == "cents") and 0 or "" end
-    end
-    arr[i] = json.object({ "effect", k.tag }, { k.field or "_", v })
-  end
-  return json.encode(json.object({ "effects", arr }))
-end
-
 return M
