@@ -3,6 +3,7 @@
 #include "lua_vm.h"
 #include "util.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <lauxlib.h>
 #include <readline/history.h>
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/select.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,7 +23,8 @@
 /* The signal handler needs the state, as in lua.c: it may only set a hook. */
 static lua_State *repl_L;
 static volatile sig_atomic_t at_prompt;
-static volatile sig_atomic_t prompt_cancelled;
+static volatile sig_atomic_t prompt_cancelled; /* set by SIGINT at the prompt */
+static bool chunk_cancelled; /* the line (and any unfinished chunk) was dropped */
 static const char SESSION_KEY = 's'; /* registry: the session table */
 
 /* Hook set by Ctrl-C: raises at the next instruction of the running chunk. */
@@ -52,17 +55,57 @@ void repl_signals(void)
     sigaction(SIGINT, &sa, NULL);
 }
 
-/* readline calls this when a read was interrupted: Ctrl-C clears the line. */
-static int on_readline_signal(void)
+/* Ctrl-C at the prompt: drop the line and start again on a fresh prompt. */
+static void cancel_line(void)
 {
-    if (prompt_cancelled) {
-        rl_replace_line("", 0);
-        rl_crlf();
-        rl_set_prompt(PROMPT);
-        rl_on_new_line();
-        rl_redisplay();
+    prompt_cancelled = 0;
+    chunk_cancelled = true;
+    rl_replace_line("", 0);
+    rl_crlf();
+    rl_set_prompt(PROMPT);
+    rl_on_new_line();
+    rl_redisplay();
+}
+
+/*
+ * readline's input function.  SIGINT is blocked while the flag is
+ * checked and pselect unblocks it atomically while waiting, so a Ctrl-C
+ * is seen whenever it comes: during a read, or while readline was busy
+ * (completing, redisplaying) and not reading at all.
+ */
+static int repl_getc(FILE *stream)
+{
+    int fd = fileno(stream);
+    sigset_t block, orig;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    for (;;) {
+        sigprocmask(SIG_BLOCK, &block, &orig);
+        if (prompt_cancelled) {
+            sigprocmask(SIG_SETMASK, &orig, NULL);
+            cancel_line();
+            continue;
+        }
+        fd_set in;
+        FD_ZERO(&in);
+        FD_SET(fd, &in);
+        /* wait with SIGINT deliverable, even if readline had blocked it */
+        sigset_t waiting = orig;
+        sigdelset(&waiting, SIGINT);
+        int r = pselect(fd + 1, &in, NULL, NULL, NULL, &waiting);
+        sigprocmask(SIG_SETMASK, &orig, NULL);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return EOF;
+        unsigned char c;
+        ssize_t n = read(fd, &c, 1);
+        if (n == 1)
+            return c;
+        if (n < 0 && errno == EINTR)
+            continue;
+        return EOF;
     }
-    return 0;
 }
 
 /* ---- completion ---------------------------------------------------------- */
@@ -156,6 +199,17 @@ static char *read_line(bool tty, const char *prompt)
         at_prompt = 1;
         char *line = readline(prompt);
         at_prompt = 0;
+        /* readline blocks SIGINT around some of its work: never run a chunk so */
+        sigset_t sigint;
+        sigemptyset(&sigint);
+        sigaddset(&sigint, SIGINT);
+        sigprocmask(SIG_UNBLOCK, &sigint, NULL);
+        /* A Ctrl-C that came after Enter, while readline was still returning,
+         * means "stop what I just started": arm the interrupt for the chunk. */
+        if (line && prompt_cancelled) {
+            prompt_cancelled = 0;
+            lua_sethook(repl_L, interrupted, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+        }
         return line;
     }
     char *line = NULL;
@@ -218,7 +272,7 @@ static int read_chunk(lua_State *L, bool tty)
     if (!line)
         return READ_EOF;
 restart:
-    prompt_cancelled = 0;
+    chunk_cancelled = false;
     lua_pushstring(L, line); /* text */
     free(line);
     lua_pushfstring(L, "return %s;", lua_tostring(L, -1));
@@ -241,7 +295,7 @@ restart:
             lua_pushliteral(L, "sandlot repl: input ended inside an unfinished chunk");
             return LUA_ERRSYNTAX;
         }
-        if (prompt_cancelled) { /* Ctrl-C dropped the unfinished chunk */
+        if (chunk_cancelled) { /* Ctrl-C dropped the unfinished chunk */
             lua_pop(L, 1);
             line = more;
             goto restart;
@@ -334,7 +388,7 @@ int repl_main(lua_State *L, bool tty, const char *banner)
     if (tty) {
         rl_readline_name = "sandlot";
         rl_catch_signals = 0;
-        rl_signal_event_hook = on_readline_signal;
+        rl_getc_function = repl_getc;
         rl_attempted_completion_function = complete;
         rl_basic_word_break_characters = " \t\n\"\\'`@$><=;|&{(,+-*/%^~#[]";
         rl_completion_append_character = '\0';

@@ -161,7 +161,7 @@ describe("repl on a terminal", function()
       "send \\x03", "expect interrupted!", "expect sandlot> ",
       "send 1+2\\r", "expect \n3\n", "expect sandlot> ",
       "send \"history-marker-42\"\\r", "expect \nhistory-marker-42\n", "expect sandlot> ",
-      "send \\x04",
+      "sleep 200", "send \\x04", -- after the prompt is really ready
     }, {}, state)
     assert.are.equal(0, code, (err or "") .. screen)
     assert.matches("sandlot %d+%.%d+%.%d+ repl", screen)
@@ -173,7 +173,18 @@ describe("repl on a terminal", function()
     code, screen, err = drive({
       "expect sandlot> ",
       "send \\e[A\\r", "expect \nhistory-marker-42\n", "expect sandlot> ",
-      "send \\x04",
+      "sleep 200", "send \\x04", -- after the prompt is really ready
+    }, {}, state)
+    assert.are.equal(0, code, (err or "") .. screen)
+  end)
+
+  it("drops an unfinished chunk on Ctrl-C", function()
+    local code, screen, err = drive({
+      "expect sandlot> ",
+      "send function g()\\r", "expect >> ",
+      "send \\x03", "expect sandlot> ",
+      "send type(g)\\r", "expect \nnil\n", "expect sandlot> ",
+      "sleep 200", "send \\x04", -- after the prompt is really ready
     }, {}, state)
     assert.are.equal(0, code, (err or "") .. screen)
   end)
