@@ -5,7 +5,8 @@
  *
  * SPECFILE has one row per line: a label, a TAB, then the command's words
  * separated by TABs; leading NAME=VALUE words set the environment of that
- * command.  After WARMUP rounds, RUNS rounds run every row once each, in
+ * command, and leading N<PATH / N>PATH words open PATH on descriptor N
+ * (for bwrap --seccomp N and sandlot's exec helper).  After WARMUP rounds, RUNS rounds run every row once each, in
  * round-robin order with the starting row rotating, so slow drift of a
  * noisy machine hits all rows alike.  Prints a markdown table: median wall
  * time, interquartile range, the ratio of medians to the REFERENCE row
@@ -22,10 +23,18 @@
 #include <time.h>
 #include <unistd.h>
 
+struct redirect {
+    int fd;
+    int flags;
+    char *path;
+};
+
 struct row {
     char *label;
     char **argv;
     char **env;
+    struct redirect redir[8];
+    int nredir;
     double *ms;
     long maxrss_kb;
 };
@@ -60,6 +69,13 @@ static double run_once(struct row *r)
         dup2(null, 0);
         dup2(null, 1);
         dup2(null, 2);
+        for (int i = 0; i < r->nredir; i++) {
+            int fd = open(r->redir[i].path, r->redir[i].flags, 0644);
+            if (fd < 0 || dup2(fd, r->redir[i].fd) < 0)
+                _exit(126);
+            if (fd != r->redir[i].fd)
+                close(fd);
+        }
         execve(r->argv[0], r->argv, r->env);
         _exit(127);
     }
@@ -112,7 +128,13 @@ int main(int argc, char **argv)
         char *save = NULL;
         r->label = strdup(strtok_r(line, "\t", &save));
         for (char *w; (w = strtok_r(NULL, "\t", &save));) {
-            if (na == 0 && strchr(w, '=') && w[0] != '/')
+            char *end;
+            long fd = strtol(w, &end, 10);
+            if (na == 0 && end != w && (*end == '<' || *end == '>') && r->nredir < 8)
+                r->redir[r->nredir++] = (struct redirect){
+                    (int)fd, *end == '<' ? O_RDONLY : O_WRONLY | O_CREAT | O_TRUNC,
+                    strdup(end + 1)};
+            else if (na == 0 && strchr(w, '=') && w[0] != '/')
                 r->env[nenv++] = strdup(w);
             else
                 r->argv[na++] = strdup(w);

@@ -29,13 +29,25 @@ scripts 1000 "$work/xdg1000"
 effects=$(seq 1 1000 | sed 's/^/cost:/' | paste -sd, -)
 effects100=$(seq 1 100 | sed 's/^/cost:/' | paste -sd, -)
 
-# Raw bwrap: exactly the argv sandlot builds for the default policy.
-"$S" explain --argv -- /bin/true | tr '\0' '\t' | sed 's/\t$//' > "$work/raw"
+# Raw bwrap: exactly what sandlot execs for the default policy: its argv
+# (explain --argv), the same seccomp filter on fd 3 (dumped by
+# bench/dump_filter.c) and the exec helper on fd 4, reporting on fd 5.
+cc -O2 -std=c11 -D_GNU_SOURCE -Isrc -o "$work/dump_filter" bench/dump_filter.c src/filter.c \
+    src/policy.c src/util.c -l:libseccomp.a
+"$work/dump_filter" "$work/filter.bpf"
+"$S" explain --argv -- /bin/true | tr '\0' '\n' > "$work/words"
+{
+    printf '3<%s\t4<%s\t5>/dev/null\t' "$work/filter.bpf" "$PWD/sandlot-exec"
+    head -n 1 "$work/words"                               # bwrap
+    printf -- '--seccomp\n3\n'
+    sed -n '2,$p' "$work/words" | sed '/^--$/,$d'          # the options
+    printf -- '--\n/proc/self/fd/4\n5\n--\n/bin/true\n'   # the helper, then the command
+} | tr '\n' '\t' | sed 's/\t$//' > "$work/raw"
 
 tab=$(printf '\t')
 {
     printf 'bare /bin/true\t/bin/true\n'
-    printf 'raw bwrap, sandlot'"'"'s argv\t%s\n' "$(cat "$work/raw")"
+    printf 'raw bwrap: sandlot'"'"'s argv, filter, helper\t%s\n' "$(cat "$work/raw")"
     printf 'sandlot run -- /bin/true\t%s\trun\t--\t/bin/true\n' "$S"
     printf 'sandlot run, +100 policy scripts\tXDG_CONFIG_HOME=%s\t%s\trun\t--\t/bin/true\n' "$work/xdg" "$S"
     printf 'sandlot run, 1000 effects\t%s\trun\t-e\t%s\t--\t/bin/true\n' "$S" "$effects"
