@@ -288,6 +288,44 @@ static const char *dev_source_dir(const char *self)
     return dev;
 }
 
+/* The user layer: $XDG_CONFIG_HOME/sandlot/policies.d (an absolute one),
+ * else ~/.config/sandlot/policies.d; NULL when neither is known.  Malloc'd. */
+static char *user_policy_dir(void)
+{
+    const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+    if (xdg && xdg[0] == '/')
+        return xasprintf("%s/sandlot/policies.d", xdg);
+    if (home && home[0] == '/')
+        return xasprintf("%s/.config/sandlot/policies.d", home);
+    return NULL;
+}
+
+/*
+ * Host paths that must never become writable inside (invariant 6): the
+ * binary, its exec helper, the checkout it loads from, both policy layer
+ * directories and each --policy script.  The C core owns this list: the
+ * Lua layer gets it as opts.protected, and the final C check uses it.
+ * Returns a NULL-terminated array of borrowed strings; free the array.
+ */
+static const char **protected_list(const char *self, const char *helper, const char *dev,
+                                   const char *user_dir, const char *const *policies,
+                                   size_t npolicies)
+{
+    const char **list = xcalloc(npolicies + 6, sizeof *list);
+    size_t n = 0;
+    list[n++] = self;
+    if (helper)
+        list[n++] = helper;
+    if (dev)
+        list[n++] = dev;
+    list[n++] = SYSTEM_POLICY_DIR;
+    if (user_dir)
+        list[n++] = user_dir;
+    for (size_t i = 0; i < npolicies; i++)
+        list[n++] = policies[i];
+    return list;
+}
+
 /* Read a JSON option's file, or die naming it. */
 static char *read_option_file(const char *opt, const char *path)
 {
@@ -332,6 +370,22 @@ static void push_sandlot_fn(lua_State *L, const char *field)
     push_module_fn(L, "sandlot", field);
 }
 
+/*
+ * Set opts.system_dir, opts.user_dir and opts.protected (protected_list's)
+ * on the table on top.
+ */
+static void set_layers(lua_State *L, const char *const *protected_paths)
+{
+    size_t n = 0;
+    while (protected_paths[n])
+        n++;
+    set_list(L, "protected", protected_paths, n);
+    set_str(L, "system_dir", SYSTEM_POLICY_DIR);
+    char *user_dir = user_policy_dir();
+    set_str(L, "user_dir", user_dir);
+    free(user_dir);
+}
+
 /* Push the options table the Lua build() takes. */
 static void push_build_opts(lua_State *L, const struct opts *o, const char *const *protected_paths)
 {
@@ -363,11 +417,7 @@ static void push_build_opts(lua_State *L, const struct opts *o, const char *cons
     set_list(L, "argv", (const char *const *)o->cmd, n);
     lua_pushboolean(L, !o->no_system_policies);
     lua_setfield(L, -2, "system_policies");
-    set_str(L, "system_dir", SYSTEM_POLICY_DIR);
-    n = 0;
-    while (protected_paths[n])
-        n++;
-    set_list(L, "protected", protected_paths, n);
+    set_layers(L, protected_paths);
     lua_createtable(L, 0, 2);
     lua_pushinteger(L, getuid());
     lua_setfield(L, -2, "uid");
@@ -571,7 +621,9 @@ static int cmd_run_or_explain(int argc, char **argv, enum command cmd)
         helper = find_exec_helper(self);
     }
     const char *dev = dev_source_dir(self);
-    const char *protected_paths[] = {self, helper ? helper : self, dev ? dev : self, NULL};
+    char *user_dir = user_policy_dir();
+    const char **protected_paths =
+        protected_list(self, helper, dev, user_dir, o.policies, o.npolicies);
 
     lua_State *L = vm_open(dev);
     push_sandlot_fn(L, "build");
@@ -639,6 +691,8 @@ static int cmd_run_or_explain(int argc, char **argv, enum command cmd)
         status_write(&report);
     }
     vm_close(L);
+    free(protected_paths);
+    free(user_dir);
     free(bw);
     free(helper);
     free(self);
@@ -656,8 +710,12 @@ static int cmd_check(int argc, char **argv)
         return 0;
     }
     char *self = self_path();
-    lua_State *L = vm_open(dev_source_dir(self));
-    free(self);
+    const char *dev = dev_source_dir(self);
+    char *user_dir = user_policy_dir();
+    /* check runs each script against sample stages that may write where it
+     * lives: the scripts themselves are not in this list */
+    const char **protected_paths = protected_list(self, NULL, dev, user_dir, NULL, 0);
+    lua_State *L = vm_open(dev);
     push_sandlot_fn(L, "check");
     lua_newtable(L);
     for (int i = 1; i < argc; i++) {
@@ -665,7 +723,7 @@ static int cmd_check(int argc, char **argv)
         lua_rawseti(L, -2, i);
     }
     lua_newtable(L);
-    set_str(L, "system_dir", SYSTEM_POLICY_DIR);
+    set_layers(L, protected_paths);
     budgeted_call(L, 2, 1);
     lua_Integer n = luaL_len(L, -1);
     for (lua_Integer i = 1; i <= n; i++) {
@@ -677,6 +735,9 @@ static int cmd_check(int argc, char **argv)
         printf("%d script%s checked, %d problem%s\n", argc - 1, argc == 2 ? "" : "s", (int)n,
                n == 1 ? "" : "s");
     vm_close(L);
+    free(protected_paths);
+    free(user_dir);
+    free(self);
     return n ? 1 : 0;
 }
 

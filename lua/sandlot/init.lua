@@ -11,17 +11,9 @@ local M = { effects = effects, loader = loader }
 
 
 --- Where the system and user layers live.
-function M.layer_dirs(system_dir)
-  local dirs = { system_dir or "/etc/sandlot/policies.d" }
-  local xdg = os.getenv("XDG_CONFIG_HOME")
-  local home = os.getenv("HOME")
-  -- XDG: a relative XDG_CONFIG_HOME is invalid and ignored
-  if xdg and xdg:sub(1, 1) == "/" then
-    dirs[#dirs + 1] = xdg .. "/sandlot/policies.d"
-  elseif home and home:sub(1, 1) == "/" then
-    dirs[#dirs + 1] = home .. "/.config/sandlot/policies.d"
-  end
-  return dirs
+--- Where the system and user layers live (the C core computes both).
+function M.layer_dirs(opts)
+  return { opts.system_dir or "/etc/sandlot/policies.d", opts.user_dir }
 end
 
 local function fail(msg) error(msg, 0) end
@@ -51,7 +43,8 @@ end
 --- Build the policy for one stage.
 -- opts: effects (CLI strings), effects_json (+ _name), policy_files,
 -- policy_json (+ _name), stage, work, argv, system_policies (bool),
--- protected (host paths never writable inside), ids {uid, euid}, verbose.
+-- system_dir, user_dir, protected (host paths never writable inside, from
+-- the C core), ids {uid, euid}, verbose.
 -- Returns the policy userdata and a report {scripts = {...}, effects = {...}}.
 function M.build(opts)
   local stage = {
@@ -59,17 +52,9 @@ function M.build(opts)
     argv = opts.argv or {},
     effects = M.stage_effects(opts),
   }
-  local all_dirs = M.layer_dirs(opts.system_dir)
-  local dirs = (opts.system_policies ~= false) and all_dirs or {}
-  local protected = {}
-  for _, p in ipairs(opts.protected or {}) do protected[#protected + 1] = p end
-  for _, d in ipairs(all_dirs) do protected[#protected + 1] = d end
-  -- a stage must not be able to rewrite the scripts that confine it (check
-  -- runs a script against sample stages that may write where it lives)
-  if not opts.checking then
-    for _, f in ipairs(opts.policy_files or {}) do protected[#protected + 1] = f end
-  end
-  core.set_protected(protected)
+  local dirs = (opts.system_policies ~= false) and M.layer_dirs(opts) or {}
+  -- host paths never writable inside: the C core's list (main.c protected_list)
+  core.set_protected(opts.protected or {})
 
   local policy = core.new_policy()
   if opts.work then
@@ -177,7 +162,6 @@ function M.check(files, build_opts)
       opts.effects = { table.concat(sample, ",") }
       opts.policy_files = { file }
       opts.system_policies = false
-      opts.checking = true
       opts.argv = { "true" }
       local ok, err = pcall(M.build, opts)
       if not ok then
