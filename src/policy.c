@@ -273,16 +273,26 @@ bool env_name_allowed(const char *name, size_t len, struct sl_err *e)
 }
 
 /*
+ * No bind source, of any kind, lies under /proc: /proc/self/fd/N and
+ * /proc/PID/root name whatever a process holds at mount time.
+ */
+static bool source_not_in_proc(const char *src, struct sl_err *e)
+{
+    return !path_within(src, "/proc") ||
+           fail(e, "bind source \"%s\" is under /proc, where a path can be swapped; name the "
+                   "real path", src);
+}
+
+/*
  * A bind source that a racing host process could swap is refused: one
- * under /proc (/proc/self/fd/N and friends), or one with a symlink in any
- * component.  At launch the source is opened again without following
- * links (run.c), so a symlink planted after this check fails the run.
+ * under /proc, or one with a symlink in any component.  At launch the
+ * source is opened again without following links (run.c), so a symlink
+ * planted after this check fails the run.
  */
 bool bind_source_allowed(const char *src, struct sl_err *e)
 {
-    if (path_within(src, "/proc"))
-        return fail(e, "bind source \"%s\" is under /proc, where a path can be swapped; name the "
-                       "real path", src);
+    if (!source_not_in_proc(src, e))
+        return false;
     char prefix[PATH_MAX];
     size_t n = strlen(src);
     for (size_t i = 1; i <= n; i++) {
@@ -366,7 +376,9 @@ bool policy_add_mount(struct policy *p, enum mount_kind k, const char *src, size
             fail(e, "read-write bind of the host root \"/\" is refused");
             goto refuse;
         }
-        if (k != MOUNT_RO_BIND_TRY && !bind_source_allowed(s, e))
+        /* ro_bind_try follows links (host files such as /etc/resolv.conf
+         * are often symlinks), but never reaches into /proc either */
+        if (k == MOUNT_RO_BIND_TRY ? !source_not_in_proc(s, e) : !bind_source_allowed(s, e))
             goto refuse;
         if (!source_unsealed(p, s, e))
             goto refuse;

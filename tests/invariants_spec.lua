@@ -44,6 +44,8 @@ describe("invariants", function()
   it("refuses a bind source under /proc", function()
     by_script('policy:ro_bind("/proc/self/fd/0", "/in")',
               'bind source "/proc/self/fd/0" is under /proc')
+    by_script('policy:ro_bind_try("/proc/1/root/etc", "/hostetc")',
+              'bind source "/proc/1/root/etc" is under /proc')
   end)
 
   it("refuses a bind source that goes through a symlink in a parent", function()
