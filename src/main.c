@@ -741,21 +741,6 @@ static int cmd_check(int argc, char **argv)
     return n ? 1 : 0;
 }
 
-/* Print a string as JSON. */
-static void print_json_str(const char *s)
-{
-    putchar('"');
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\')
-            printf("\\%c", *s);
-        else if ((unsigned char)*s < 0x20)
-            printf("\\u%04x", *s);
-        else
-            putchar(*s);
-    }
-    putchar('"');
-}
-
 /* sandlot doctor [--json]: exit 0 when every required check passes, else 1. */
 static int cmd_doctor(int argc, char **argv)
 {
@@ -780,9 +765,9 @@ static int cmd_doctor(int argc, char **argv)
         for (int i = 0; i < CHECK_COUNT; i++) {
             printf("%s{\"name\":\"%s\",\"ok\":%s,\"required\":%s,\"detail\":", i ? "," : "",
                    c[i].name, c[i].ok ? "true" : "false", c[i].required ? "true" : "false");
-            print_json_str(c[i].detail);
+            json_write_str(stdout, c[i].detail);
             printf(",\"fix\":");
-            print_json_str(c[i].fix);
+            json_write_str(stdout, c[i].fix);
             putchar('}');
         }
         puts("]}");

@@ -260,17 +260,23 @@ int run_bwrap(const struct policy *p, const struct run_opts *o, char *const *cmd
     argv[2] = argsfd;
     memcpy(argv + 3, c.words + c.options_end, tail * sizeof *argv);
 
+    /* Every descriptor bwrap inherits, kept open in the child, closed here after. */
+    int *pass = xcalloc(p->nmounts + 5, sizeof *pass);
+    size_t npass = 0;
+    pass[npass++] = ready[1];
+    pass[npass++] = args;
+    pass[npass++] = helper;
+    pass[npass++] = filter;
+    if (work_fd >= 0)
+        pass[npass++] = work_fd;
+    for (size_t i = 0; i < p->nmounts; i++)
+        if (bind_fds[i] >= 0)
+            pass[npass++] = bind_fds[i];
+
     pid_t pid = start_child(o->timeout);
     if (pid == 0) {
-        keep_open(ready[1]);
-        keep_open(args);
-        keep_open(helper);
-        keep_open(filter);
-        for (size_t i = 0; i < p->nmounts; i++)
-            if (bind_fds[i] >= 0)
-                keep_open(bind_fds[i]);
-        if (work_fd >= 0)
-            keep_open(work_fd);
+        for (size_t i = 0; i < npass; i++)
+            keep_open(pass[i]);
         apply_limits(p);
         /* bwrap gets an empty environment: --setenv carries the policy's. */
         char *empty[] = {NULL};
@@ -279,15 +285,9 @@ int run_bwrap(const struct policy *p, const struct run_opts *o, char *const *cmd
         _exit(EXIT_SANDLOT);
     }
     child_pid = pid;
-    close(ready[1]);
-    close(args);
-    close(helper);
-    close(filter);
-    for (size_t i = 0; i < p->nmounts; i++)
-        if (bind_fds[i] >= 0)
-            close(bind_fds[i]);
-    if (work_fd >= 0)
-        close(work_fd);
+    for (size_t i = 0; i < npass; i++)
+        close(pass[i]);
+    free(pass);
     free(bind_fds);
     /* The helper's byte says the sandbox is up; EOF, that bwrap ended first. */
     char byte;

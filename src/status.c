@@ -50,8 +50,7 @@ bool status_wanted(void)
     return status_fd >= 0;
 }
 
-/* Append s as a JSON string. */
-static void json_str(FILE *f, const char *s)
+void json_write_str(FILE *f, const char *s)
 {
     fputc('"', f);
     for (const unsigned char *c = (const unsigned char *)s; c && *c; c++) {
@@ -76,26 +75,26 @@ void status_write(const struct status_report *r)
     if (!f)
         return;
     fprintf(f, "{\"class\":");
-    json_str(f, r->class);
+    json_write_str(f, r->class);
     fprintf(f, ",\"status\":%d", r->status);
     if (strcmp(r->class, "exited") == 0)
         fprintf(f, ",\"exit_code\":%d", r->exit_code);
     if (strcmp(r->class, "signaled") == 0)
         fprintf(f, ",\"signal\":%d", r->signal);
     fprintf(f, ",\"backend\":");
-    json_str(f, r->backend ? r->backend : "none");
+    json_write_str(f, r->backend ? r->backend : "none");
     fprintf(f, ",\"stage\":");
-    json_str(f, r->stage ? r->stage : "unnamed");
+    json_write_str(f, r->stage ? r->stage : "unnamed");
     fprintf(f, ",\"policy_sha256\":");
     if (r->policy_sha256[0])
-        json_str(f, r->policy_sha256);
+        json_write_str(f, r->policy_sha256);
     else
         fprintf(f, "null");
     fprintf(f, ",\"setup_seconds\":%.6f,\"command_seconds\":%.6f", r->setup_seconds,
             r->command_seconds);
     if (r->message) {
         fprintf(f, ",\"message\":");
-        json_str(f, r->message);
+        json_write_str(f, r->message);
     }
     fprintf(f, "}\n");
     fclose(f);

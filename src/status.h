@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 struct status_report {
     const char *class;  /* "exited", "signaled", "timeout", "setup_error" */
@@ -19,6 +20,9 @@ struct status_report {
     double setup_seconds, command_seconds;
     const char *message; /* setup_error: why */
 };
+
+/* Write s to f as a JSON string (quoted, escaped). */
+void json_write_str(FILE *f, const char *s);
 
 /* sha256 of data as lower-case hex (Nettle). */
 bool sha256_hex(const void *data, size_t len, char out[65]);
