@@ -30,7 +30,7 @@ struct vm_state {
     long long budget, left;
     double seconds;
     struct timespec deadline;
-    char budget_msg[256]; /* the first exhaustion's message, raised again after */
+    char budget_msg[512]; /* the first exhaustion's message, raised again after */
     char *dev_dir;
 };
 
@@ -85,14 +85,17 @@ static void budget_hook(lua_State *L, lua_Debug *ar)
         s->exhausted = true;
         lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
         lua_getinfo(L, "Sl", ar);
+        /* the full file name: short_src is cut at LUA_IDSIZE characters */
+        const char *where = ar->source[0] == '@' || ar->source[0] == '=' ? ar->source + 1
+                                                                         : ar->short_src;
         if (s->left <= 0)
             snprintf(s->budget_msg, sizeof s->budget_msg,
-                     "%s:%d: policy evaluation exceeded its budget of %lld instructions "
-                     "(runaway loop?)", ar->short_src, ar->currentline, s->budget);
+                     "%.180s:%d: policy evaluation exceeded its budget of %lld instructions "
+                     "(runaway loop?)", where, ar->currentline, s->budget);
         else
             snprintf(s->budget_msg, sizeof s->budget_msg,
-                     "%s:%d: policy evaluation exceeded its time limit of %.1f s "
-                     "(runaway loop?)", ar->short_src, ar->currentline, s->seconds);
+                     "%.180s:%d: policy evaluation exceeded its time limit of %.1f s "
+                     "(runaway loop?)", where, ar->currentline, s->seconds);
     }
     /* Always the first message, so the culprit is named wherever this fires. */
     lua_pushstring(L, s->budget_msg);

@@ -88,6 +88,19 @@ for _, who in ipairs(H.users()) do
       one_line(r)
     end)
 
+    it("names a script with a long path in full", function()
+      local dir = H.tmpdir() .. "/a-rather-long-directory-name/another-level-of-depth/policies.d"
+      os.execute("mkdir -p " .. H.q(dir))
+      local f = dir .. "/50-a-policy-script-with-a-long-name.lua"
+      H.write(f, '\nerror("refused here")\n')
+      local r = attempt({ "-p", f }, { user = user })
+      refused(r, f .. ":2: refused here")
+      H.write(f, "\nlocal x = = 1\n")
+      refused(attempt({ "-p", f }, { user = user }), f .. ":2:")
+      H.write(f, "\nwhile true do end\n")
+      refused(attempt({ "-p", f }, { user = user }), f .. ":2: policy evaluation exceeded its ")
+    end)
+
     it("error() from a script", function()
       local f = H.script('error("this stage may not run here")')
       local r = attempt({ "-p", f }, { user = user })

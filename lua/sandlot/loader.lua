@@ -170,6 +170,14 @@ function M.environment(chunk, ctx)
   return setmetatable(env, ENV_MT)
 end
 
+-- Lua shortens chunk names longer than LUA_IDSIZE to "...tail" in error
+-- positions; a message must name the script in full.
+local function full_name(msg, chunk)
+  local tail, rest = msg:match("^%.%.%.(.-)(:%d+:.*)$")
+  if tail and chunk:sub(-#tail) == tail then return chunk .. rest end
+  return msg
+end
+
 --- Run one script's source in its own environment.  Only built-in scripts
 -- (compiled into the binary by the build) may be bytecode.
 -- Raises a one-line message that names the script (and line when known).
@@ -179,7 +187,7 @@ function M.run(chunk, source, ctx, builtin)
   end
   local fn, err = load(source, "@" .. chunk, builtin and "bt" or "t", M.environment(chunk, ctx))
   if not fn then
-    error(err, 0)
+    error(full_name(err, chunk), 0)
   end
   local ok, run_err = pcall(fn)
   if not ok then
@@ -189,7 +197,7 @@ function M.run(chunk, source, ctx, builtin)
       run_err = ("%s: not enough memory: policy scripts are capped at %d MiB")
         :format(chunk, core.MEMORY_LIMIT_MIB)
     end
-    error(run_err, 0)
+    error(full_name(run_err, chunk), 0)
   end
 end
 
