@@ -22,10 +22,8 @@ static void push_word(struct cmdline *c, const char *w)
     c->words[c->nwords] = NULL;
 }
 
-/* Append one group: the words given (NULL-terminated) with their origin. */
-static void group(struct cmdline *c, const char *origin, ...)
+void cmdline_vgroup(struct cmdline *c, const char *origin, va_list ap)
 {
-    va_list ap;
     if (c->ngroups == c->capgroups) {
         c->capgroups = c->capgroups ? c->capgroups * 2 : 64;
         c->groups = xrealloc(c->groups, c->capgroups * sizeof *c->groups);
@@ -33,11 +31,17 @@ static void group(struct cmdline *c, const char *origin, ...)
     struct group *g = &c->groups[c->ngroups++];
     g->start = c->nwords;
     g->origin = xstrdup(origin ? origin : "policy");
-    va_start(ap, origin);
     for (const char *w; (w = va_arg(ap, const char *));)
         push_word(c, w);
-    va_end(ap);
     g->count = c->nwords - g->start;
+}
+
+void cmdline_group(struct cmdline *c, const char *origin, ...)
+{
+    va_list ap;
+    va_start(ap, origin);
+    cmdline_vgroup(c, origin, ap);
+    va_end(ap);
 }
 
 const char *env_lookup(char *const *env, const char *name)
@@ -62,28 +66,20 @@ static const char *bind_flag(enum mount_kind k)
     return NULL;
 }
 
-/*
- * Emit the policy's mounts of the given kinds, in policy order: those
- * outside /work, or (below_work) those whose target lies below /work.
- */
-static void emit_mounts(struct cmdline *c, const struct policy *p, unsigned kinds,
-                        bool below_work, const int *bind_fds)
+/* Emit mount i of the policy. */
+static void emit_mount(struct cmdline *c, const struct policy *p, size_t i, const int *bind_fds)
 {
-    for (size_t i = 0; i < p->nmounts; i++) {
-        const struct mount *m = &p->mounts[i];
-        if (!(kinds & (1u << m->kind)) || path_within(m->dst, "/work") != below_work)
-            continue;
-        if (bind_fds && bind_fds[i] >= 0) {
-            /* bound through the descriptor run.c opened without following links */
-            char fd[16];
-            snprintf(fd, sizeof fd, "%d", bind_fds[i]);
-            group(c, m->origin, m->kind == MOUNT_RW_BIND ? "--bind-fd" : "--ro-bind-fd", fd,
-                  m->dst, (char *)NULL);
-        } else if (m->src)
-            group(c, m->origin, bind_flag(m->kind), m->src, m->dst, (char *)NULL);
-        else
-            group(c, m->origin, bind_flag(m->kind), m->dst, (char *)NULL);
-    }
+    const struct mount *m = &p->mounts[i];
+    if (bind_fds && bind_fds[i] >= 0) {
+        /* bound through the descriptor run.c opened without following links */
+        char fd[16];
+        snprintf(fd, sizeof fd, "%d", bind_fds[i]);
+        cmdline_group(c, m->origin, m->kind == MOUNT_RW_BIND ? "--bind-fd" : "--ro-bind-fd", fd,
+                      m->dst, (char *)NULL);
+    } else if (m->src)
+        cmdline_group(c, m->origin, bind_flag(m->kind), m->src, m->dst, (char *)NULL);
+    else
+        cmdline_group(c, m->origin, bind_flag(m->kind), m->dst, (char *)NULL);
 }
 
 void bwrap_build(const struct policy *p, const struct bwrap_inputs *in, char *const *cmd,
@@ -91,25 +87,25 @@ void bwrap_build(const struct policy *p, const struct bwrap_inputs *in, char *co
 {
     char uid[16], gid[16], helper[32], ready[16], filter[16];
     memset(out, 0, sizeof *out);
-    group(out, SKELETON, in->bwrap_path, (char *)NULL);
+    cmdline_group(out, SKELETON, in->bwrap_path, (char *)NULL);
 
     /* Invariants 1 and 2: these do not depend on anything a script did. */
-    group(out, INVARIANT, "--unshare-user", (char *)NULL);
-    group(out, INVARIANT, "--unshare-pid", (char *)NULL);
-    group(out, INVARIANT, "--unshare-ipc", (char *)NULL);
-    group(out, INVARIANT, "--unshare-uts", (char *)NULL);
-    group(out, INVARIANT, "--unshare-cgroup", (char *)NULL);
+    cmdline_group(out, INVARIANT, "--unshare-user", (char *)NULL);
+    cmdline_group(out, INVARIANT, "--unshare-pid", (char *)NULL);
+    cmdline_group(out, INVARIANT, "--unshare-ipc", (char *)NULL);
+    cmdline_group(out, INVARIANT, "--unshare-uts", (char *)NULL);
+    cmdline_group(out, INVARIANT, "--unshare-cgroup", (char *)NULL);
     if (p->network)
-        group(out, p->network_origin, "--share-net", (char *)NULL);
+        cmdline_group(out, p->network_origin, "--share-net", (char *)NULL);
     else
-        group(out, INVARIANT, "--unshare-net", (char *)NULL);
-    group(out, INVARIANT, "--die-with-parent", (char *)NULL);
-    group(out, INVARIANT, "--new-session", (char *)NULL);
-    group(out, INVARIANT, "--cap-drop", "ALL", (char *)NULL);
-    group(out, INVARIANT, "--clearenv", (char *)NULL);
+        cmdline_group(out, INVARIANT, "--unshare-net", (char *)NULL);
+    cmdline_group(out, INVARIANT, "--die-with-parent", (char *)NULL);
+    cmdline_group(out, INVARIANT, "--new-session", (char *)NULL);
+    cmdline_group(out, INVARIANT, "--cap-drop", "ALL", (char *)NULL);
+    cmdline_group(out, INVARIANT, "--clearenv", (char *)NULL);
     if (in->seccomp_fd != -1) {
         snprintf(filter, sizeof filter, "%d", in->seccomp_fd);
-        group(out, p->seccomp_strict ? p->seccomp_origin : INVARIANT, "--seccomp",
+        cmdline_group(out, p->seccomp_strict ? p->seccomp_origin : INVARIANT, "--seccomp",
               in->seccomp_fd >= 0 ? filter : "<filter>", (char *)NULL);
     }
 
@@ -117,72 +113,70 @@ void bwrap_build(const struct policy *p, const struct bwrap_inputs *in, char *co
     snprintf(uid, sizeof uid, "%u", p->uid);
     snprintf(gid, sizeof gid, "%u", p->gid);
     const char *ido = p->id_origin ? p->id_origin : SKELETON;
-    group(out, ido, "--uid", uid, (char *)NULL);
-    group(out, ido, "--gid", gid, (char *)NULL);
+    cmdline_group(out, ido, "--uid", uid, (char *)NULL);
+    cmdline_group(out, ido, "--gid", gid, (char *)NULL);
 
-    group(out, SKELETON, "--proc", "/proc", (char *)NULL);
-    group(out, SKELETON, "--dev", "/dev", (char *)NULL);
+    cmdline_group(out, SKELETON, "--proc", "/proc", (char *)NULL);
+    cmdline_group(out, SKELETON, "--dev", "/dev", (char *)NULL);
     char size[32];
     if (p->limit[LIMIT_TMP] != LIMIT_UNLIMITED) {
         snprintf(size, sizeof size, "%lld", p->limit[LIMIT_TMP]);
-        group(out, p->limit_origin[LIMIT_TMP], "--size", size, "--tmpfs", "/tmp", (char *)NULL);
+        cmdline_group(out, p->limit_origin[LIMIT_TMP], "--size", size, "--tmpfs", "/tmp", (char *)NULL);
     } else {
-        group(out, SKELETON, "--tmpfs", "/tmp", (char *)NULL);
+        cmdline_group(out, SKELETON, "--tmpfs", "/tmp", (char *)NULL);
     }
 
-    /*
-     * Mount order (noether's contract): structure first (tmpfs, dirs,
-     * symlinks), then rw binds, then ro binds, so a narrower ro bind
-     * shadows a broader rw parent; then /work, so it always wins at /work.
-     * Targets below /work come after it in the same order, or /work
-     * would hide them.
-     */
-    const unsigned structure = 1u << MOUNT_TMPFS | 1u << MOUNT_DIR | 1u << MOUNT_SYMLINK;
-    const unsigned ro = 1u << MOUNT_RO_BIND | 1u << MOUNT_RO_BIND_TRY;
-    emit_mounts(out, p, structure, false, in->bind_fds);
-    emit_mounts(out, p, 1u << MOUNT_RW_BIND, false, in->bind_fds);
-    emit_mounts(out, p, ro, false, in->bind_fds);
+    /* Mount order: policy_mount_order's (noether's contract). */
+    size_t *order = xcalloc(p->nmounts + 1, sizeof *order), before_work;
+    policy_mount_order(p, order, &before_work);
+    for (size_t k = 0; k < before_work; k++)
+        emit_mount(out, p, order[k], in->bind_fds);
     if (p->work_host && in->work_fd >= 0) {
         char fd[16];
         snprintf(fd, sizeof fd, "%d", in->work_fd);
-        group(out, p->work_origin, "--bind-fd", fd, "/work", (char *)NULL);
+        cmdline_group(out, p->work_origin, "--bind-fd", fd, "/work", (char *)NULL);
     } else if (p->work_host)
-        group(out, p->work_origin, "--bind", p->work_host, "/work", (char *)NULL);
+        cmdline_group(out, p->work_origin, "--bind", p->work_host, "/work", (char *)NULL);
     else if (p->limit[LIMIT_WORK] != LIMIT_UNLIMITED) {
         snprintf(size, sizeof size, "%lld", p->limit[LIMIT_WORK]);
-        group(out, p->limit_origin[LIMIT_WORK], "--size", size, "--tmpfs", "/work", (char *)NULL);
+        cmdline_group(out, p->limit_origin[LIMIT_WORK], "--size", size, "--tmpfs", "/work", (char *)NULL);
     } else {
-        group(out, p->work_origin ? p->work_origin : SKELETON, "--tmpfs", "/work", (char *)NULL);
+        cmdline_group(out, p->work_origin ? p->work_origin : SKELETON, "--tmpfs", "/work", (char *)NULL);
     }
-    emit_mounts(out, p, structure, true, in->bind_fds);
-    emit_mounts(out, p, 1u << MOUNT_RW_BIND, true, in->bind_fds);
-    emit_mounts(out, p, ro, true, in->bind_fds);
-    group(out, INVARIANT, "--remount-ro", "/", (char *)NULL);
-    group(out, SKELETON, "--chdir", "/work", (char *)NULL);
+    for (size_t k = before_work; k < p->nmounts; k++)
+        emit_mount(out, p, order[k], in->bind_fds);
+    free(order);
+    cmdline_group(out, INVARIANT, "--remount-ro", "/", (char *)NULL);
+    cmdline_group(out, SKELETON, "--chdir", "/work", (char *)NULL);
 
     for (size_t i = 0; i < p->nenv; i++) {
         const struct envvar *v = &p->env[i];
         const char *val = v->value ? v->value : env_lookup(in->host_env, v->name);
         if (val)
-            group(out, v->origin, "--setenv", v->name, val, (char *)NULL);
+            cmdline_group(out, v->origin, "--setenv", v->name, val, (char *)NULL);
     }
     out->options_end = out->nwords;
 
-    group(out, SKELETON, "--", (char *)NULL);
+    cmdline_group(out, SKELETON, "--", (char *)NULL);
     if (in->helper_fd >= 0) {
         snprintf(helper, sizeof helper, "/proc/self/fd/%d", in->helper_fd);
         snprintf(ready, sizeof ready, "%d", in->ready_fd);
-        group(out, "sandlot: exec helper", helper, ready, "--", (char *)NULL);
+        cmdline_group(out, "sandlot: exec helper", helper, ready, "--", (char *)NULL);
     }
-    size_t start = out->nwords;
+    cmdline_command(out, cmd);
+}
+
+void cmdline_command(struct cmdline *c, char *const *cmd)
+{
+    size_t start = c->nwords;
     for (char *const *a = cmd; a && *a; a++)
-        push_word(out, *a);
+        push_word(c, *a);
     /* The command itself is one group. */
-    if (out->ngroups == out->capgroups) {
-        out->capgroups *= 2;
-        out->groups = xrealloc(out->groups, out->capgroups * sizeof *out->groups);
+    if (c->ngroups == c->capgroups) {
+        c->capgroups = c->capgroups ? c->capgroups * 2 : 64;
+        c->groups = xrealloc(c->groups, c->capgroups * sizeof *c->groups);
     }
-    out->groups[out->ngroups++] = (struct group){start, out->nwords - start, xstrdup("command")};
+    c->groups[c->ngroups++] = (struct group){start, c->nwords - start, xstrdup("command")};
 }
 
 void cmdline_free(struct cmdline *c)

@@ -8,6 +8,8 @@
 
 #include "policy.h"
 
+#include <stdarg.h>
+
 /*
  * A command line as flag groups: each group is one flag with its
  * arguments, and the origin ("script:line" or "sandlot: invariant") that
@@ -50,6 +52,12 @@ struct bwrap_inputs {
 void bwrap_build(const struct policy *p, const struct bwrap_inputs *in, char *const *cmd,
                  struct cmdline *out);
 void cmdline_free(struct cmdline *c);
+
+/* Append one group: the words given (NULL-terminated) with their origin. */
+void cmdline_group(struct cmdline *c, const char *origin, ...);
+void cmdline_vgroup(struct cmdline *c, const char *origin, va_list ap);
+/* Append the command's words as one group, origin "command". */
+void cmdline_command(struct cmdline *c, char *const *cmd);
 
 /* Trusted, root-owned locations searched before PATH. */
 extern const char *const bwrap_trusted_paths[];

@@ -11,6 +11,7 @@
  * look-ups that can fail normally return nil, message.
  */
 #include "bwrap.h"
+#include "native.h"
 #include "doctor.h"
 #include "lua_vm.h"
 #include "policy.h"
@@ -575,11 +576,11 @@ static int l_set_origin(lua_State *L)
  * argv: the full bwrap command as an array of strings (without the exec
  * helper); groups: array of {start=, count=, origin=} over argv.
  */
-static int l_bwrap_argv(lua_State *L)
+static int push_commandline(lua_State *L, bool native)
 {
     struct policy *p = check_policy(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
-    const char *bw = luaL_optstring(L, 3, "bwrap");
+    const char *bw = native ? NULL : luaL_optstring(L, 3, "bwrap");
     lua_Integer n = luaL_len(L, 2);
     if (n < 0 || n > 100000)
         return luaL_argerror(L, 2, "command has too many words");
@@ -598,8 +599,12 @@ static int l_bwrap_argv(lua_State *L)
     memset(c, 0, sizeof *c);
     luaL_setmetatable(L, CMDLINE_MT);
     int box = lua_gettop(L);
-    struct bwrap_inputs in = {bw, -1, -1, -2, NULL, -1, environ};
-    bwrap_build(p, &in, (char *const *)cmd, c);
+    if (native) {
+        native_describe(p, (char *const *)cmd, environ, c);
+    } else {
+        struct bwrap_inputs in = {bw, -1, -1, -2, NULL, -1, environ};
+        bwrap_build(p, &in, (char *const *)cmd, c);
+    }
     lua_createtable(L, (int)c->nwords, 0);
     lua_createtable(L, (int)c->ngroups, 0);
     for (size_t i = 0; i < c->nwords; i++) {
@@ -619,6 +624,20 @@ static int l_bwrap_argv(lua_State *L)
     cmdline_free(c);
     lua_remove(L, box);
     return 2;
+}
+
+static int l_bwrap_argv(lua_State *L)
+{
+    return push_commandline(L, false);
+}
+
+/*
+ * core.native_steps(policy, {cmd...}) -> words, groups: the native
+ * backend's plan in the shape bwrap_argv returns.
+ */
+static int l_native_steps(lua_State *L)
+{
+    return push_commandline(L, true);
 }
 
 /* core.find_bwrap() -> path, from_path | nil, message */
@@ -843,6 +862,7 @@ static const luaL_Reg core_funcs[] = {
     {"set_protected", l_set_protected},
     {"set_origin", l_set_origin},
     {"bwrap_argv", l_bwrap_argv},
+    {"native_steps", l_native_steps},
     {"find_bwrap", l_find_bwrap},
     {"builtins", l_builtins},
     {"budget_exhausted", l_budget_exhausted},

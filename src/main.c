@@ -7,6 +7,7 @@
 #include "bwrap.h"
 #include "doctor.h"
 #include "lua_vm.h"
+#include "native.h"
 #include "policy.h"
 #include "repl.h"
 #include "run.h"
@@ -83,7 +84,7 @@ static const char usage_options[] =
     "      --policy-json FILE|-   a noether IsolationPolicy (replaces the effect mapping)\n"
     "      --stage NAME           stage name, visible to scripts\n"
     "      --work DIR             bind host DIR at /work instead of a private tmpfs\n"
-    "      --isolate MODE         auto | bwrap | none   (env SANDLOT_ISOLATION)\n"
+    "      --isolate MODE         auto|native|bwrap|none   (env SANDLOT_ISOLATION)\n"
     "      --require-isolation    refuse to run unsandboxed (env SANDLOT_REQUIRE_ISOLATION=1)\n"
     "      --unsafe-no-isolation  confirm --isolate none (else it warns loudly)\n"
     "      --timeout SECONDS      kill the sandbox after SECONDS, exit 124\n"
@@ -440,7 +441,27 @@ static void budgeted_call(lua_State *L, int nargs, int nresults)
         die("%s", lua_tostring(L, -1));
 }
 
-enum backend { BACKEND_BWRAP, BACKEND_NONE };
+enum backend { BACKEND_BWRAP, BACKEND_NATIVE, BACKEND_NONE };
+
+/* Why auto picked its backend (for explain and doctor). */
+static char auto_why[256];
+
+/* auto: native where every layer it needs is available, else bwrap. */
+static enum backend auto_backend(void)
+{
+    char why[200];
+    if (native_available(why, sizeof why)) {
+        snprintf(auto_why, sizeof auto_why, "auto picked native: %s", why);
+        return BACKEND_NATIVE;
+    }
+    snprintf(auto_why, sizeof auto_why, "auto picked bwrap: native is unavailable: %s", why);
+    return BACKEND_BWRAP;
+}
+
+static const char *backend_name(enum backend be)
+{
+    return be == BACKEND_NATIVE ? "native" : be == BACKEND_BWRAP ? "bwrap" : "none";
+}
 
 /* Decide the backend from --isolate / SANDLOT_ISOLATION; dies on misuse. */
 static enum backend choose_backend(const struct opts *o, const char *usage)
@@ -459,11 +480,19 @@ static enum backend choose_backend(const struct opts *o, const char *usage)
                             "pass --unsafe-no-isolation to confirm this is intended\n");
         return BACKEND_NONE;
     }
-    if (strcmp(mode, "auto") == 0 || strcmp(mode, "bwrap") == 0)
+    if (strcmp(mode, "auto") == 0)
+        return auto_backend();
+    if (strcmp(mode, "bwrap") == 0)
         return BACKEND_BWRAP;
-    if (strcmp(mode, "native") == 0)
-        die("isolation mode \"native\" is not available in this build yet; use auto or bwrap");
-    usage_error(usage, "unknown isolation mode \"%s\" (expected auto, bwrap or none)", mode);
+    if (strcmp(mode, "native") == 0) {
+        char why[200];
+        if (!native_available(why, sizeof why))
+            die("--isolate native: %s; use --isolate bwrap (or auto, which picks bwrap here)",
+                why);
+        return BACKEND_NATIVE;
+    }
+    usage_error(usage, "unknown isolation mode \"%s\" (expected auto, native, bwrap or none)",
+                mode);
 }
 
 static char *require_bwrap(void)
@@ -513,9 +542,14 @@ static void print_explain(lua_State *L, const struct policy *p, const struct opt
         fflush(stdout);
         return;
     }
-    printf("# backend: %s\n", be == BACKEND_NONE ? "none (UNSANDBOXED; the bwrap command "
-                                                   "below is not used)"
-                              : *bw ? *bw : "bwrap (NOT FOUND: run would fail)");
+    if (be == BACKEND_NONE)
+        printf("# backend: none (UNSANDBOXED; the bwrap command below is not used)\n");
+    else if (be == BACKEND_NATIVE)
+        printf("# backend: native (sandlot itself, no bwrap): the steps it takes, in order\n");
+    else
+        printf("# backend: %s\n", *bw ? *bw : "bwrap (NOT FOUND: run would fail)");
+    if (auto_why[0])
+        printf("# %s\n", auto_why);
     push_sandlot_fn(L, "explain_text");
     lua_pushvalue(L, -3); /* the policy */
     lua_newtable(L);
@@ -523,7 +557,11 @@ static void print_explain(lua_State *L, const struct policy *p, const struct opt
         lua_pushstring(L, o->cmd[i]);
         lua_rawseti(L, -2, i + 1);
     }
+    lua_createtable(L, 0, 2);
+    lua_pushstring(L, backend_name(be == BACKEND_NATIVE ? BACKEND_NATIVE : BACKEND_BWRAP));
+    lua_setfield(L, -2, "name");
     lua_pushstring(L, *bw ? *bw : "bwrap");
+    lua_setfield(L, -2, "bwrap");
     lua_pushvalue(L, -5); /* the report */
     if (vm_pcall(L, 4, 1) != LUA_OK)
         die("%s", lua_tostring(L, -1));
@@ -560,6 +598,18 @@ static void hash_policy(lua_State *L, int idx)
     lua_pop(L, 1);
 }
 
+/* Run cmd with the backend chosen. */
+static int run_backend(enum backend be, const struct policy *p, const struct run_opts *ro,
+                       char *const *cmd, struct run_result *res)
+{
+    switch (be) {
+    case BACKEND_NONE: return run_unsandboxed(p, ro, cmd, res);
+    case BACKEND_NATIVE: return run_native(p, ro, cmd, res);
+    case BACKEND_BWRAP: break;
+    }
+    return run_bwrap(p, ro, cmd, res);
+}
+
 /* What the REPL's run{} needs: how to launch, with which backend. */
 struct repl_run {
     struct run_opts ro;
@@ -590,8 +640,7 @@ static int l_repl_run(lua_State *L)
         return luaL_error(L, "run: bwrap or sandlot's exec helper is missing");
     fflush(NULL);
     struct run_result res = {0};
-    int status = rr->be == BACKEND_NONE ? run_unsandboxed(p, &rr->ro, argv, &res)
-                                        : run_bwrap(p, &rr->ro, argv, &res);
+    int status = run_backend(rr->be, p, &rr->ro, argv, &res);
     repl_signals();
     lua_pushinteger(L, status);
     return 1;
@@ -657,6 +706,8 @@ static int cmd_run_or_explain(int argc, char **argv, enum command cmd)
             lua_pushstring(L, bw);
             lua_setfield(L, -2, "bwrap");
         }
+        lua_pushstring(L, backend_name(be == BACKEND_NATIVE ? BACKEND_NATIVE : BACKEND_BWRAP));
+        lua_setfield(L, -2, "backend");
         lua_pushlightuserdata(L, &rr);
         lua_pushcclosure(L, l_repl_run, 1);
         lua_setfield(L, -2, "run");
@@ -669,15 +720,14 @@ static int cmd_run_or_explain(int argc, char **argv, enum command cmd)
     } else {
         struct run_opts ro = {bw, helper, o.timeout};
         struct run_result res = {0};
-        report.backend = be == BACKEND_NONE ? "none" : "bwrap";
+        report.backend = backend_name(be);
         lua_getfield(L, -1, "stage");
         report.stage = lua_tostring(L, -1); /* anchored by the report table */
         lua_pop(L, 1);
         if (status_wanted())
             hash_policy(L, -2);
         fflush(NULL);
-        status = be == BACKEND_NONE ? run_unsandboxed(p, &ro, o.cmd, &res)
-                                    : run_bwrap(p, &ro, o.cmd, &res);
+        status = run_backend(be, p, &ro, o.cmd, &res);
         report.class = res.class;
         report.status = status;
         report.exit_code = res.exit_code;
@@ -759,9 +809,17 @@ static int cmd_doctor(int argc, char **argv)
     bool usable = true;
     for (int i = 0; i < CHECK_COUNT; i++)
         usable = usable && (c[i].ok || !c[i].required);
+    enum backend be = auto_backend();
+    /* native needs no bwrap: then the bwrap check is not what makes the host usable */
+    if (be == BACKEND_NATIVE)
+        usable = true;
+    const char *auto_name = usable ? backend_name(be) : NULL;
     if (json) {
-        printf("{\"usable\":%s,\"auto_backend\":%s,\"checks\":[", usable ? "true" : "false",
-               usable ? "\"bwrap\"" : "null");
+        printf("{\"usable\":%s,\"auto_backend\":%s%s%s,\"auto_reason\":",
+               usable ? "true" : "false", auto_name ? "\"" : "", auto_name ? auto_name : "null",
+               auto_name ? "\"" : "");
+        json_write_str(stdout, auto_why);
+        printf(",\"checks\":[");
         for (int i = 0; i < CHECK_COUNT; i++) {
             printf("%s{\"name\":\"%s\",\"ok\":%s,\"required\":%s,\"detail\":", i ? "," : "",
                    c[i].name, c[i].ok ? "true" : "false", c[i].required ? "true" : "false");
@@ -778,8 +836,10 @@ static int cmd_doctor(int argc, char **argv)
             if (!c[i].ok)
                 printf("      %-9s fix: %s\n", "", c[i].fix);
         }
-        printf("auto backend: %s\n", usable ? "bwrap (the native backend is not built yet)"
-                                            : "none available: run would exit 125");
+        if (usable)
+            printf("auto backend: %s (%s)\n", auto_name, auto_why);
+        else
+            printf("auto backend: none available: run would exit 125 (%s)\n", auto_why);
     }
     return usable ? 0 : 1;
 }

@@ -660,3 +660,28 @@ bool policy_check_invariants(const struct policy *p, const char *const *protecte
             return fail(e, "%s: %s", p->env[i].origin, inner.msg);
     return true;
 }
+
+static size_t order_pass(const struct policy *p, unsigned kinds, bool below_work, size_t *order,
+                         size_t n)
+{
+    for (size_t i = 0; i < p->nmounts; i++)
+        if ((kinds & (1u << p->mounts[i].kind)) &&
+            path_within(p->mounts[i].dst, "/work") == below_work)
+            order[n++] = i;
+    return n;
+}
+
+void policy_mount_order(const struct policy *p, size_t *order, size_t *before_work)
+{
+    const unsigned structure = 1u << MOUNT_TMPFS | 1u << MOUNT_DIR | 1u << MOUNT_SYMLINK;
+    const unsigned rw = 1u << MOUNT_RW_BIND;
+    const unsigned ro = 1u << MOUNT_RO_BIND | 1u << MOUNT_RO_BIND_TRY;
+    size_t n = 0;
+    for (int below = 0; below < 2; below++) {
+        n = order_pass(p, structure, below, order, n);
+        n = order_pass(p, rw, below, order, n);
+        n = order_pass(p, ro, below, order, n);
+        if (!below)
+            *before_work = n;
+    }
+}

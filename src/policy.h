@@ -166,6 +166,16 @@ bool policy_unset_env(struct policy *p, const char *name);
 const struct envvar *policy_find_env(const struct policy *p, const char *name);
 
 /*
+ * The order every backend mounts the policy's entries in (noether's
+ * contract): structure first (tmpfs, dirs, symlinks), then rw binds, then
+ * ro binds, so a narrower ro bind shadows a broader rw parent; then /work,
+ * so it always wins at /work; then the entries below /work in the same
+ * order, or /work would hide them.  Fills order[0 .. p->nmounts) with
+ * mount indices; *before_work of them come before /work.
+ */
+void policy_mount_order(const struct policy *p, size_t *order, size_t *before_work);
+
+/*
  * The invariants, checked after all scripts.  protected_paths lists host
  * paths that must never become writable inside (policies.d directories,
  * the sandlot binary); NULL-terminated, may be NULL.

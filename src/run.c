@@ -4,6 +4,7 @@
 #include "bwrap.h"
 #include "doctor.h"
 #include "filter.h"
+#include "native.h"
 #include "util.h"
 
 #include <errno.h>
@@ -16,6 +17,7 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <sys/wait.h>
@@ -26,10 +28,12 @@
 static volatile sig_atomic_t child_pid;
 static volatile sig_atomic_t timed_out;
 static volatile sig_atomic_t kill_group; /* signal -pid (unsandboxed: own group) */
+static volatile sig_atomic_t got_signal; /* a terminating signal was forwarded */
 
 /* Forward a terminating signal to the child: bwrap dies of it and takes the sandbox down. */
 static void forward(int sig)
 {
+    got_signal = sig;
     if (child_pid > 0)
         kill(kill_group ? -child_pid : child_pid, sig);
 }
@@ -154,7 +158,7 @@ bool diagnose_userns(void)
  * In the child, before bwrap: the policy's rlimits, soft = hard, never
  * above the hard limit already in force (only privilege could raise it).
  */
-static void apply_limits(const struct policy *p)
+void run_apply_limits(const struct policy *p)
 {
     static const struct {
         enum limit l;
@@ -205,6 +209,25 @@ static void keep_open(int fd)
     int fl = fcntl(fd, F_GETFD);
     if (fl < 0 || fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC) < 0)
         _exit(EXIT_SANDLOT);
+}
+
+/*
+ * Wait for the sandbox: the ready byte (the command is about to start;
+ * EOF: setup ended first), then the child's end.  Returns whether the
+ * command started; *status is the wait status.
+ */
+static bool supervise(pid_t pid, int ready_rd, struct run_result *res, int *status)
+{
+    char byte;
+    ssize_t got;
+    do
+        got = read(ready_rd, &byte, 1);
+    while (got < 0 && errno == EINTR);
+    if (got == 1)
+        res->ready = monotonic_seconds();
+    close(ready_rd);
+    *status = wait_child(pid);
+    return got == 1;
 }
 
 int run_bwrap(const struct policy *p, const struct run_opts *o, char *const *cmd,
@@ -277,7 +300,7 @@ int run_bwrap(const struct policy *p, const struct run_opts *o, char *const *cmd
     if (pid == 0) {
         for (size_t i = 0; i < npass; i++)
             keep_open(pass[i]);
-        apply_limits(p);
+        run_apply_limits(p);
         /* bwrap gets an empty environment: --setenv carries the policy's. */
         char *empty[] = {NULL};
         execve(argv[0], argv, empty);
@@ -289,20 +312,12 @@ int run_bwrap(const struct policy *p, const struct run_opts *o, char *const *cmd
         close(pass[i]);
     free(pass);
     free(bind_fds);
-    /* The helper's byte says the sandbox is up; EOF, that bwrap ended first. */
-    char byte;
-    ssize_t got;
-    do
-        got = read(ready[0], &byte, 1);
-    while (got < 0 && errno == EINTR);
-    if (got == 1)
-        res->ready = monotonic_seconds();
-    close(ready[0]);
-    int status = wait_child(pid);
+    int status;
+    bool ready_seen = supervise(pid, ready[0], res, &status);
     free(argv);
     cmdline_free(&c);
 
-    if (got == 1 || timed_out || WIFSIGNALED(status))
+    if (ready_seen || timed_out || got_signal || WIFSIGNALED(status))
         return status_to_exit(status, res);
     /* bwrap ended before the command started: a setup failure. */
     res->class = "setup_error";
@@ -314,10 +329,9 @@ int run_bwrap(const struct policy *p, const struct run_opts *o, char *const *cmd
     return EXIT_SANDLOT;
 }
 
-int run_unsandboxed(const struct policy *p, const struct run_opts *o, char *const *cmd,
-                    struct run_result *res)
+/* The policy's environment as an environ-style list (malloc'd strings). */
+static char **policy_envp(const struct policy *p)
 {
-    /* The environment is still the policy's, never the caller's whole one. */
     char **envp = xcalloc(p->nenv + 1, sizeof *envp);
     size_t n = 0;
     for (size_t i = 0; i < p->nenv; i++) {
@@ -325,11 +339,96 @@ int run_unsandboxed(const struct policy *p, const struct run_opts *o, char *cons
         if (v)
             envp[n++] = xasprintf("%s=%s", p->env[i].name, v);
     }
+    return envp;
+}
+
+static void free_envp(char **envp)
+{
+    for (char **e = envp; *e; e++)
+        free(*e);
+    free(envp);
+}
+
+/* The seccomp program's bytes, read back from the memfd filter.c writes. */
+static void *filter_bytes(const struct policy *p, size_t *len)
+{
+    struct sl_err e;
+    int fd = seccomp_program_fd(p, &e);
+    if (fd < 0)
+        die("%s", e.msg);
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        die("seccomp filter: %s", strerror(errno));
+    char *buf = xmalloc((size_t)st.st_size + 1);
+    size_t got = 0;
+    while (got < (size_t)st.st_size) {
+        ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
+        if (r <= 0)
+            die("seccomp filter: %s", r < 0 ? strerror(errno) : "short read");
+        got += (size_t)r;
+    }
+    close(fd);
+    *len = got;
+    return buf;
+}
+
+int run_native(const struct policy *p, const struct run_opts *o, char *const *cmd,
+               struct run_result *res)
+{
+    int ready[2], alive[2];
+    if (pipe2(ready, O_CLOEXEC) != 0 || pipe2(alive, O_CLOEXEC) != 0)
+        die("pipe: %s", strerror(errno));
+    struct native_plan plan;
+    native_plan(p, &plan);
+    struct native_ctx ctx = {p, &plan, (unsigned)geteuid(), (unsigned)getegid(), ready[1],
+                             alive[0], NULL, 0, policy_envp(p), cmd};
+    ctx.filter = filter_bytes(p, &ctx.filter_len);
+
+    install_handlers(o->timeout);
+    /* fork-like clone (no new stack): the child is pid 1 of the new pid namespace */
+    pid_t pid = (pid_t)syscall(SYS_clone, native_clone_flags(p) | SIGCHLD, NULL, NULL, NULL, 0);
+    if (pid == 0) {
+        reset_signals();
+        close(ready[0]);
+        close(alive[1]);
+        native_child(&ctx);
+    }
+    int err = errno;
+    close(ready[1]);
+    close(alive[0]);
+    if (pid < 0) {
+        res->class = "setup_error";
+        res->ended = monotonic_seconds();
+        if (!diagnose_userns())
+            fprintf(stderr, "sandlot: native backend: cannot create the namespaces: %s\n",
+                    strerror(err));
+        return EXIT_SANDLOT;
+    }
+    child_pid = pid;
+    int status;
+    bool ready_seen = supervise(pid, ready[0], res, &status);
+    close(alive[1]);
+    free((void *)ctx.filter);
+    free_envp(ctx.envp);
+    native_plan_free(&plan);
+    if (ready_seen || timed_out || got_signal || WIFSIGNALED(status))
+        return status_to_exit(status, res);
+    /* the child said why on stderr */
+    res->class = "setup_error";
+    res->ended = monotonic_seconds();
+    return EXIT_SANDLOT;
+}
+
+int run_unsandboxed(const struct policy *p, const struct run_opts *o, char *const *cmd,
+                    struct run_result *res)
+{
+    /* The environment is still the policy's, never the caller's whole one. */
+    char **envp = policy_envp(p);
     kill_group = 1;
     pid_t pid = start_child(o->timeout);
     if (pid == 0) {
         setpgid(0, 0);
-        apply_limits(p);
+        run_apply_limits(p);
         /* No /work without a sandbox: the host work directory, if any, is the cwd. */
         if (p->work_host && chdir(p->work_host) != 0) {
             fprintf(stderr, "sandlot: cannot enter the work directory %s: %s\n", p->work_host,
@@ -346,8 +445,6 @@ int run_unsandboxed(const struct policy *p, const struct run_opts *o, char *cons
     child_pid = pid;
     res->ready = monotonic_seconds();
     int status = wait_child(pid);
-    for (size_t i = 0; i < n; i++)
-        free(envp[i]);
-    free(envp);
+    free_envp(envp);
     return status_to_exit(status, res);
 }

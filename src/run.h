@@ -31,6 +31,13 @@ struct run_opts {
 int run_bwrap(const struct policy *p, const struct run_opts *o, char *const *cmd,
               struct run_result *res);
 
+/* Run cmd under the native backend (native.h), same statuses as run_bwrap. */
+int run_native(const struct policy *p, const struct run_opts *o, char *const *cmd,
+               struct run_result *res);
+
+/* Set the policy's rlimits (soft = hard); exits 125 when one cannot be set. */
+void run_apply_limits(const struct policy *p);
+
 /* Run cmd with no sandbox (explicit opt-in), environment per policy. */
 int run_unsandboxed(const struct policy *p, const struct run_opts *o, char *const *cmd,
                     struct run_result *res);

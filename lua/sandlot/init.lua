@@ -93,10 +93,16 @@ local function quote(w)
   return "'" .. w:gsub("'", "'\\''") .. "'"
 end
 
---- The bwrap command, one flag per line, each with the origin that caused
--- it.  Values passed through from the host environment are not printed.
-function M.explain_text(policy, argv, bwrap_path, report)
-  local words, groups = core.bwrap_argv(policy, argv, bwrap_path)
+--- The sandbox, one flag (bwrap) or step (native) per line, each with the
+-- origin that caused it.  Values passed through from the host environment
+-- are not printed.  backend: {name = "bwrap" | "native", bwrap = path}.
+function M.explain_text(policy, argv, backend, report)
+  local words, groups
+  if backend.name == "native" then
+    words, groups = core.native_steps(policy, argv)
+  else
+    words, groups = core.bwrap_argv(policy, argv, backend.bwrap)
+  end
   local from_host = {}
   for _, v in ipairs(policy:env()) do
     if not v.value then from_host[v.name] = true end
@@ -111,7 +117,8 @@ function M.explain_text(policy, argv, bwrap_path, report)
   for gi, g in ipairs(groups) do
     local parts = {}
     for i = g.start, g.start + g.count - 1 do parts[#parts + 1] = quote(words[i]) end
-    if words[g.start] == "--setenv" and from_host[words[g.start + 1]] then
+    local w = words[g.start]
+    if (w == "--setenv" or w == "setenv") and from_host[words[g.start + 1]] then
       parts[3] = "<value from host>"
     end
     local text = table.concat(parts, " ")
@@ -126,7 +133,8 @@ function M.explain_text(policy, argv, bwrap_path, report)
       limits[#limits + 1] = ("%s %s"):format(l.name, tostring(l.value))
     end
   end
-  lines[#lines + 1] = "# rlimits, set before bwrap starts (soft = hard): "
+  lines[#lines + 1] = "# rlimits, set before " .. (backend.name == "native" and "the command starts"
+                      or "bwrap starts") .. " (soft = hard): "
                       .. table.concat(limits, ", ")
   for _, l in ipairs(policy:limits()) do
     if l.origin ~= "sandlot: default" and l.name ~= "tmp" and l.name ~= "work" then

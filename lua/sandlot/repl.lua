@@ -123,7 +123,8 @@ function M.session(opts, policy, report, info)
   local helpers = {}
   function helpers.help() print(M.HELP) end
   function helpers.explain()
-    io.write(sandlot.explain_text(s.policy, {}, info.bwrap or "bwrap", s.report))
+    io.write(sandlot.explain_text(s.policy, {}, { name = info.backend, bwrap = info.bwrap },
+                                  s.report))
   end
   function helpers.json() print(require("sandlot.noether").export(s.policy)) end
   function helpers.effects(list)

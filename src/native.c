@@ -1,0 +1,876 @@
+/* native.c: the native backend; see native.h. */
+#include "native.h"
+#include "doctor.h"
+#include "run.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/landlock.h>
+#include <linux/mount.h>
+#include <linux/openat2.h>
+#include <linux/seccomp.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define INVARIANT "sandlot: invariant"
+#define SKELETON "sandlot: baseline"
+
+/* Landlock access rights newer than Debian 12's headers. */
+#define LL_TRUNCATE (1ULL << 14)  /* ABI 3 */
+#define LL_IOCTL_DEV (1ULL << 15) /* ABI 5 */
+#define LL_SCOPE_ABSTRACT_UNIX (1ULL << 0)
+#define LL_SCOPE_SIGNAL (1ULL << 1)
+
+#ifndef MNT_DETACH
+#define MNT_DETACH 2
+#endif
+
+/* --- the plan ------------------------------------------------------------ */
+
+static struct nstep *add(struct native_plan *pl, enum nop op, const char *origin)
+{
+    if (pl->n == pl->cap) {
+        pl->cap = pl->cap ? pl->cap * 2 : 64;
+        pl->steps = xrealloc(pl->steps, pl->cap * sizeof *pl->steps);
+    }
+    struct nstep *s = &pl->steps[pl->n++];
+    memset(s, 0, sizeof *s);
+    s->op = op;
+    s->origin = origin ? origin : "policy";
+    s->size = LIMIT_UNLIMITED;
+    return s;
+}
+
+static void add_rule(struct native_plan *pl, enum ll_class c, const char *path, const char *origin)
+{
+    struct nstep *s = add(pl, N_RULE, origin);
+    s->kind = (int)c;
+    s->dst = path;
+}
+
+/* One policy mount as a step; bind and tmpfs targets also get a Landlock rule. */
+static void add_mount(struct native_plan *pl, const struct mount *m)
+{
+    struct nstep *s;
+    switch (m->kind) {
+    case MOUNT_TMPFS:
+        s = add(pl, N_TMPFS, m->origin);
+        break;
+    case MOUNT_DIR:
+        s = add(pl, N_DIR, m->origin);
+        break;
+    case MOUNT_SYMLINK:
+        s = add(pl, N_SYMLINK, m->origin);
+        break;
+    default:
+        s = add(pl, N_BIND, m->origin);
+        break;
+    }
+    s->kind = (int)m->kind;
+    s->src = m->src;
+    s->dst = m->dst;
+}
+
+/* The Landlock rule mirroring a mount step, if it has one. */
+static void add_mount_rule(struct native_plan *pl, const struct nstep *s)
+{
+    if (s->op == N_TMPFS)
+        add_rule(pl, LL_RW, s->dst, s->origin);
+    else if (s->op == N_BIND)
+        add_rule(pl, s->kind == MOUNT_RW_BIND ? LL_RW : LL_RO, s->dst, s->origin);
+}
+
+void native_plan(const struct policy *p, struct native_plan *pl)
+{
+    memset(pl, 0, sizeof *pl);
+    add(pl, N_NAMESPACES, INVARIANT);
+    struct nstep *s = add(pl, N_NETWORK, p->network ? p->network_origin : INVARIANT);
+    s->src = p->network ? "share" : "unshare";
+    add(pl, N_MAP_IDS, p->id_origin ? p->id_origin : SKELETON);
+    add(pl, N_ROOT, SKELETON);
+    add(pl, N_PROC, SKELETON);
+    add(pl, N_DEV, SKELETON);
+    s = add(pl, N_TMPFS, p->limit[LIMIT_TMP] != LIMIT_UNLIMITED ? p->limit_origin[LIMIT_TMP]
+                                                                 : SKELETON);
+    s->dst = "/tmp";
+    s->size = p->limit[LIMIT_TMP];
+
+    size_t first_mount = pl->n;
+    size_t *order = xcalloc(p->nmounts + 1, sizeof *order), before_work;
+    policy_mount_order(p, order, &before_work);
+    for (size_t k = 0; k < before_work; k++)
+        add_mount(pl, &p->mounts[order[k]]);
+    if (p->work_host) {
+        s = add(pl, N_BIND, p->work_origin);
+        s->kind = MOUNT_RW_BIND;
+        s->src = p->work_host;
+    } else {
+        s = add(pl, N_TMPFS, p->limit[LIMIT_WORK] != LIMIT_UNLIMITED
+                                 ? p->limit_origin[LIMIT_WORK]
+                                 : p->work_origin ? p->work_origin : SKELETON);
+        s->size = p->limit[LIMIT_WORK];
+    }
+    s->dst = "/work";
+    s->work = true;
+    for (size_t k = before_work; k < p->nmounts; k++)
+        add_mount(pl, &p->mounts[order[k]]);
+    free(order);
+    size_t end_mounts = pl->n;
+
+    add(pl, N_REMOUNT_RO, INVARIANT);
+    add(pl, N_PIVOT, SKELETON);
+    if (!p->network)
+        add(pl, N_LOOPBACK, SKELETON);
+    add(pl, N_CHDIR, SKELETON)->dst = "/work";
+
+    add(pl, N_SESSION, INVARIANT);
+    add(pl, N_PDEATH, INVARIANT);
+    add(pl, N_LANDLOCK, INVARIANT);
+    add_rule(pl, LL_LIST, "/", SKELETON);
+    add_rule(pl, LL_PROC, "/proc", SKELETON);
+    add_rule(pl, LL_RW, "/dev", SKELETON);
+    add_rule(pl, LL_RW, "/tmp", pl->steps[first_mount - 1].origin);
+    for (size_t i = first_mount; i < end_mounts; i++)
+        add_mount_rule(pl, &pl->steps[i]);
+    add(pl, N_NNP, INVARIANT);
+    add(pl, N_CAPS, INVARIANT);
+    add(pl, N_RESTRICT, INVARIANT);
+    add(pl, N_SECCOMP, p->seccomp_strict ? p->seccomp_origin : INVARIANT);
+    add(pl, N_CLEARENV, INVARIANT);
+    for (size_t i = 0; i < p->nenv; i++) {
+        s = add(pl, N_SETENV, p->env[i].origin);
+        s->src = p->env[i].name;
+        s->dst = p->env[i].value;
+    }
+    add(pl, N_EXEC, SKELETON);
+}
+
+void native_plan_free(struct native_plan *pl)
+{
+    free(pl->steps);
+    memset(pl, 0, sizeof *pl);
+}
+
+unsigned long native_clone_flags(const struct policy *p)
+{
+    return CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS |
+           CLONE_NEWCGROUP | (p->network ? 0 : CLONE_NEWNET);
+}
+
+static const char *rule_name(int c)
+{
+    switch ((enum ll_class)c) {
+    case LL_LIST: return "landlock-list";
+    case LL_RO: return "landlock-ro";
+    case LL_RW: return "landlock-rw";
+    case LL_PROC: return "landlock-proc";
+    }
+    return "?";
+}
+
+static const char *bind_name(int kind)
+{
+    return kind == MOUNT_RW_BIND ? "bind" : kind == MOUNT_RO_BIND_TRY ? "ro-bind-try" : "ro-bind";
+}
+
+void native_describe(const struct policy *p, char *const *cmd, char *const *host_env,
+                     struct cmdline *out)
+{
+    struct native_plan pl;
+    native_plan(p, &pl);
+    memset(out, 0, sizeof *out);
+    cmdline_group(out, SKELETON, "sandlot-native", (char *)NULL);
+    char a[32], b[32], size[32];
+    int abi = landlock_abi();
+    for (size_t i = 0; i < pl.n; i++) {
+        const struct nstep *s = &pl.steps[i];
+        const char *o = s->origin;
+        if (s->size != LIMIT_UNLIMITED)
+            snprintf(size, sizeof size, "%lld", s->size);
+        switch (s->op) {
+        case N_NAMESPACES:
+            cmdline_group(out, o, "unshare", "user", "mount", "pid", "ipc", "uts", "cgroup",
+                          (char *)NULL);
+            break;
+        case N_NETWORK:
+            cmdline_group(out, o, p->network ? "share-net" : "unshare", p->network ? NULL : "net",
+                          (char *)NULL);
+            break;
+        case N_MAP_IDS:
+            snprintf(a, sizeof a, "%u", p->uid);
+            snprintf(b, sizeof b, "%u", p->gid);
+            cmdline_group(out, o, "map-ids", "--uid", a, "--gid", b, (char *)NULL);
+            break;
+        case N_ROOT: cmdline_group(out, o, "tmpfs-root", (char *)NULL); break;
+        case N_PROC: cmdline_group(out, o, "proc", "/proc", (char *)NULL); break;
+        case N_DEV: cmdline_group(out, o, "dev", "/dev", (char *)NULL); break;
+        case N_TMPFS:
+            if (s->size != LIMIT_UNLIMITED)
+                cmdline_group(out, o, "tmpfs", "--size", size, s->dst, (char *)NULL);
+            else
+                cmdline_group(out, o, "tmpfs", s->dst, (char *)NULL);
+            break;
+        case N_DIR: cmdline_group(out, o, "dir", s->dst, (char *)NULL); break;
+        case N_SYMLINK: cmdline_group(out, o, "symlink", s->src, s->dst, (char *)NULL); break;
+        case N_BIND: cmdline_group(out, o, bind_name(s->kind), s->src, s->dst, (char *)NULL); break;
+        case N_REMOUNT_RO: cmdline_group(out, o, "remount-ro", "/", (char *)NULL); break;
+        case N_PIVOT: cmdline_group(out, o, "pivot-root", (char *)NULL); break;
+        case N_LOOPBACK: cmdline_group(out, o, "loopback-up", (char *)NULL); break;
+        case N_CHDIR: cmdline_group(out, o, "chdir", s->dst, (char *)NULL); break;
+        case N_SESSION: cmdline_group(out, o, "new-session", (char *)NULL); break;
+        case N_PDEATH: cmdline_group(out, o, "die-with-parent", (char *)NULL); break;
+        case N_LANDLOCK:
+            snprintf(a, sizeof a, "%d", abi);
+            cmdline_group(out, o, "landlock", "--abi", a, "--scope",
+                          abi >= 6 ? "abstract-unix,signal" : "none", (char *)NULL);
+            break;
+        case N_RULE: cmdline_group(out, o, rule_name(s->kind), s->dst, (char *)NULL); break;
+        case N_NNP: cmdline_group(out, o, "no-new-privs", (char *)NULL); break;
+        case N_CAPS: cmdline_group(out, o, "cap-drop", "ALL", (char *)NULL); break;
+        case N_RESTRICT: cmdline_group(out, o, "landlock-restrict-self", (char *)NULL); break;
+        case N_SECCOMP: cmdline_group(out, o, "seccomp", "<filter>", (char *)NULL); break;
+        case N_CLEARENV: cmdline_group(out, o, "clearenv", (char *)NULL); break;
+        case N_SETENV: {
+            const char *v = s->dst ? s->dst : env_lookup(host_env, s->src);
+            if (v)
+                cmdline_group(out, o, "setenv", s->src, v, (char *)NULL);
+            break;
+        }
+        case N_EXEC: cmdline_group(out, o, "exec", "--", (char *)NULL); break;
+        }
+    }
+    out->options_end = out->nwords;
+    cmdline_command(out, cmd);
+    native_plan_free(&pl);
+}
+
+/* --- availability -------------------------------------------------------- */
+
+static bool read_sysctl(const char *path, char *buf, size_t n)
+{
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return false;
+    bool ok = fgets(buf, (int)n, f) != NULL;
+    fclose(f);
+    buf[strcspn(buf, "\n")] = '\0';
+    return ok;
+}
+
+bool native_available(char *why, size_t n)
+{
+    char v[32];
+    if (landlock_abi() < 1) {
+        snprintf(why, n, "Landlock is not available (the native backend needs it as its second "
+                         "layer under the mount namespace)");
+        return false;
+    }
+    if (geteuid() != 0 &&
+        ((read_sysctl("/proc/sys/kernel/unprivileged_userns_clone", v, sizeof v) &&
+          strcmp(v, "0") == 0) ||
+         (read_sysctl("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", v, sizeof v) &&
+          strcmp(v, "1") == 0))) {
+        snprintf(why, n, "unprivileged user namespaces are restricted on this host");
+        return false;
+    }
+    if (read_sysctl("/proc/sys/user/max_user_namespaces", v, sizeof v) && strcmp(v, "0") == 0) {
+        snprintf(why, n, "user namespaces are disabled (user.max_user_namespaces=0)");
+        return false;
+    }
+    unsigned int action = SECCOMP_RET_KILL_PROCESS;
+    if (syscall(SYS_seccomp, SECCOMP_GET_ACTION_AVAIL, 0, &action) != 0) {
+        snprintf(why, n, "the kernel has no seccomp filter support");
+        return false;
+    }
+    /* mount_setattr (Linux 5.12) is the newest call the backend uses */
+    if (syscall(SYS_mount_setattr, -1, "", 0, NULL, 0) < 0 && errno == ENOSYS) {
+        snprintf(why, n, "the kernel lacks the mount API of Linux 5.12 (mount_setattr)");
+        return false;
+    }
+    snprintf(why, n, "user namespaces, Landlock ABI %d, seccomp and the mount API are available",
+             landlock_abi());
+    return true;
+}
+
+/* --- the child ----------------------------------------------------------- */
+
+/* A setup step failed: one line naming it, exit 125 (nothing ran). */
+__attribute__((noreturn)) PRINTF_LIKE(1, 2) static void fail(const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    int err = errno;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "sandlot: native backend: %s: %s\n", msg, strerror(err));
+    _exit(EXIT_SANDLOT);
+}
+
+static void write_file(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    size_t n = strlen(text);
+    if (fd < 0 || write(fd, text, n) != (ssize_t)n)
+        fail("writing %s", path);
+    close(fd);
+}
+
+static int open_how(int dirfd, const char *path, int flags, unsigned long long resolve)
+{
+    struct open_how how = {.flags = (unsigned long long)(flags | O_CLOEXEC), .resolve = resolve};
+    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+}
+
+/*
+ * Resolve a sandbox path beneath the new root: absolute symlinks and ".."
+ * are read as the sandbox will see them, never reaching the host's tree.
+ */
+static int open_in_root(int root, const char *path, int flags)
+{
+    while (*path == '/')
+        path++;
+    return open_how(root, *path ? path : ".", flags, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+}
+
+/* mkdir -p below the new root; returns an O_PATH descriptor of the directory. */
+static int make_dirs(int root, const char *path)
+{
+    int fd = open_in_root(root, path, O_PATH | O_DIRECTORY);
+    if (fd >= 0 || errno != ENOENT)
+        return fd;
+    char *copy = xstrdup(path);
+    char *slash = strrchr(copy, '/');
+    const char *name = slash + 1;
+    *slash = '\0';
+    int parent = make_dirs(root, copy[0] ? copy : "/");
+    if (parent < 0) {
+        free(copy);
+        return -1;
+    }
+    if (mkdirat(parent, name, 0755) != 0 && errno != EEXIST) {
+        close(parent);
+        free(copy);
+        return -1;
+    }
+    close(parent);
+    free(copy);
+    return open_in_root(root, path, O_PATH | O_DIRECTORY);
+}
+
+/* The mount point for a tree at dst: a directory, or an empty file for a non-directory. */
+static int make_target(int root, const char *dst, bool dir)
+{
+    if (dir)
+        return make_dirs(root, dst);
+    int fd = open_in_root(root, dst, O_PATH);
+    if (fd >= 0 || errno != ENOENT)
+        return fd;
+    char *copy = xstrdup(dst);
+    char *slash = strrchr(copy, '/');
+    *slash = '\0';
+    int parent = make_dirs(root, copy[0] ? copy : "/");
+    if (parent >= 0) {
+        int f = openat(parent, slash + 1, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW,
+                       0444);
+        if (f >= 0)
+            close(f);
+        close(parent);
+    }
+    free(copy);
+    return open_in_root(root, dst, O_PATH);
+}
+
+static void attach(int tree, int target, const char *what)
+{
+    if (syscall(SYS_move_mount, tree, "", target, "",
+                MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0)
+        fail("mounting %s", what);
+    close(tree);
+    close(target);
+}
+
+static void set_attr(int tree, unsigned long long set, bool recursive, const char *what)
+{
+    struct mount_attr attr = {.attr_set = set};
+    if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr,
+                sizeof attr) != 0)
+        fail("setting the flags of %s", what);
+}
+
+/* A fresh filesystem of type fstype with options (key=value pairs), as a detached mount. */
+static int new_fs(const char *fstype, const char *const *opts, unsigned attrs, const char *what)
+{
+    int fs = (int)syscall(SYS_fsopen, fstype, FSOPEN_CLOEXEC);
+    if (fs < 0)
+        fail("creating %s for %s", fstype, what);
+    for (; opts && opts[0]; opts += 2) {
+        int r = opts[1] ? (int)syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, opts[0], opts[1], 0)
+                        : (int)syscall(SYS_fsconfig, fs, FSCONFIG_SET_FLAG, opts[0], NULL, 0);
+        if (r != 0)
+            fail("option %s of %s for %s", opts[0], fstype, what);
+    }
+    if (syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) != 0)
+        fail("creating %s for %s", fstype, what);
+    int m = (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, attrs);
+    if (m < 0)
+        fail("mounting %s for %s", fstype, what);
+    close(fs);
+    return m;
+}
+
+static int mount_tmpfs(int root, const char *dst, long long size, const char *mode)
+{
+    char sz[32];
+    snprintf(sz, sizeof sz, "%lld", size);
+    const char *opts[] = {"mode", mode, size != LIMIT_UNLIMITED ? "size" : NULL, sz, NULL};
+    int m = new_fs("tmpfs", opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, dst);
+    if (root < 0)
+        return m;
+    int t = make_dirs(root, dst);
+    if (t < 0)
+        fail("creating the mount point %s", dst);
+    attach(m, t, dst);
+    return -1;
+}
+
+/* Clone the tree at host path (or descriptor) src, flags applied, onto dst in the new root. */
+static void bind_tree(int root, int srcfd, const char *src, const char *dst, unsigned long long set)
+{
+    int tree = (int)syscall(SYS_open_tree, srcfd, srcfd == AT_FDCWD ? src : "",
+                            OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE |
+                                (srcfd == AT_FDCWD ? 0 : AT_EMPTY_PATH));
+    if (tree < 0)
+        fail("cloning the mount of %s", src);
+    set_attr(tree, set, true, dst);
+    struct stat st;
+    if (fstat(tree, &st) != 0)
+        fail("stat %s", src);
+    int t = make_target(root, dst, S_ISDIR(st.st_mode));
+    if (t < 0)
+        fail("creating the mount point %s", dst);
+    attach(tree, t, dst);
+}
+
+static void mount_proc(int root)
+{
+    int m = new_fs("proc", NULL, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, "/proc");
+    int t = make_dirs(root, "/proc");
+    if (t < 0)
+        fail("creating /proc");
+    attach(m, t, "/proc");
+    /* bwrap's read-only corners of /proc: kernel knobs a namespace root could turn */
+    static const char *const ro[] = {"sys", "sysrq-trigger", "irq", "bus"};
+    int proc = open_in_root(root, "/proc", O_PATH | O_DIRECTORY);
+    for (size_t i = 0; i < sizeof ro / sizeof ro[0]; i++) {
+        int tree = (int)syscall(SYS_open_tree, proc, ro[i],
+                                OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+        if (tree < 0 && errno == ENOENT)
+            continue;
+        if (tree < 0)
+            fail("cloning /proc/%s", ro[i]);
+        set_attr(tree, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, true, ro[i]);
+        int target = (int)openat(proc, ro[i], O_PATH | O_CLOEXEC | O_NOFOLLOW);
+        if (target < 0)
+            fail("opening /proc/%s", ro[i]);
+        attach(tree, target, ro[i]);
+    }
+    close(proc);
+}
+
+static void make_symlink(int root, const char *target, const char *dst)
+{
+    char *copy = xstrdup(dst);
+    char *slash = strrchr(copy, '/');
+    *slash = '\0';
+    int parent = make_dirs(root, copy[0] ? copy : "/");
+    if (parent < 0)
+        fail("creating the directory of %s", dst);
+    if (symlinkat(target, parent, slash + 1) != 0) {
+        char have[4096];
+        ssize_t n = errno == EEXIST ? readlinkat(parent, slash + 1, have, sizeof have - 1) : -1;
+        if (n < 0 || (have[n] = '\0', strcmp(have, target) != 0))
+            fail("symlink %s -> %s", dst, target);
+    }
+    close(parent);
+    free(copy);
+}
+
+/* bwrap's --dev: device nodes bound from the host, devpts, shm and the usual links. */
+static void mount_dev(int root)
+{
+    mount_tmpfs(root, "/dev", LIMIT_UNLIMITED, "0755");
+    static const char *const nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
+    char host[32], dst[32];
+    for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) {
+        snprintf(host, sizeof host, "/dev/%s", nodes[i]);
+        snprintf(dst, sizeof dst, "/dev/%s", nodes[i]);
+        bind_tree(root, AT_FDCWD, host, dst, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC);
+    }
+    const char *pts[] = {"newinstance", NULL, "ptmxmode", "0666", "mode", "620", NULL};
+    int m = new_fs("devpts", pts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, "/dev/pts");
+    int t = make_dirs(root, "/dev/pts");
+    if (t < 0)
+        fail("creating /dev/pts");
+    attach(m, t, "/dev/pts");
+    make_symlink(root, "pts/ptmx", "/dev/ptmx");
+    make_symlink(root, "/proc/self/fd", "/dev/fd");
+    make_symlink(root, "/proc/self/fd/0", "/dev/stdin");
+    make_symlink(root, "/proc/self/fd/1", "/dev/stdout");
+    make_symlink(root, "/proc/self/fd/2", "/dev/stderr");
+    make_symlink(root, "/proc/kcore", "/dev/core");
+    int shm = make_dirs(root, "/dev/shm");
+    if (shm < 0)
+        fail("creating /dev/shm");
+    close(shm);
+}
+
+/*
+ * Open a bind source the way the bwrap backend does (run.c): ro/rw binds
+ * and the work directory never through a symlink or magic link;
+ * ro_bind_try follows links and is skipped (-1) when the source is absent.
+ */
+static int open_bind_source(const struct nstep *s)
+{
+    if (s->kind == MOUNT_RO_BIND_TRY) {
+        int fd = open(s->src, O_PATH | O_CLOEXEC);
+        if (fd < 0 && errno != ENOENT && errno != ENOTDIR)
+            fail("bind source %s", s->src);
+        return fd;
+    }
+    int fd = open_how(AT_FDCWD, s->src, O_PATH, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+    if (fd < 0)
+        fail("bind source %s%s", s->src,
+             errno == ELOOP ? " (a symlink in its path: binds never follow links)" : "");
+    return fd;
+}
+
+static void loopback_up(void)
+{
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    strcpy(ifr.ifr_name, "lo");
+    if (s < 0 || ioctl(s, SIOCGIFFLAGS, &ifr) != 0)
+        fail("reading the flags of lo");
+    ifr.ifr_flags |= IFF_UP;
+    if (ioctl(s, SIOCSIFFLAGS, &ifr) != 0)
+        fail("bringing lo up");
+    close(s);
+}
+
+/*
+ * pid 1 is a clone of sandlot: its argument and environment strings are
+ * sandlot's, and /proc/1/cmdline and /proc/1/environ would show them
+ * inside.  Zero that memory (its addresses are in /proc/self/stat).
+ */
+static void scrub_self(void)
+{
+    char buf[2048];
+    int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    if (n <= 0)
+        fail("reading /proc/self/stat");
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    /* fields 48..51: arg_start arg_end env_start env_end; p is at the end of field 2 */
+    unsigned long v[4];
+    int field = 2;
+    for (; p && *p && field < 48; p++)
+        if (*p == ' ')
+            field++;
+    if (!p || sscanf(p, "%lu %lu %lu %lu", &v[0], &v[1], &v[2], &v[3]) != 4)
+        fail("parsing /proc/self/stat");
+    for (int i = 0; i < 4; i += 2)
+        if (v[i + 1] > v[i])
+            explicit_bzero((void *)v[i], v[i + 1] - v[i]);
+    static const char name[] = "sandlot-init";
+    if (v[1] - v[0] >= sizeof name)
+        memcpy((void *)v[0], name, sizeof name); /* what ps shows for pid 1 */
+}
+
+static void drop_caps(void)
+{
+    for (unsigned long c = 0; prctl(PR_CAPBSET_READ, c, 0, 0, 0) >= 0; c++)
+        if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) != 0)
+            fail("dropping capability %lu from the bounding set", c);
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL)
+        fail("clearing the ambient capabilities");
+    struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct d[2];
+    memset(d, 0, sizeof d);
+    if (syscall(SYS_capset, &h, d) != 0)
+        fail("dropping every capability");
+}
+
+/* Access rights known at Landlock ABI abi. */
+static unsigned long long ll_handled(int abi)
+{
+    unsigned long long a = (1ULL << 13) - 1; /* ABI 1: EXECUTE .. MAKE_SYM */
+    if (abi >= 2)
+        a |= LANDLOCK_ACCESS_FS_REFER;
+    if (abi >= 3)
+        a |= LL_TRUNCATE;
+    if (abi >= 5)
+        a |= LL_IOCTL_DEV;
+    return a;
+}
+
+static unsigned long long ll_rights(enum ll_class c, unsigned long long handled, bool dir)
+{
+    const unsigned long long file = LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_WRITE_FILE |
+                                    LANDLOCK_ACCESS_FS_READ_FILE | LL_TRUNCATE | LL_IOCTL_DEV;
+    unsigned long long r = 0;
+    switch (c) {
+    case LL_LIST: r = LANDLOCK_ACCESS_FS_READ_DIR; break;
+    case LL_RO:
+        r = LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR |
+            LANDLOCK_ACCESS_FS_EXECUTE;
+        break;
+    case LL_RW: r = handled; break;
+    case LL_PROC:
+        r = LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR |
+            LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_EXECUTE | LL_TRUNCATE;
+        break;
+    }
+    r &= handled;
+    return dir ? r : r & file;
+}
+
+struct ll_attr {
+    unsigned long long handled_access_fs, handled_access_net, scoped;
+};
+
+/* Create the ruleset from the plan's N_RULE steps; returns its descriptor. */
+static int landlock_ruleset(const struct native_plan *pl)
+{
+    int abi = landlock_abi();
+    if (abi < 1)
+        fail("Landlock is not available");
+    unsigned long long handled = ll_handled(abi);
+    struct ll_attr attr = {handled, 0,
+                           abi >= 6 ? LL_SCOPE_ABSTRACT_UNIX | LL_SCOPE_SIGNAL : 0};
+    size_t size = abi >= 6 ? sizeof attr : abi >= 4 ? 2 * sizeof(unsigned long long)
+                                                    : sizeof(unsigned long long);
+    int rs = (int)syscall(SYS_landlock_create_ruleset, &attr, size, 0);
+    if (rs < 0)
+        fail("creating the Landlock ruleset");
+    for (size_t i = 0; i < pl->n; i++) {
+        const struct nstep *s = &pl->steps[i];
+        if (s->op != N_RULE)
+            continue;
+        int fd = open(s->dst, O_PATH | O_CLOEXEC);
+        if (fd < 0 && errno == ENOENT)
+            continue; /* a ro_bind_try that was skipped */
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) != 0)
+            fail("opening %s for its Landlock rule", s->dst);
+        struct landlock_path_beneath_attr pb = {
+            .allowed_access = ll_rights((enum ll_class)s->kind, handled, S_ISDIR(st.st_mode)),
+            .parent_fd = fd};
+        if (pb.allowed_access &&
+            syscall(SYS_landlock_add_rule, rs, LANDLOCK_RULE_PATH_BENEATH, &pb, 0) != 0)
+            fail("adding the Landlock rule for %s", s->dst);
+        close(fd);
+    }
+    return rs;
+}
+
+static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+
+/* pid 1 ends the sandbox on a forwarded signal: the kernel kills the rest. */
+static void on_signal(int sig)
+{
+    _exit(128 + sig);
+}
+
+/* The command's process: the last steps, then exec. */
+__attribute__((noreturn)) static void command(const struct native_ctx *ctx, char **cmd)
+{
+    const struct native_plan *pl = ctx->plan;
+    for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
+        signal(forwarded[i], SIG_DFL);
+    int rs = -1;
+    for (size_t i = 0; i < pl->n; i++) {
+        const struct nstep *s = &pl->steps[i];
+        switch (s->op) {
+        case N_SESSION:
+            if (setsid() < 0)
+                fail("setsid");
+            break;
+        case N_PDEATH:
+            if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0)
+                fail("PR_SET_PDEATHSIG");
+            break;
+        case N_LANDLOCK: rs = landlock_ruleset(pl); break;
+        case N_NNP:
+            if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+                fail("PR_SET_NO_NEW_PRIVS");
+            break;
+        case N_CAPS: drop_caps(); break;
+        case N_RESTRICT:
+            if (syscall(SYS_landlock_restrict_self, rs, 0) != 0)
+                fail("enforcing the Landlock ruleset");
+            close(rs);
+            break;
+        case N_SECCOMP: {
+            run_apply_limits(ctx->p); /* rlimits last before the filter, as for bwrap */
+            struct sock_fprog prog = {(unsigned short)(ctx->filter_len / sizeof(struct sock_filter)),
+                                      (struct sock_filter *)ctx->filter};
+            if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) != 0)
+                fail("loading the seccomp filter");
+            break;
+        }
+        default: break;
+        }
+    }
+    /* what sandlot-exec does under bwrap: ready byte, close all, exec */
+    while (write(ctx->ready_fd, "R", 1) < 0 && errno == EINTR)
+        ;
+    if (syscall(SYS_close_range, 3, ~0u, 0) != 0)
+        for (int fd = 3; fd < 65536; fd++)
+            close(fd);
+    environ = ctx->envp;
+    execvp(cmd[0], cmd);
+    int err = errno;
+    fprintf(stderr, "sandlot: %s: %s\n", cmd[0],
+            err == ENOENT ? "command not found in the sandbox" : strerror(err));
+    _exit(err == ENOENT || err == ENOTDIR ? EXIT_NOTFOUND : EXIT_NOEXEC);
+}
+
+
+void native_child(const struct native_ctx *ctx)
+{
+    const struct native_plan *pl = ctx->plan;
+    /* die with sandlot; if it is already gone, the pipe it holds says so */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0)
+        fail("PR_SET_PDEATHSIG");
+    struct pollfd pfd = {ctx->alive_fd, 0, 0};
+    if (poll(&pfd, 1, 0) != 0)
+        _exit(EXIT_SANDLOT);
+    /* the command's words may live in the memory scrub_self() clears */
+    size_t ncmd = 0;
+    while (ctx->cmd[ncmd])
+        ncmd++;
+    char **cmd = xcalloc(ncmd + 1, sizeof *cmd);
+    for (size_t i = 0; i < ncmd; i++)
+        cmd[i] = xstrdup(ctx->cmd[i]);
+    scrub_self();
+    /* a forwarded signal ends the sandbox from the start (pid 1 ignores what it has no handler for) */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
+        sigaction(forwarded[i], &sa, NULL);
+
+    int *fds = xcalloc(pl->n, sizeof *fds);
+    for (size_t i = 0; i < pl->n; i++)
+        fds[i] = -1;
+    int root = -1;
+    char map[64];
+    for (size_t i = 0; i < pl->n; i++) {
+        const struct nstep *s = &pl->steps[i];
+        switch (s->op) {
+        case N_MAP_IDS:
+            write_file("/proc/self/setgroups", "deny");
+            snprintf(map, sizeof map, "%u %u 1\n", ctx->p->uid, ctx->outer_uid);
+            write_file("/proc/self/uid_map", map);
+            snprintf(map, sizeof map, "%u %u 1\n", ctx->p->gid, ctx->outer_gid);
+            write_file("/proc/self/gid_map", map);
+            /* no host mount event reaches the sandbox, nothing leaves it */
+            struct mount_attr priv = {.propagation = MS_PRIVATE};
+            if (syscall(SYS_mount_setattr, AT_FDCWD, "/", AT_RECURSIVE, &priv, sizeof priv) != 0)
+                fail("making the mount namespace private");
+            /* every bind source, opened before the new root covers anything */
+            for (size_t j = i + 1; j < pl->n; j++)
+                if (pl->steps[j].op == N_BIND)
+                    fds[j] = open_bind_source(&pl->steps[j]);
+            break;
+        case N_ROOT: {
+            int m = mount_tmpfs(-1, "/", LIMIT_UNLIMITED, "0755");
+            int t = open("/tmp", O_PATH | O_DIRECTORY | O_CLOEXEC);
+            if (t < 0)
+                fail("opening /tmp for the new root");
+            attach(m, t, "the new root");
+            root = open("/tmp", O_PATH | O_DIRECTORY | O_CLOEXEC);
+            if (root < 0)
+                fail("opening the new root");
+            break;
+        }
+        case N_PROC: mount_proc(root); break;
+        case N_DEV: mount_dev(root); break;
+        case N_TMPFS: mount_tmpfs(root, s->dst, s->size, "0755"); break;
+        case N_DIR: {
+            int d = make_dirs(root, s->dst);
+            if (d < 0)
+                fail("creating the directory %s", s->dst);
+            close(d);
+            break;
+        }
+        case N_SYMLINK: make_symlink(root, s->src, s->dst); break;
+        case N_BIND:
+            if (fds[i] < 0)
+                break; /* ro_bind_try of an absent source */
+            bind_tree(root, fds[i], s->src, s->dst,
+                      MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+                          (s->kind == MOUNT_RW_BIND ? 0 : MOUNT_ATTR_RDONLY));
+            close(fds[i]);
+            break;
+        case N_REMOUNT_RO: set_attr(root, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+                                    false, "/");
+            break;
+        case N_PIVOT:
+            if (fchdir(root) != 0 || syscall(SYS_pivot_root, ".", ".") != 0 ||
+                syscall(SYS_umount2, ".", MNT_DETACH) != 0 || chdir("/") != 0)
+                fail("pivot_root into the new root");
+            close(root);
+            break;
+        case N_LOOPBACK: loopback_up(); break;
+        case N_CHDIR:
+            if (chdir(s->dst) != 0)
+                fail("chdir %s", s->dst);
+            break;
+        default: break;
+        }
+    }
+    free(fds);
+
+    pid_t pid = fork();
+    if (pid < 0)
+        fail("fork");
+    if (pid == 0)
+        command(ctx, cmd);
+    close(ctx->ready_fd);
+    /* The reaper needs no privilege and shows nothing of sandlot. */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+    drop_caps();
+    for (;;) {
+        int st;
+        pid_t w = waitpid(-1, &st, 0);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            _exit(EXIT_SANDLOT);
+        if (w == pid)
+            _exit(WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st));
+    }
+}
