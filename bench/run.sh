@@ -48,11 +48,12 @@ tab=$(printf '\t')
 {
     printf 'bare /bin/true\t/bin/true\n'
     printf 'raw bwrap: sandlot'"'"'s argv, filter, helper\t%s\n' "$(cat "$work/raw")"
-    printf 'sandlot run -- /bin/true\t%s\trun\t--\t/bin/true\n' "$S"
-    printf 'sandlot run, +100 policy scripts\tXDG_CONFIG_HOME=%s\t%s\trun\t--\t/bin/true\n' "$work/xdg" "$S"
-    printf 'sandlot run, 1000 effects\t%s\trun\t-e\t%s\t--\t/bin/true\n' "$S" "$effects"
+    printf 'sandlot run --isolate bwrap -- /bin/true\t%s\trun\t--isolate\tbwrap\t--\t/bin/true\n' "$S"
+    printf 'sandlot run (bwrap), +100 policy scripts\tXDG_CONFIG_HOME=%s\t%s\trun\t--isolate\tbwrap\t--\t/bin/true\n' "$work/xdg" "$S"
+    printf 'sandlot run (bwrap), 1000 effects\t%s\trun\t--isolate\tbwrap\t-e\t%s\t--\t/bin/true\n' "$S" "$effects"
     printf 'sandlot explain (policy only)\t%s\texplain\n' "$S"
-    printf 'lua5.4 -e "" (VM reference)\t/usr/bin/lua5.4\t-e\t\n' 
+    printf 'lua5.4 -e "" (VM reference)\t/usr/bin/lua5.4\t-e\t\n'
+    printf 'sandlot run --isolate native -- /bin/true\t%s\trun\t--isolate\tnative\t--\t/bin/true\n' "$S"
     if command -v firejail >/dev/null 2>&1; then
         printf 'firejail --noprofile --net=none\t%s\t--quiet\t--noprofile\t--net=none\t/bin/true\n' \
             "$(command -v firejail)"
@@ -81,7 +82,8 @@ fi
 med() { echo "$table" | awk -F'|' -v r="$1" '$2+0 == r { gsub(/ /, "", $4); print $4 }'; }
 rss() { echo "$table" | awk -F'|' -v r="$1" '$2+0 == r { gsub(/ /, "", $7); print $7 }'; }
 verdict() { if [ "$1" = 1 ]; then echo "met"; else echo "NOT met"; fi; }
-r2=$(med 2) r3=$(med 3) r4=$(med 4) r5=$(med 5)
+r2=$(med 2) r3=$(med 3) r4=$(med 4) r5=$(med 5) r8=$(med 8)
+t4=$(awk -v a="$r8" -v b="$r2" 'BEGIN { print (a <= 0.5 * b) }')
 t1=$(awk -v a="$r3" -v b="$r2" 'BEGIN { print (a <= 1.10 * b) }')
 d4=$(awk -v a="$r4" -v b="$r3" 'BEGIN { printf "%.2f", a - b }')
 d5=$(awk -v a="$r5" -v b="$r3" 'BEGIN { printf "%.2f", a - b }')
@@ -101,6 +103,7 @@ t3=$(( extra_rss <= 4096 ))
     echo
     echo "- row 3 ≤ 1.10 × row 2: $(awk -v a="$r3" -v b="$r2" 'BEGIN { printf "%.2f", a / b }') × — $(verdict "$t1")"
     echo "- rows 4 and 5 add ≤ 2 ms over row 3: +$d4 ms, +$d5 ms — $(verdict "$t2")"
+    echo "- row 8 (native) ≤ 0.5 × row 2: $(awk -v a="$r8" -v b="$r2" 'BEGIN { printf "%.2f", a / b }') × — $(verdict "$t4")"
     echo "- launcher peak RSS ≤ 4 MiB beyond the Lua VM's (row 3 − row 7): $extra_rss KiB — $(verdict "$t3")"
     if [ -n "${i_explain:-}" ]; then
         echo

@@ -446,10 +446,20 @@ enum backend { BACKEND_BWRAP, BACKEND_NATIVE, BACKEND_NONE };
 /* Why auto picked its backend (for explain and doctor). */
 static char auto_why[256];
 
-/* auto: native where every layer it needs is available, else bwrap. */
-static enum backend auto_backend(void)
+/*
+ * auto: native where every layer it needs is available, else bwrap.
+ * userns_ok is doctor's definitive test where it ran (1/0), else -1: the
+ * sysctls decide, and a refused clone falls back to bwrap (run_native).
+ */
+static enum backend auto_backend(int userns_ok)
 {
     char why[200];
+    if (userns_ok == 0) {
+        snprintf(auto_why, sizeof auto_why,
+                 "auto picked bwrap: native is unavailable: this process cannot create user "
+                 "namespaces");
+        return BACKEND_BWRAP;
+    }
     if (native_available(why, sizeof why)) {
         snprintf(auto_why, sizeof auto_why, "auto picked native: %s", why);
         return BACKEND_NATIVE;
@@ -481,7 +491,7 @@ static enum backend choose_backend(const struct opts *o, const char *usage)
         return BACKEND_NONE;
     }
     if (strcmp(mode, "auto") == 0)
-        return auto_backend();
+        return auto_backend(-1);
     if (strcmp(mode, "bwrap") == 0)
         return BACKEND_BWRAP;
     if (strcmp(mode, "native") == 0) {
@@ -604,7 +614,25 @@ static int run_backend(enum backend be, const struct policy *p, const struct run
 {
     switch (be) {
     case BACKEND_NONE: return run_unsandboxed(p, ro, cmd, res);
-    case BACKEND_NATIVE: return run_native(p, ro, cmd, res);
+    case BACKEND_NATIVE: {
+        int st = run_native(p, ro, cmd, res);
+        if (st != -1)
+            return st;
+        /* auto's native was refused by the kernel before anything ran: bwrap then */
+        verbose("auto: the kernel refused the native backend's namespaces; using bwrap");
+        report.backend = "bwrap";
+        struct run_opts bro = *ro;
+        bro.bwrap_path = require_bwrap();
+        char *self = self_path();
+        bro.exec_helper = find_exec_helper(self);
+        free(self);
+        if (!bro.exec_helper)
+            die("the exec helper sandlot-exec was not found; reinstall sandlot");
+        st = run_bwrap(p, &bro, cmd, res);
+        free((void *)bro.bwrap_path);
+        free((void *)bro.exec_helper);
+        return st;
+    }
     case BACKEND_BWRAP: break;
     }
     return run_bwrap(p, ro, cmd, res);
@@ -697,7 +725,7 @@ static int cmd_run_or_explain(int argc, char **argv, enum command cmd)
     } else if (cmd == CMD_REPL) {
         /* stack: opts, policy, report -> session(opts, policy, report, info) */
         static struct repl_run rr;
-        rr.ro = (struct run_opts){bw, helper, o.timeout};
+        rr.ro = (struct run_opts){bw, helper, o.timeout, auto_why[0] != '\0'};
         rr.be = be;
         push_module_fn(L, "sandlot.repl", "session");
         lua_insert(L, -4);
@@ -718,7 +746,7 @@ static int cmd_run_or_explain(int argc, char **argv, enum command cmd)
                  "Ctrl-D leaves", SANDLOT_VERSION, LUA_RELEASE);
         status = repl_main(L, isatty(STDIN_FILENO), banner);
     } else {
-        struct run_opts ro = {bw, helper, o.timeout};
+        struct run_opts ro = {bw, helper, o.timeout, auto_why[0] != '\0'};
         struct run_result res = {0};
         report.backend = backend_name(be);
         lua_getfield(L, -1, "stage");
@@ -806,13 +834,13 @@ static int cmd_doctor(int argc, char **argv)
                     argv[json ? 2 : 1]);
     struct check c[CHECK_COUNT];
     doctor_run(c);
+    enum backend be = auto_backend(c[CHECK_USERNS].ok);
+    /* the native backend needs no bwrap: then its absence is a gap, not a failure */
+    if (be == BACKEND_NATIVE)
+        c[CHECK_BWRAP].required = false;
     bool usable = true;
     for (int i = 0; i < CHECK_COUNT; i++)
         usable = usable && (c[i].ok || !c[i].required);
-    enum backend be = auto_backend();
-    /* native needs no bwrap: then the bwrap check is not what makes the host usable */
-    if (be == BACKEND_NATIVE)
-        usable = true;
     const char *auto_name = usable ? backend_name(be) : NULL;
     if (json) {
         printf("{\"usable\":%s,\"auto_backend\":%s%s%s,\"auto_reason\":",

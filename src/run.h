@@ -21,6 +21,7 @@ struct run_opts {
     const char *bwrap_path;  /* for the bwrap backend */
     const char *exec_helper; /* host path of sandlot-exec */
     double timeout;          /* seconds; 0 = none */
+    bool may_fall_back;      /* native picked by auto: a refused clone returns -1 */
 };
 
 /*
@@ -31,7 +32,11 @@ struct run_opts {
 int run_bwrap(const struct policy *p, const struct run_opts *o, char *const *cmd,
               struct run_result *res);
 
-/* Run cmd under the native backend (native.h), same statuses as run_bwrap. */
+/*
+ * Run cmd under the native backend (native.h), same statuses as run_bwrap.
+ * With o->may_fall_back, a kernel that refuses the namespaces returns -1
+ * before anything ran, so auto can use bwrap instead.
+ */
 int run_native(const struct policy *p, const struct run_opts *o, char *const *cmd,
                struct run_result *res);
 

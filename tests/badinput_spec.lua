@@ -173,7 +173,7 @@ for _, who in ipairs(H.users()) do
       local dir = H.tmpdir()
       local cmd = ("unshare -rm sh -c %s >%s/out 2>%s/err"):format(H.q(
         "mount --bind /dev/null /usr/bin/bwrap && exec env PATH=/usr/bin:/bin " ..
-        H.q(H.bin_dir() .. "/sandlot") .. " run --work " .. H.q(work) ..
+        H.q(H.bin_dir() .. "/sandlot") .. " run --isolate bwrap --work " .. H.q(work) ..
         " -- sh -c 'touch /work/marker'"), H.q(dir), H.q(dir))
       if user then
         cmd = "setpriv --reuid 65534 --regid 65534 --clear-groups -- sh -c " .. H.q(cmd)

@@ -14,6 +14,13 @@ H.SANDLOT = H.ROOT .. "/sandlot"
 H.TESTCONF = H.ROOT .. "/build/sandlot-testconf"
 H.TEST_SYSTEM_DIR = H.ROOT .. "/build/test-etc/sandlot/policies.d"
 
+--- The backend this run of the suite exercises (tools/run-tests.sh runs it
+-- once per backend): every sandlot call gets SANDLOT_ISOLATION from it
+-- unless the spec names a backend itself.
+H.BACKEND = os.getenv("SANDLOT_TEST_BACKEND") or "bwrap"
+assert(H.BACKEND == "bwrap" or H.BACKEND == "native",
+       "SANDLOT_TEST_BACKEND must be bwrap or native, not " .. H.BACKEND)
+
 --- Quote a word for sh.
 function H.q(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
@@ -94,7 +101,12 @@ function H.run(args, opts)
     words[#words + 1] = "setpriv --reuid 65534 --regid 65534 --clear-groups --"
   end
   words[#words + 1] = "env"
-  for k, v in pairs(opts.env or {}) do words[#words + 1] = H.q(k .. "=" .. v) end
+  -- explain prints the bwrap command unless a spec names the backend: its
+  -- flags are the vocabulary the policy specs assert in; native_spec checks
+  -- the native plan against it.
+  local env = { SANDLOT_ISOLATION = args[1] == "explain" and "bwrap" or H.BACKEND }
+  for k, v in pairs(opts.env or {}) do env[k] = v end
+  for k, v in pairs(env) do words[#words + 1] = H.q(k .. "=" .. v) end
   if opts.user == "nobody" then words[#words + 1] = "HOME=/nonexistent" end
   words[#words + 1] = H.q(H.bin_dir() .. "/" .. bin)
   for _, a in ipairs(args) do words[#words + 1] = H.q(a) end

@@ -73,7 +73,10 @@ describe("invariants", function()
     assert.matches("^inside\n0\n", text) -- the first run saw the real directory
     assert.matches("bind source " .. (dir .. "/data"):gsub("%p", "%%%0")
                    .. ": Too many levels of symbolic links", text)
-    assert.matches("status=125", text)
+    -- bwrap: the launcher refuses before bwrap starts and the REPL exits 125;
+    -- native: the sandbox's pid 1 refuses, and run{} returns 125
+    assert.is_truthy(text:find("status=125", 1, true) or text:find("\n125\nstatus=0", 1, true),
+                     text)
     assert.is_nil(text:find("passwd", 1, true), "the swapped-in /etc was mounted")
   end)
 
