@@ -396,16 +396,15 @@ int run_native(const struct policy *p, const struct run_opts *o, char *const *cm
     int err = errno;
     close(ready[1]);
     close(alive[0]);
-    if (pid < 0 && o->may_fall_back &&
-        (err == EPERM || err == EACCES || err == ENOSPC || err == EUSERS || err == EINVAL)) {
+    if (pid < 0) {
         close(ready[0]);
         close(alive[1]);
         free((void *)ctx.filter);
         free_envp(ctx.envp);
         native_plan_free(&plan);
-        return -1;
-    }
-    if (pid < 0) {
+        if (o->may_fall_back &&
+            (err == EPERM || err == EACCES || err == ENOSPC || err == EUSERS || err == EINVAL))
+            return -1;
         res->class = "setup_error";
         res->ended = monotonic_seconds();
         if (!diagnose_userns())
