@@ -12,6 +12,7 @@ trap 'rm -rf "$work"' EXIT
 S=$PWD/sandlot
 
 cc -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -o "$work/harness" bench/harness.c
+cc -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -o "$work/ns_floor" bench/ns_floor.c
 
 # N extra policy scripts in a user layer, each doing a little real work.
 scripts() { # scripts N DIR
@@ -54,6 +55,7 @@ tab=$(printf '\t')
     printf 'sandlot explain (policy only)\t%s\texplain\n' "$S"
     printf 'lua5.4 -e "" (VM reference)\t/usr/bin/lua5.4\t-e\t\n'
     printf 'sandlot run --isolate native -- /bin/true\t%s\trun\t--isolate\tnative\t--\t/bin/true\n' "$S"
+    printf 'kernel floor: clone into the same namespaces, fork, exec /bin/true\t%s\n' "$work/ns_floor"
     if command -v firejail >/dev/null 2>&1; then
         printf 'firejail --noprofile --net=none\t%s\t--quiet\t--noprofile\t--net=none\t/bin/true\n' \
             "$(command -v firejail)"
@@ -104,6 +106,8 @@ t3=$(( extra_rss <= 4096 ))
     echo "- row 3 ≤ 1.10 × row 2: $(awk -v a="$r3" -v b="$r2" 'BEGIN { printf "%.2f", a / b }') × — $(verdict "$t1")"
     echo "- rows 4 and 5 add ≤ 2 ms over row 3: +$d4 ms, +$d5 ms — $(verdict "$t2")"
     echo "- row 8 (native) ≤ 0.5 × row 2: $(awk -v a="$r8" -v b="$r2" 'BEGIN { printf "%.2f", a / b }') × — $(verdict "$t4")"
+    echo "  (its parts: the namespaces alone, row 9, are $(awk -v a="$(med 9)" -v b="$r2" 'BEGIN { printf "%.2f", a / b }') ×;" \
+         "sandlot's policy work, row 6 − row 1, is $(awk -v a="$(med 6)" -v c="$(med 1)" -v b="$r2" 'BEGIN { printf "%.2f", (a - c) / b }') ×)"
     echo "- launcher peak RSS ≤ 4 MiB beyond the Lua VM's (row 3 − row 7): $extra_rss KiB — $(verdict "$t3")"
     if [ -n "${i_explain:-}" ]; then
         echo

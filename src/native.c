@@ -703,6 +703,39 @@ static int landlock_ruleset(const struct native_plan *pl)
 
 static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
 
+/*
+ * The seccomp program, as sandlot compiled it while this side built the
+ * sandbox: every byte until EOF.  No program (sandlot failed) is fatal.
+ */
+static struct sock_filter *read_filter(int fd, size_t *len)
+{
+    size_t cap = 4096, n = 0;
+    char *buf = xmalloc(cap);
+    for (;;) {
+        if (n == cap) {
+            if (cap >= (1u << 20))
+                fail("the seccomp program is too large");
+            buf = xrealloc(buf, cap *= 2);
+        }
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            fail("reading the seccomp program");
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    close(fd);
+    if (n == 0 || n % sizeof(struct sock_filter) != 0 ||
+        n / sizeof(struct sock_filter) > 0xffff) {
+        errno = EINVAL;
+        fail("the seccomp program did not arrive whole");
+    }
+    *len = n;
+    return (struct sock_filter *)buf;
+}
+
 /* pid 1 ends the sandbox on a forwarded signal: the kernel kills the rest. */
 static void on_signal(int sig)
 {
@@ -739,9 +772,10 @@ __attribute__((noreturn)) static void command(const struct native_ctx *ctx, char
             close(rs);
             break;
         case N_SECCOMP: {
+            size_t len;
+            struct sock_filter *bpf = read_filter(ctx->filter_fd, &len);
             run_apply_limits(ctx->p); /* rlimits last before the filter, as for bwrap */
-            struct sock_fprog prog = {(unsigned short)(ctx->filter_len / sizeof(struct sock_filter)),
-                                      (struct sock_filter *)ctx->filter};
+            struct sock_fprog prog = {(unsigned short)(len / sizeof *bpf), bpf};
             if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) != 0)
                 fail("loading the seccomp filter");
             break;

@@ -91,8 +91,7 @@ struct native_ctx {
     unsigned outer_uid, outer_gid; /* the invoker's effective ids */
     int ready_fd;                  /* the command writes one byte here before exec */
     int alive_fd;                  /* read end of a pipe the parent holds open */
-    const void *filter;            /* the seccomp BPF program */
-    size_t filter_len;             /* bytes */
+    int filter_fd;                 /* read end of a pipe: the seccomp BPF program, then EOF */
     char **envp;                   /* the command's environment */
     char *const *cmd;
 };

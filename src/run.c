@@ -349,40 +349,53 @@ static void free_envp(char **envp)
     free(envp);
 }
 
-/* The seccomp program's bytes, read back from the memfd filter.c writes. */
-static void *filter_bytes(const struct policy *p, size_t *len)
+/* Copy the seccomp program for p into fd (a pipe), then close it. */
+static void send_filter(const struct policy *p, int fd)
 {
     struct sl_err e;
-    int fd = seccomp_program_fd(p, &e);
-    if (fd < 0)
+    int prog = seccomp_program_fd(p, &e);
+    if (prog < 0) {
+        close(fd); /* the sandbox sees EOF and stops: nothing runs */
         die("%s", e.msg);
-    struct stat st;
-    if (fstat(fd, &st) != 0)
-        die("seccomp filter: %s", strerror(errno));
-    char *buf = xmalloc((size_t)st.st_size + 1);
-    size_t got = 0;
-    while (got < (size_t)st.st_size) {
-        ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
-        if (r <= 0)
-            die("seccomp filter: %s", r < 0 ? strerror(errno) : "short read");
-        got += (size_t)r;
     }
+    /* a sandbox that already failed has closed its end: EPIPE, not SIGPIPE */
+    struct sigaction ign, old;
+    memset(&ign, 0, sizeof ign);
+    ign.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &ign, &old);
+    char buf[8192];
+    for (bool gone = false; !gone;) {
+        ssize_t n = read(prog, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            die("seccomp filter: %s", strerror(errno));
+        if (n == 0)
+            break;
+        for (ssize_t off = 0; off < n && !gone;) {
+            ssize_t w = write(fd, buf + off, (size_t)(n - off));
+            gone = w < 0 && errno == EPIPE; /* supervise() reports its failure */
+            if (w < 0 && errno != EINTR && !gone)
+                die("passing the seccomp filter: %s", strerror(errno));
+            off += w > 0 ? w : 0;
+        }
+    }
+    sigaction(SIGPIPE, &old, NULL);
+    close(prog);
     close(fd);
-    *len = got;
-    return buf;
 }
 
 int run_native(const struct policy *p, const struct run_opts *o, char *const *cmd,
                struct run_result *res)
 {
-    int ready[2], alive[2];
-    if (pipe2(ready, O_CLOEXEC) != 0 || pipe2(alive, O_CLOEXEC) != 0)
+    int ready[2], alive[2], filt[2];
+    if (pipe2(ready, O_CLOEXEC) != 0 || pipe2(alive, O_CLOEXEC) != 0 ||
+        pipe2(filt, O_CLOEXEC) != 0)
         die("pipe: %s", strerror(errno));
     struct native_plan plan;
     native_plan(p, &plan);
     struct native_ctx ctx = {p, &plan, (unsigned)geteuid(), (unsigned)getegid(), ready[1],
-                             alive[0], NULL, 0, policy_envp(p), cmd};
-    ctx.filter = filter_bytes(p, &ctx.filter_len);
+                             alive[0], filt[0], policy_envp(p), cmd};
 
     install_handlers(o->timeout);
     /* fork-like clone (no new stack): the child is pid 1 of the new pid namespace */
@@ -391,15 +404,17 @@ int run_native(const struct policy *p, const struct run_opts *o, char *const *cm
         reset_signals();
         close(ready[0]);
         close(alive[1]);
+        close(filt[1]);
         native_child(&ctx);
     }
     int err = errno;
     close(ready[1]);
     close(alive[0]);
+    close(filt[0]);
     if (pid < 0) {
         close(ready[0]);
         close(alive[1]);
-        free((void *)ctx.filter);
+        close(filt[1]);
         free_envp(ctx.envp);
         native_plan_free(&plan);
         if (o->may_fall_back &&
@@ -413,10 +428,11 @@ int run_native(const struct policy *p, const struct run_opts *o, char *const *cm
         return EXIT_SANDLOT;
     }
     child_pid = pid;
+    /* compiled while the sandbox is being built: libseccomp takes a while */
+    send_filter(p, filt[1]);
     int status;
     bool ready_seen = supervise(pid, ready[0], res, &status);
     close(alive[1]);
-    free((void *)ctx.filter);
     free_envp(ctx.envp);
     native_plan_free(&plan);
     if (ready_seen || timed_out || got_signal || WIFSIGNALED(status))
