@@ -25,7 +25,7 @@ static void set(struct check *c, const char *name, bool required, bool ok, const
     snprintf(c->fix, sizeof c->fix, "%s", ok ? "" : fix);
 }
 
-static bool read_line(const char *path, char *buf, size_t cap)
+bool read_line(const char *path, char *buf, size_t cap)
 {
     FILE *f = fopen(path, "re");
     if (!f)
@@ -81,7 +81,7 @@ static void check_bwrap(struct check *c)
     free(bw);
 }
 
-void doctor_userns(struct check *c)
+bool doctor_userns_sysctls(struct check *c)
 {
     char v[64];
     if (read_line("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", v, sizeof v) &&
@@ -90,13 +90,26 @@ void doctor_userns(struct check *c)
             "(kernel.apparmor_restrict_unprivileged_userns=1)",
             "install an AppArmor profile that grants bwrap \"userns\", or "
             "'sudo sysctl kernel.apparmor_restrict_unprivileged_userns=0'");
-        return;
+        return false;
     }
     if (read_line("/proc/sys/user/max_user_namespaces", v, sizeof v) && strcmp(v, "0") == 0) {
         set(c, "userns", true, false, "user.max_user_namespaces=0",
             "'sudo sysctl user.max_user_namespaces=15000'");
-        return;
+        return false;
     }
+    if (read_line("/proc/sys/kernel/unprivileged_userns_clone", v, sizeof v) &&
+        strcmp(v, "0") == 0 && geteuid() != 0) {
+        set(c, "userns", true, false, "kernel.unprivileged_userns_clone=0",
+            "'sudo sysctl kernel.unprivileged_userns_clone=1'");
+        return false;
+    }
+    return true;
+}
+
+void doctor_userns(struct check *c)
+{
+    if (!doctor_userns_sysctls(c))
+        return;
     pid_t pid = fork();
     if (pid == 0)
         _exit(unshare(CLONE_NEWUSER) == 0 ? 0 : 1);

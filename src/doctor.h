@@ -6,6 +6,7 @@
 #define SANDLOT_DOCTOR_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct check {
     const char *name;   /* "bwrap", "userns", "seccomp", "landlock", "cgroup" */
@@ -16,6 +17,16 @@ struct check {
 };
 
 enum { CHECK_BWRAP, CHECK_USERNS, CHECK_SECCOMP, CHECK_LANDLOCK, CHECK_CGROUP, CHECK_COUNT };
+
+/*
+ * The sysctls that refuse user namespaces (AppArmor's restriction,
+ * user.max_user_namespaces=0, Debian's unprivileged_userns_clone=0): false
+ * with *c filled when one does.  Reads files only, so it costs nothing.
+ */
+bool doctor_userns_sysctls(struct check *c);
+
+/* The first line of a file, without its newline; false when unreadable. */
+bool read_line(const char *path, char *buf, size_t cap);
 
 /* The user-namespace check alone (also run.c's diagnosis of a failed setup). */
 void doctor_userns(struct check *c);

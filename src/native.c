@@ -261,35 +261,16 @@ void native_describe(const struct policy *p, char *const *cmd, char *const *host
 
 /* --- availability -------------------------------------------------------- */
 
-static bool read_sysctl(const char *path, char *buf, size_t n)
-{
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return false;
-    bool ok = fgets(buf, (int)n, f) != NULL;
-    fclose(f);
-    buf[strcspn(buf, "\n")] = '\0';
-    return ok;
-}
-
 bool native_available(char *why, size_t n)
 {
-    char v[32];
     if (landlock_abi() < 1) {
         snprintf(why, n, "Landlock is not available (the native backend needs it as its second "
                          "layer under the mount namespace)");
         return false;
     }
-    if (geteuid() != 0 &&
-        ((read_sysctl("/proc/sys/kernel/unprivileged_userns_clone", v, sizeof v) &&
-          strcmp(v, "0") == 0) ||
-         (read_sysctl("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", v, sizeof v) &&
-          strcmp(v, "1") == 0))) {
-        snprintf(why, n, "unprivileged user namespaces are restricted on this host");
-        return false;
-    }
-    if (read_sysctl("/proc/sys/user/max_user_namespaces", v, sizeof v) && strcmp(v, "0") == 0) {
-        snprintf(why, n, "user namespaces are disabled (user.max_user_namespaces=0)");
+    struct check c;
+    if (!doctor_userns_sysctls(&c)) {
+        snprintf(why, n, "user namespaces are refused: %s", c.detail);
         return false;
     }
     unsigned int action = SECCOMP_RET_KILL_PROCESS;
