@@ -65,9 +65,10 @@ static const char usage_run[] =
     "Run COMMAND in a sandbox whose policy the policy layers build from its effects.\n";
 static const char usage_explain[] =
     "usage: sandlot explain [OPTIONS] [--json | --argv] [-- COMMAND [ARG...]]\n"
-    "Print the sandbox command, one flag per line with the script:line that caused\n"
-    "it; --json prints the policy as noether's IsolationPolicy JSON; --argv prints\n"
-    "the runnable bwrap command as NUL-terminated words, with real values.\n";
+    "Print the sandbox, one bwrap flag or native step per line with the script:line\n"
+    "that caused it, and which backend auto picks and why; --json prints the policy\n"
+    "as noether's IsolationPolicy JSON; --argv prints the runnable bwrap command as\n"
+    "NUL-terminated words, with real values (whatever the backend).\n";
 static const char usage_repl[] =
     "usage: sandlot repl [OPTIONS]\n"
     "An interactive Lua session with `policy` bound to the policy the options build\n"

@@ -13,7 +13,7 @@ stage to `stage`; expressions print their value, statements run.
 
   policy                 the policy (methods: see README, or type policy: and Tab)
   stage                  the stage: name, argv, effects, :has(kind), :effects_of(kind)
-  explain()              the bwrap command with the origin of each flag
+  explain()              the sandbox (bwrap flags or native steps), each with its origin
   json()                 the policy as noether IsolationPolicy JSON
   effects("network,fs-read:/data")   rebuild the policy for other effects
   reload()               run all layers again (after editing a script on disk)
