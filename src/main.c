@@ -444,8 +444,14 @@ static void budgeted_call(lua_State *L, int nargs, int nresults)
 
 enum backend { BACKEND_BWRAP, BACKEND_NATIVE, BACKEND_NONE };
 
-/* Why auto picked its backend (for explain and doctor). */
+/* Why auto picked its backend (for explain and doctor); empty unless auto chose. */
 static char auto_why[256];
+
+/* Only a backend auto picked may fall back (native to bwrap); an explicit one never does. */
+static bool picked_by_auto(void)
+{
+    return auto_why[0] != '\0';
+}
 
 /*
  * auto: native where every layer it needs is available, else bwrap.
@@ -520,6 +526,14 @@ static char *require_bwrap(void)
     return bw;
 }
 
+/* bwrap runs need the exec helper (found next to sandlot, or in ../libexec). */
+static void require_helper(const char *helper)
+{
+    if (!helper)
+        die("the exec helper sandlot-exec was not found next to sandlot or in "
+            "../libexec/sandlot; reinstall sandlot");
+}
+
 /*
  * Print what `explain` shows for the policy at -2 (report at -1): the
  * noether JSON, or the bwrap command with the origin of every flag.
@@ -559,7 +573,7 @@ static void print_explain(lua_State *L, const struct policy *p, const struct opt
         printf("# backend: native (sandlot itself, no bwrap): the steps it takes, in order\n");
     else
         printf("# backend: %s\n", *bw ? *bw : "bwrap (NOT FOUND: run would fail)");
-    if (auto_why[0])
+    if (picked_by_auto())
         printf("# %s\n", auto_why);
     push_sandlot_fn(L, "explain_text");
     lua_pushvalue(L, -3); /* the policy */
@@ -622,16 +636,11 @@ static int run_backend(enum backend be, const struct policy *p, const struct run
         /* auto's native was refused by the kernel before anything ran: bwrap then */
         verbose("auto: the kernel refused the native backend's namespaces; using bwrap");
         report.backend = "bwrap";
+        require_helper(ro->exec_helper);
         struct run_opts bro = *ro;
         bro.bwrap_path = require_bwrap();
-        char *self = self_path();
-        bro.exec_helper = find_exec_helper(self);
-        free(self);
-        if (!bro.exec_helper)
-            die("the exec helper sandlot-exec was not found; reinstall sandlot");
         st = run_bwrap(p, &bro, cmd, res);
         free((void *)bro.bwrap_path);
-        free((void *)bro.exec_helper);
         return st;
     }
     case BACKEND_BWRAP: break;
@@ -685,18 +694,20 @@ static int cmd_run_or_explain(int argc, char **argv, enum command cmd)
     enum backend be = choose_backend(&o, cmd == CMD_RUN    ? usage_run
                                          : cmd == CMD_REPL ? usage_repl
                                                            : usage_explain);
-    char *bw = NULL, *helper = NULL;
+    char *bw = NULL;
     char *self = self_path();
+    /*
+     * The helper belongs to the installation whatever the backend: it is
+     * looked up every time so the protected list (invariant 6) holds it, and
+     * a native or explain run checks the same invariants as a bwrap run.
+     */
+    char *helper = find_exec_helper(self);
     if (be == BACKEND_BWRAP && cmd == CMD_RUN) {
         bw = require_bwrap();
-        helper = find_exec_helper(self);
-        if (!helper)
-            die("the exec helper sandlot-exec was not found next to %s or in ../libexec/sandlot; "
-                "reinstall sandlot", self);
+        require_helper(helper);
     } else if (be == BACKEND_BWRAP && cmd == CMD_REPL) {
-        bool from_path; /* the REPL works without them; run{} says what is missing */
+        bool from_path; /* the REPL works without it; run{} says what is missing */
         bw = bwrap_find(getenv("PATH"), &from_path);
-        helper = find_exec_helper(self);
     }
     const char *dev = dev_source_dir(self);
     char *user_dir = user_policy_dir();
@@ -726,7 +737,7 @@ static int cmd_run_or_explain(int argc, char **argv, enum command cmd)
     } else if (cmd == CMD_REPL) {
         /* stack: opts, policy, report -> session(opts, policy, report, info) */
         static struct repl_run rr;
-        rr.ro = (struct run_opts){bw, helper, o.timeout, auto_why[0] != '\0'};
+        rr.ro = (struct run_opts){bw, helper, o.timeout, picked_by_auto()};
         rr.be = be;
         push_module_fn(L, "sandlot.repl", "session");
         lua_insert(L, -4);
@@ -747,7 +758,7 @@ static int cmd_run_or_explain(int argc, char **argv, enum command cmd)
                  "Ctrl-D leaves", SANDLOT_VERSION, LUA_RELEASE);
         status = repl_main(L, isatty(STDIN_FILENO), banner);
     } else {
-        struct run_opts ro = {bw, helper, o.timeout, auto_why[0] != '\0'};
+        struct run_opts ro = {bw, helper, o.timeout, picked_by_auto()};
         struct run_result res = {0};
         report.backend = backend_name(be);
         lua_getfield(L, -1, "stage");

@@ -129,6 +129,20 @@ describe("invariants", function()
     by_script(('policy:rw_bind(%q)'):format(dir), "would make .* writable inside the sandbox")
   end)
 
+  it("refuses making the exec helper writable inside, whatever the backend", function()
+    -- the native backend does not use it, but a later bwrap run would
+    local helper = H.bin_dir() .. "/sandlot-exec"
+    for _, backend in ipairs({ "native", "bwrap" }) do
+      local r = H.run_script(('policy:rw_bind(%q)'):format(helper),
+                             { env = { SANDLOT_ISOLATION = backend } })
+      assert.are.equal(125, r.code, backend .. ": " .. r.err)
+      assert.matches("would make " .. helper:gsub("%p", "%%%0") .. " writable inside", r.err)
+      local e = H.run({ "explain", "--isolate", backend, "-p", H.script(
+        ('policy:rw_bind(%q)'):format(helper)) })
+      assert.are.equal(125, e.code, "explain " .. backend .. ": " .. e.err)
+    end
+  end)
+
   it("refuses making a --policy script writable inside", function()
     local path = H.script('policy:rw_bind(POLICY_DIR)')
     local dir = path:gsub("/[^/]*$", "")
