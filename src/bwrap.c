@@ -70,6 +70,8 @@ static const char *bind_flag(enum mount_kind k)
 static void emit_mount(struct cmdline *c, const struct policy *p, size_t i, const int *bind_fds)
 {
     const struct mount *m = &p->mounts[i];
+    if (bind_fds && bind_fds[i] == -2)
+        return; /* an ro_bind_try source that was absent when run.c opened it */
     if (bind_fds && bind_fds[i] >= 0) {
         /* bound through the descriptor run.c opened without following links */
         char fd[16];
@@ -168,15 +170,11 @@ void bwrap_build(const struct policy *p, const struct bwrap_inputs *in, char *co
 
 void cmdline_command(struct cmdline *c, char *const *cmd)
 {
-    size_t start = c->nwords;
+    /* The command itself is one group, of however many words it has. */
+    cmdline_group(c, "command", (char *)NULL);
     for (char *const *a = cmd; a && *a; a++)
         push_word(c, *a);
-    /* The command itself is one group. */
-    if (c->ngroups == c->capgroups) {
-        c->capgroups = c->capgroups ? c->capgroups * 2 : 64;
-        c->groups = xrealloc(c->groups, c->capgroups * sizeof *c->groups);
-    }
-    c->groups[c->ngroups++] = (struct group){start, c->nwords - start, xstrdup("command")};
+    c->groups[c->ngroups - 1].count = c->nwords - c->groups[c->ngroups - 1].start;
 }
 
 void cmdline_free(struct cmdline *c)

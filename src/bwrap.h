@@ -33,7 +33,8 @@ struct bwrap_inputs {
     int helper_fd;            /* open descriptor of sandlot-exec, or -1 for none */
     int ready_fd;             /* fd number the helper reports on */
     int seccomp_fd;           /* the filter's descriptor; -1 none (--argv), -2 placeholder */
-    const int *bind_fds;      /* per mount: an O_PATH descriptor of its source, or -1;
+    const int *bind_fds;      /* per mount: an O_PATH descriptor of its source, -1 (not a
+                                 bind) or -2 (an absent ro_bind_try source: left out);
                                  NULL: sources by path (explain) */
     int work_fd;              /* descriptor of work_host, or -1 */
     char *const *host_env;    /* environ-style list the allowlist reads from */

@@ -99,13 +99,12 @@ void native_plan(const struct policy *p, struct native_plan *pl)
 {
     memset(pl, 0, sizeof *pl);
     add(pl, N_NAMESPACES, INVARIANT);
-    struct nstep *s = add(pl, N_NETWORK, p->network ? p->network_origin : INVARIANT);
-    s->src = p->network ? "share" : "unshare";
+    add(pl, N_NETWORK, p->network ? p->network_origin : INVARIANT);
     add(pl, N_MAP_IDS, p->id_origin ? p->id_origin : SKELETON);
     add(pl, N_ROOT, SKELETON);
     add(pl, N_PROC, SKELETON);
     add(pl, N_DEV, SKELETON);
-    s = add(pl, N_TMPFS, p->limit[LIMIT_TMP] != LIMIT_UNLIMITED ? p->limit_origin[LIMIT_TMP]
+    struct nstep *s = add(pl, N_TMPFS, p->limit[LIMIT_TMP] != LIMIT_UNLIMITED ? p->limit_origin[LIMIT_TMP]
                                                                  : SKELETON);
     s->dst = "/tmp";
     s->size = p->limit[LIMIT_TMP];
@@ -126,7 +125,6 @@ void native_plan(const struct policy *p, struct native_plan *pl)
         s->size = p->limit[LIMIT_WORK];
     }
     s->dst = "/work";
-    s->work = true;
     for (size_t k = before_work; k < p->nmounts; k++)
         add_mount(pl, &p->mounts[order[k]]);
     free(order);
@@ -263,7 +261,8 @@ void native_describe(const struct policy *p, char *const *cmd, char *const *host
 
 bool native_available(char *why, size_t n)
 {
-    if (landlock_abi() < 1) {
+    int abi = landlock_abi();
+    if (abi < 1) {
         snprintf(why, n, "Landlock is not available (the native backend needs it as its second "
                          "layer under the mount namespace)");
         return false;
@@ -284,7 +283,7 @@ bool native_available(char *why, size_t n)
         return false;
     }
     snprintf(why, n, "user namespaces, Landlock ABI %d, seccomp and the mount API are available",
-             landlock_abi());
+             abi);
     return true;
 }
 
@@ -329,52 +328,48 @@ static int open_in_root(int root, const char *path, int flags)
     return open_how(root, *path ? path : ".", flags, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
 }
 
-/* mkdir -p below the new root; returns an O_PATH descriptor of the directory. */
-static int make_dirs(int root, const char *path)
+static int make_target(int root, const char *path, bool dir);
+
+/*
+ * The directory that will hold path's last component, created as needed;
+ * *name points at that component (inside path).  Returns an O_PATH
+ * descriptor, or -1 with errno.
+ */
+static int make_parent(int root, const char *path, const char **name)
 {
-    int fd = open_in_root(root, path, O_PATH | O_DIRECTORY);
-    if (fd >= 0 || errno != ENOENT)
-        return fd;
-    char *copy = xstrdup(path);
-    char *slash = strrchr(copy, '/');
-    const char *name = slash + 1;
-    *slash = '\0';
-    int parent = make_dirs(root, copy[0] ? copy : "/");
-    if (parent < 0) {
-        free(copy);
-        return -1;
-    }
-    if (mkdirat(parent, name, 0755) != 0 && errno != EEXIST) {
-        close(parent);
-        free(copy);
-        return -1;
-    }
-    close(parent);
-    free(copy);
-    return open_in_root(root, path, O_PATH | O_DIRECTORY);
+    const char *slash = strrchr(path, '/');
+    *name = slash + 1;
+    char *dir = xstrdup(path);
+    dir[slash - path] = '\0';
+    int fd = make_target(root, dir[0] ? dir : "/", true);
+    free(dir);
+    return fd;
 }
 
-/* The mount point for a tree at dst: a directory, or an empty file for a non-directory. */
-static int make_target(int root, const char *dst, bool dir)
+/*
+ * What is at path in the new root, made when absent: a directory (mkdir
+ * -p), or an empty file as the mount point of a non-directory.  Returns an
+ * O_PATH descriptor, or -1 with errno.
+ */
+static int make_target(int root, const char *path, bool dir)
 {
-    if (dir)
-        return make_dirs(root, dst);
-    int fd = open_in_root(root, dst, O_PATH);
+    int flags = O_PATH | (dir ? O_DIRECTORY : 0);
+    int fd = open_in_root(root, path, flags);
     if (fd >= 0 || errno != ENOENT)
         return fd;
-    char *copy = xstrdup(dst);
-    char *slash = strrchr(copy, '/');
-    *slash = '\0';
-    int parent = make_dirs(root, copy[0] ? copy : "/");
-    if (parent >= 0) {
-        int f = openat(parent, slash + 1, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW,
-                       0444);
-        if (f >= 0)
-            close(f);
-        close(parent);
-    }
-    free(copy);
-    return open_in_root(root, dst, O_PATH);
+    const char *name;
+    int parent = make_parent(root, path, &name);
+    if (parent < 0)
+        return -1;
+    int made = dir ? mkdirat(parent, name, 0755)
+                   : openat(parent, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW,
+                            0444);
+    if (!dir && made >= 0)
+        close(made);
+    close(parent);
+    if (made < 0 && errno != EEXIST)
+        return -1;
+    return open_in_root(root, path, flags);
 }
 
 static void attach(int tree, int target, const char *what)
@@ -384,6 +379,15 @@ static void attach(int tree, int target, const char *what)
         fail("mounting %s", what);
     close(tree);
     close(target);
+}
+
+/* Attach the detached mount m at dst in the new root (a directory, or a file's place). */
+static void attach_at(int root, int m, const char *dst, bool dir)
+{
+    int t = make_target(root, dst, dir);
+    if (t < 0)
+        fail("creating the mount point %s", dst);
+    attach(m, t, dst);
 }
 
 static void set_attr(int tree, unsigned long long set, bool recursive, const char *what)
@@ -415,19 +419,13 @@ static int new_fs(const char *fstype, const char *const *opts, unsigned attrs, c
     return m;
 }
 
-static int mount_tmpfs(int root, const char *dst, long long size, const char *mode)
+/* A detached tmpfs, nosuid and nodev, of size bytes (or the kernel's default). */
+static int new_tmpfs(long long size, const char *what)
 {
     char sz[32];
     snprintf(sz, sizeof sz, "%lld", size);
-    const char *opts[] = {"mode", mode, size != LIMIT_UNLIMITED ? "size" : NULL, sz, NULL};
-    int m = new_fs("tmpfs", opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, dst);
-    if (root < 0)
-        return m;
-    int t = make_dirs(root, dst);
-    if (t < 0)
-        fail("creating the mount point %s", dst);
-    attach(m, t, dst);
-    return -1;
+    const char *opts[] = {"mode", "0755", size != LIMIT_UNLIMITED ? "size" : NULL, sz, NULL};
+    return new_fs("tmpfs", opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, what);
 }
 
 /* Clone the tree at host path (or descriptor) src, flags applied, onto dst in the new root. */
@@ -442,19 +440,14 @@ static void bind_tree(int root, int srcfd, const char *src, const char *dst, uns
     struct stat st;
     if (fstat(tree, &st) != 0)
         fail("stat %s", src);
-    int t = make_target(root, dst, S_ISDIR(st.st_mode));
-    if (t < 0)
-        fail("creating the mount point %s", dst);
-    attach(tree, t, dst);
+    attach_at(root, tree, dst, S_ISDIR(st.st_mode));
 }
 
 static void mount_proc(int root)
 {
-    int m = new_fs("proc", NULL, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, "/proc");
-    int t = make_dirs(root, "/proc");
-    if (t < 0)
-        fail("creating /proc");
-    attach(m, t, "/proc");
+    attach_at(root,
+              new_fs("proc", NULL, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, "/proc"),
+              "/proc", true);
     /*
      * The read-only corners of /proc that bwrap 0.8 leaves in its sandbox
      * (its mount table, compared in native_spec): kernel knobs a root of
@@ -481,26 +474,23 @@ static void mount_proc(int root)
 
 static void make_symlink(int root, const char *target, const char *dst)
 {
-    char *copy = xstrdup(dst);
-    char *slash = strrchr(copy, '/');
-    *slash = '\0';
-    int parent = make_dirs(root, copy[0] ? copy : "/");
+    const char *name;
+    int parent = make_parent(root, dst, &name);
     if (parent < 0)
         fail("creating the directory of %s", dst);
-    if (symlinkat(target, parent, slash + 1) != 0) {
+    if (symlinkat(target, parent, name) != 0) {
         char have[4096];
-        ssize_t n = errno == EEXIST ? readlinkat(parent, slash + 1, have, sizeof have - 1) : -1;
+        ssize_t n = errno == EEXIST ? readlinkat(parent, name, have, sizeof have - 1) : -1;
         if (n < 0 || (have[n] = '\0', strcmp(have, target) != 0))
             fail("symlink %s -> %s", dst, target);
     }
     close(parent);
-    free(copy);
 }
 
 /* bwrap's --dev: device nodes bound from the host, devpts, shm and the usual links. */
 static void mount_dev(int root)
 {
-    mount_tmpfs(root, "/dev", LIMIT_UNLIMITED, "0755");
+    attach_at(root, new_tmpfs(LIMIT_UNLIMITED, "/dev"), "/dev", true);
     static const char *const nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
     char host[32], dst[32];
     for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) {
@@ -509,41 +499,27 @@ static void mount_dev(int root)
         bind_tree(root, AT_FDCWD, host, dst, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC);
     }
     const char *pts[] = {"newinstance", NULL, "ptmxmode", "0666", "mode", "620", NULL};
-    int m = new_fs("devpts", pts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, "/dev/pts");
-    int t = make_dirs(root, "/dev/pts");
-    if (t < 0)
-        fail("creating /dev/pts");
-    attach(m, t, "/dev/pts");
+    attach_at(root, new_fs("devpts", pts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, "/dev/pts"),
+              "/dev/pts", true);
     make_symlink(root, "pts/ptmx", "/dev/ptmx");
     make_symlink(root, "/proc/self/fd", "/dev/fd");
     make_symlink(root, "/proc/self/fd/0", "/dev/stdin");
     make_symlink(root, "/proc/self/fd/1", "/dev/stdout");
     make_symlink(root, "/proc/self/fd/2", "/dev/stderr");
     make_symlink(root, "/proc/kcore", "/dev/core");
-    int shm = make_dirs(root, "/dev/shm");
+    int shm = make_target(root, "/dev/shm", true);
     if (shm < 0)
         fail("creating /dev/shm");
     close(shm);
 }
 
-/*
- * Open a bind source the way the bwrap backend does (run.c): ro/rw binds
- * and the work directory never through a symlink or magic link;
- * ro_bind_try follows links and is skipped (-1) when the source is absent.
- */
+/* A bind source's descriptor (bind_source_open); -1: an absent ro_bind_try source. */
 static int open_bind_source(const struct nstep *s)
 {
-    if (s->kind == MOUNT_RO_BIND_TRY) {
-        int fd = open(s->src, O_PATH | O_CLOEXEC);
-        if (fd < 0 && errno != ENOENT && errno != ENOTDIR)
-            fail("bind source %s", s->src);
-        return fd;
-    }
-    int fd = open_how(AT_FDCWD, s->src, O_PATH, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
-    if (fd < 0) {
-        /* the bwrap backend's message (run.c open_source), word for word */
-        fprintf(stderr, "sandlot: bind source %s: %s%s\n", s->src, strerror(errno),
-                errno == ELOOP ? " (a symlink in its path: binds never follow links)" : "");
+    struct sl_err e;
+    int fd = bind_source_open(s->src, (enum mount_kind)s->kind, &e);
+    if (fd < 0 && e.msg[0]) {
+        fprintf(stderr, "sandlot: %s\n", e.msg); /* the bwrap backend's message */
         _exit(EXIT_SANDLOT);
     }
     return fd;
@@ -818,6 +794,8 @@ void native_child(const struct native_ctx *ctx)
             write_file("/proc/self/uid_map", map);
             snprintf(map, sizeof map, "%u %u 1\n", ctx->p->gid, ctx->outer_gid);
             write_file("/proc/self/gid_map", map);
+            break;
+        case N_ROOT: {
             /* no host mount event reaches the sandbox, nothing leaves it */
             struct mount_attr priv = {.propagation = MS_PRIVATE};
             if (syscall(SYS_mount_setattr, AT_FDCWD, "/", AT_RECURSIVE, &priv, sizeof priv) != 0)
@@ -826,13 +804,10 @@ void native_child(const struct native_ctx *ctx)
             for (size_t j = i + 1; j < pl->n; j++)
                 if (pl->steps[j].op == N_BIND)
                     fds[j] = open_bind_source(&pl->steps[j]);
-            break;
-        case N_ROOT: {
-            int m = mount_tmpfs(-1, "/", LIMIT_UNLIMITED, "0755");
             int t = open("/tmp", O_PATH | O_DIRECTORY | O_CLOEXEC);
             if (t < 0)
                 fail("opening /tmp for the new root");
-            attach(m, t, "the new root");
+            attach(new_tmpfs(LIMIT_UNLIMITED, "the new root"), t, "the new root");
             root = open("/tmp", O_PATH | O_DIRECTORY | O_CLOEXEC);
             if (root < 0)
                 fail("opening the new root");
@@ -840,9 +815,9 @@ void native_child(const struct native_ctx *ctx)
         }
         case N_PROC: mount_proc(root); break;
         case N_DEV: mount_dev(root); break;
-        case N_TMPFS: mount_tmpfs(root, s->dst, s->size, "0755"); break;
+        case N_TMPFS: attach_at(root, new_tmpfs(s->size, s->dst), s->dst, true); break;
         case N_DIR: {
-            int d = make_dirs(root, s->dst);
+            int d = make_target(root, s->dst, true);
             if (d < 0)
                 fail("creating the directory %s", s->dst);
             close(d);
@@ -883,8 +858,8 @@ void native_child(const struct native_ctx *ctx)
         command(ctx, cmd);
     close(ctx->ready_fd);
     /* The reaper needs no privilege and shows nothing of sandlot. */
-    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+        fail("hardening the reaper"); /* pid 1 ends: so does the command */
     drop_caps();
     for (;;) {
         int st;

@@ -4,6 +4,9 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -311,6 +314,21 @@ bool bind_source_allowed(const char *src, struct sl_err *e)
         }
     }
     return true;
+}
+
+int bind_source_open(const char *src, enum mount_kind k, struct sl_err *e)
+{
+    bool try = k == MOUNT_RO_BIND_TRY;
+    struct open_how how = {.flags = O_PATH | O_CLOEXEC,
+                           .resolve = RESOLVE_NO_MAGICLINKS | (try ? 0 : RESOLVE_NO_SYMLINKS)};
+    int fd = (int)syscall(SYS_openat2, AT_FDCWD, src, &how, sizeof how);
+    e->msg[0] = '\0';
+    if (fd >= 0 || (try && (errno == ENOENT || errno == ENOTDIR)))
+        return fd;
+    int err = errno;
+    snprintf(e->msg, sizeof e->msg, "bind source %s: %s%s", src, strerror(err),
+             err == ELOOP && !try ? " (a symlink in its path: binds never follow links)" : "");
+    return -1;
 }
 
 /* The seal of this kind that covers arg, or NULL. */

@@ -128,6 +128,17 @@ bool target_allowed(const char *dst, struct sl_err *e);
 /* A bind source must not be under /proc nor go through a symlink. */
 bool bind_source_allowed(const char *src, struct sl_err *e);
 
+/*
+ * Open a bind source for mounting, as an O_PATH descriptor (close-on-exec),
+ * for both backends.  ro/rw binds (and --work, kind MOUNT_RW_BIND) never
+ * through a symlink or a /proc magic link (openat2 RESOLVE_NO_SYMLINKS |
+ * RESOLVE_NO_MAGICLINKS), so what is mounted is what was checked, whatever
+ * a racing host process renames.  MOUNT_RO_BIND_TRY follows symlinks but no
+ * magic link, and an absent source returns -1 with e->msg empty: skip it.
+ * Any other failure returns -1 with the message.
+ */
+int bind_source_open(const char *src, enum mount_kind k, struct sl_err *e);
+
 /* Environment rules (invariant 7). */
 bool env_name_allowed(const char *name, size_t len, struct sl_err *e);
 

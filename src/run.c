@@ -13,11 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/openat2.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <sys/wait.h>
@@ -187,20 +186,16 @@ void run_apply_limits(const struct policy *p)
 }
 
 /*
- * Open a bind source without following any symlink or /proc magic link
- * (openat2 RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS), as an O_PATH
- * descriptor bwrap binds with --ro-bind-fd/--bind-fd: what is mounted is
- * what was opened, whatever a racing host process renames afterwards.
+ * A bind source's descriptor (bind_source_open), or die naming it;
+ * -2 for an absent ro_bind_try source, which bwrap_build leaves out.
  */
-static int open_source(const char *path)
+static int open_source(const char *path, enum mount_kind k)
 {
-    struct open_how how = {.flags = O_PATH | O_CLOEXEC,
-                           .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
-    int fd = (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how);
-    if (fd < 0)
-        die("bind source %s: %s%s", path, strerror(errno),
-            errno == ELOOP ? " (a symlink in its path: binds never follow links)" : "");
-    return fd;
+    struct sl_err e;
+    int fd = bind_source_open(path, k, &e);
+    if (fd < 0 && e.msg[0])
+        die("%s", e.msg);
+    return fd < 0 ? -2 : fd;
 }
 
 /* Clear FD_CLOEXEC so fd survives into bwrap. */
@@ -213,10 +208,11 @@ static void keep_open(int fd)
 
 /*
  * Wait for the sandbox: the ready byte (the command is about to start;
- * EOF: setup ended first), then the child's end.  Returns whether the
- * command started; *status is the wait status.
+ * EOF: setup ended first), then the child's end.  Returns sandlot's exit
+ * status, or -1 when the sandbox ended before the command started (a
+ * setup failure, res->class set; *status is the wait status).
  */
-static bool supervise(pid_t pid, int ready_rd, struct run_result *res, int *status)
+static int supervise(pid_t pid, int ready_rd, struct run_result *res, int *status)
 {
     char byte;
     ssize_t got;
@@ -227,7 +223,39 @@ static bool supervise(pid_t pid, int ready_rd, struct run_result *res, int *stat
         res->ready = monotonic_seconds();
     close(ready_rd);
     *status = wait_child(pid);
-    return got == 1;
+    if (got == 1 || timed_out || got_signal || WIFSIGNALED(*status))
+        return status_to_exit(*status, res);
+    res->class = "setup_error";
+    res->ended = monotonic_seconds();
+    return -1;
+}
+
+/*
+ * What outlived bwrap.  bwrap's sandbox init sets die-with-parent only
+ * after it starts, so a signal that kills bwrap in that window leaves the
+ * sandbox running.  sandlot is the subreaper of its bwrap (run_bwrap), so
+ * such an orphan is sandlot's child by the time bwrap has been reaped:
+ * kill it (SIGKILL reaches a pid namespace's init from outside, and takes
+ * the namespace down) and reap it.
+ */
+static void kill_orphans(void)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)getpid());
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    buf[n > 0 ? n : 0] = '\0';
+    char *end;
+    for (const char *s = buf;; s = end) {
+        long pid = strtol(s, &end, 10);
+        if (end == s)
+            break;
+        kill((pid_t)pid, SIGKILL);
+        while (waitpid((pid_t)pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+    }
 }
 
 int run_bwrap(const struct policy *p, const struct run_opts *o, char *const *cmd,
@@ -250,13 +278,14 @@ int run_bwrap(const struct policy *p, const struct run_opts *o, char *const *cmd
     if (filter < 0)
         die("%s", e.msg);
 
+    /* every bind source through the opener both backends share: bwrap binds what it opened */
     int *bind_fds = xcalloc(p->nmounts + 1, sizeof *bind_fds);
     for (size_t i = 0; i < p->nmounts; i++) {
         enum mount_kind k = p->mounts[i].kind;
-        bind_fds[i] = (k == MOUNT_RO_BIND || k == MOUNT_RW_BIND) ? open_source(p->mounts[i].src)
-                                                                  : -1;
+        bool bind = k == MOUNT_RO_BIND || k == MOUNT_RW_BIND || k == MOUNT_RO_BIND_TRY;
+        bind_fds[i] = bind ? open_source(p->mounts[i].src, k) : -1;
     }
-    int work_fd = p->work_host ? open_source(p->work_host) : -1;
+    int work_fd = p->work_host ? open_source(p->work_host, MOUNT_RW_BIND) : -1;
 
     struct cmdline c;
     struct bwrap_inputs in = {o->bwrap_path, helper, ready[1], filter, bind_fds, work_fd,
@@ -296,6 +325,8 @@ int run_bwrap(const struct policy *p, const struct run_opts *o, char *const *cmd
         if (bind_fds[i] >= 0)
             pass[npass++] = bind_fds[i];
 
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0)
+        die("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
     pid_t pid = start_child(o->timeout);
     if (pid == 0) {
         for (size_t i = 0; i < npass; i++)
@@ -313,15 +344,13 @@ int run_bwrap(const struct policy *p, const struct run_opts *o, char *const *cmd
     free(pass);
     free(bind_fds);
     int status;
-    bool ready_seen = supervise(pid, ready[0], res, &status);
+    int st = supervise(pid, ready[0], res, &status);
+    kill_orphans();
     free(argv);
     cmdline_free(&c);
-
-    if (ready_seen || timed_out || got_signal || WIFSIGNALED(status))
-        return status_to_exit(status, res);
-    /* bwrap ended before the command started: a setup failure. */
-    res->class = "setup_error";
-    res->ended = monotonic_seconds();
+    if (st >= 0)
+        return st;
+    /* bwrap ended before the command started: say why */
     if (!diagnose_userns())
         fprintf(stderr, "sandlot: the sandbox could not be set up: bwrap exited with status %d "
                         "before the command started (its message is above)\n",
@@ -431,16 +460,11 @@ int run_native(const struct policy *p, const struct run_opts *o, char *const *cm
     /* compiled while the sandbox is being built: libseccomp takes a while */
     send_filter(p, filt[1]);
     int status;
-    bool ready_seen = supervise(pid, ready[0], res, &status);
+    int st = supervise(pid, ready[0], res, &status);
     close(alive[1]);
     free_envp(ctx.envp);
     native_plan_free(&plan);
-    if (ready_seen || timed_out || got_signal || WIFSIGNALED(status))
-        return status_to_exit(status, res);
-    /* the child said why on stderr */
-    res->class = "setup_error";
-    res->ended = monotonic_seconds();
-    return EXIT_SANDLOT;
+    return st >= 0 ? st : EXIT_SANDLOT; /* a setup failure: the child said why */
 }
 
 int run_unsandboxed(const struct policy *p, const struct run_opts *o, char *const *cmd,

@@ -123,6 +123,30 @@ describe("signals to sandlot", function()
     return H.read(dir .. "/pid"):match("%d+")
   end
 
+  it("SIGHUP the moment the sandbox starts leaves nothing behind (60 tries)", function()
+    -- bwrap's init sets die-with-parent only once it runs: a signal that
+    -- killed bwrap before that used to leave the sandbox running (~5%)
+    local dir = H.tmpdir()
+    local script = dir .. "/race.sh"
+    H.write(script, ([[
+for i in $(seq 1 60); do
+  %s run -- sh -c "sleep 5151.$i" >/dev/null 2>&1 &
+  s=$!
+  for j in $(seq 1 3000); do pgrep -P $s >/dev/null && break; done
+  kill -HUP $s
+  wait $s
+done
+echo ran
+]]):format(H.q(H.bin_dir() .. "/sandlot")))
+    local p = io.popen("sh " .. H.q(script))
+    local out = p:read("a")
+    p:close()
+    assert.are.equal("ran\n", out)
+    local left = wait_gone("sleep 5151.")
+    if left > 0 then os.execute("pkill -9 -f 'sleep 5151[.]'") end
+    assert.are.equal(0, left, "sandboxes outlived sandlot")
+  end)
+
   for _, sig in ipairs({ "TERM", "INT", "HUP", "KILL" }) do
     it("SIG" .. sig .. " ends the whole sandbox", function()
       local marker = "3072." .. #sig .. sig:byte()
