@@ -41,6 +41,15 @@ struct lpolicy {
     struct policy *p;
 };
 
+/* t[key] = v on the table on top; nothing when v is NULL (as a nil would). */
+static void set_string(lua_State *L, const char *key, const char *v)
+{
+    if (v) {
+        lua_pushstring(L, v);
+        lua_setfield(L, -2, key);
+    }
+}
+
 /* Check and return the policy at index i. */
 static struct policy *check_policy(lua_State *L, int i)
 {
@@ -157,16 +166,10 @@ static int l_mounts(lua_State *L)
     for (size_t i = 0; i < p->nmounts; i++) {
         const struct mount *m = &p->mounts[i];
         lua_createtable(L, 0, 4);
-        lua_pushstring(L, mount_kind_name(m->kind));
-        lua_setfield(L, -2, "kind");
-        if (m->src) {
-            lua_pushstring(L, m->src);
-            lua_setfield(L, -2, "source");
-        }
-        lua_pushstring(L, m->dst);
-        lua_setfield(L, -2, "target");
-        lua_pushstring(L, m->origin);
-        lua_setfield(L, -2, "origin");
+        set_string(L, "kind", mount_kind_name(m->kind));
+        set_string(L, "source", m->src);
+        set_string(L, "target", m->dst);
+        set_string(L, "origin", m->origin);
         lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
     return 1;
@@ -221,14 +224,9 @@ static int l_env(lua_State *L)
     lua_createtable(L, (int)p->nenv, 0);
     for (size_t i = 0; i < p->nenv; i++) {
         lua_createtable(L, 0, 3);
-        lua_pushstring(L, p->env[i].name);
-        lua_setfield(L, -2, "name");
-        if (p->env[i].value) {
-            lua_pushstring(L, p->env[i].value);
-            lua_setfield(L, -2, "value");
-        }
-        lua_pushstring(L, p->env[i].origin);
-        lua_setfield(L, -2, "origin");
+        set_string(L, "name", p->env[i].name);
+        set_string(L, "value", p->env[i].value);
+        set_string(L, "origin", p->env[i].origin);
         lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
     return 1;
@@ -273,16 +271,11 @@ static void push_rule(void *ud, const char *syscall, const char *action, const c
     static const char *const sources[] = {"base", "strict", "extra"};
     lua_State *L = ud;
     lua_createtable(L, 0, 5);
-    lua_pushstring(L, sources[source]);
-    lua_setfield(L, -2, "source");
-    lua_pushstring(L, syscall);
-    lua_setfield(L, -2, "syscall");
-    lua_pushstring(L, action);
-    lua_setfield(L, -2, "action");
-    lua_pushstring(L, when);
-    lua_setfield(L, -2, "when");
-    lua_pushstring(L, origin);
-    lua_setfield(L, -2, "origin");
+    set_string(L, "source", sources[source]);
+    set_string(L, "syscall", syscall);
+    set_string(L, "action", action);
+    set_string(L, "when", when);
+    set_string(L, "origin", origin);
     lua_rawseti(L, -2, (lua_Integer)luaL_len(L, -2) + 1);
 }
 
@@ -336,15 +329,13 @@ static int l_limits(lua_State *L)
     lua_createtable(L, LIMIT_COUNT, 0);
     for (int i = 0; i < LIMIT_COUNT; i++) {
         lua_createtable(L, 0, 3);
-        lua_pushstring(L, limit_name((enum limit)i));
-        lua_setfield(L, -2, "name");
+        set_string(L, "name", limit_name((enum limit)i));
         if (p->limit[i] == LIMIT_UNLIMITED)
             lua_pushliteral(L, "unlimited");
         else
             lua_pushinteger(L, (lua_Integer)p->limit[i]);
         lua_setfield(L, -2, "value");
-        lua_pushstring(L, p->limit_origin[i] ? p->limit_origin[i] : "sandlot: default");
-        lua_setfield(L, -2, "origin");
+        set_string(L, "origin", p->limit_origin[i] ? p->limit_origin[i] : "sandlot: default");
         lua_rawseti(L, -2, i + 1);
     }
     return 1;
@@ -396,14 +387,9 @@ static int l_seals(lua_State *L)
     lua_createtable(L, (int)p->nseals, 0);
     for (size_t i = 0; i < p->nseals; i++) {
         lua_createtable(L, 0, 3);
-        lua_pushstring(L, kinds[p->seals[i].kind]);
-        lua_setfield(L, -2, "kind");
-        if (p->seals[i].arg) {
-            lua_pushstring(L, p->seals[i].arg);
-            lua_setfield(L, -2, "arg");
-        }
-        lua_pushstring(L, p->seals[i].origin);
-        lua_setfield(L, -2, "origin");
+        set_string(L, "kind", kinds[p->seals[i].kind]);
+        set_string(L, "arg", p->seals[i].arg);
+        set_string(L, "origin", p->seals[i].origin);
         lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
     return 1;
@@ -617,8 +603,7 @@ static int push_commandline(lua_State *L, bool native)
         lua_setfield(L, -2, "start");
         lua_pushinteger(L, (lua_Integer)c->groups[i].count);
         lua_setfield(L, -2, "count");
-        lua_pushstring(L, c->groups[i].origin);
-        lua_setfield(L, -2, "origin");
+        set_string(L, "origin", c->groups[i].origin);
         lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
     cmdline_free(c);
@@ -844,10 +829,8 @@ static int l_host_checks(lua_State *L)
         lua_setfield(L, -2, "ok");
         lua_pushboolean(L, c[i].required);
         lua_setfield(L, -2, "required");
-        lua_pushstring(L, c[i].detail);
-        lua_setfield(L, -2, "detail");
-        lua_pushstring(L, c[i].fix);
-        lua_setfield(L, -2, "fix");
+        set_string(L, "detail", c[i].detail);
+        set_string(L, "fix", c[i].fix);
         lua_setfield(L, -2, c[i].name);
     }
     lua_pushinteger(L, landlock_abi());

@@ -12,24 +12,21 @@ local function explain(backend, args)
   return H.groups(r.out), r.out
 end
 
--- bwrap flags and native steps as one vocabulary: {what, src, dst, origin}
+-- bwrap flags and native steps as one vocabulary: "what src dst # origin"
+-- for every mount and variable, in order
 local BWRAP = { ["--ro-bind"] = "ro-bind", ["--bind"] = "bind", ["--ro-bind-try"] = "ro-bind-try",
                 ["--tmpfs"] = "tmpfs", ["--dir"] = "dir", ["--symlink"] = "symlink",
                 ["--setenv"] = "setenv" }
+local KINDS = { ["ro-bind"] = true, bind = true, ["ro-bind-try"] = true, tmpfs = true,
+                dir = true, symlink = true, setenv = true }
 local function entries(groups, native)
   local out = {}
   for _, g in ipairs(groups) do
     local w = g.words
     if w[1] == "--size" then w = { w[3], "--size", w[2], w[4] } end -- bwrap: --size N --tmpfs D
     local what = native and w[1] or BWRAP[w[1]]
-    if what and (native or BWRAP[w[1]]) and what ~= "proc" and what ~= "dev" then
-      local rest = {}
-      for i = 2, #w do rest[#rest + 1] = w[i] end
-      local text = what .. " " .. table.concat(rest, " ")
-      if what == "ro-bind" or what == "bind" or what == "ro-bind-try" or what == "tmpfs"
-         or what == "dir" or what == "symlink" or what == "setenv" then
-        out[#out + 1] = text .. " # " .. g.origin
-      end
+    if KINDS[what] then
+      out[#out + 1] = what .. " " .. table.concat(w, " ", 2) .. " # " .. g.origin
     end
   end
   return out

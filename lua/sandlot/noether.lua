@@ -62,6 +62,17 @@ local function fail(what, fmt, ...)
   error(what .. ": " .. fmt:format(...), 0)
 end
 
+-- fn(a, b) for each [a, b] pair of strings in list (nil: none); any other
+-- entry fails, naming the list (label) and the pair's shape.
+local function each_pair(what, list, label, shape, fn)
+  for i, v in ipairs(list or {}) do
+    if type(v) ~= "table" or type(v[1]) ~= "string" or type(v[2]) ~= "string" then
+      fail(what, "%s entry #%d must be a [%s] pair", label, i, shape)
+    end
+    fn(v[1], v[2])
+  end
+end
+
 local function check_pairs(doc, key, what)
   local v = doc[key]
   if v == nil then return {} end
@@ -172,12 +183,8 @@ function M.import(policy, text, what)
       policy:allow_env(name)
     end
     if extra then
-      for i, v in ipairs(extra.env or {}) do
-        if type(v) ~= "table" or type(v[1]) ~= "string" or type(v[2]) ~= "string" then
-          fail(what, "sandlot.env entry #%d must be a [name, value] pair", i)
-        end
-        policy:setenv(v[1], v[2])
-      end
+      each_pair(what, extra.env, "sandlot.env", "name, value",
+                function(name, value) policy:setenv(name, value) end)
       if extra.seccomp ~= nil then
         local sc = extra.seccomp
         if type(sc) ~= "table" then fail(what, "sandlot.seccomp must be an object") end
@@ -185,12 +192,8 @@ function M.import(policy, text, what)
           if type(sc.profile) ~= "string" then fail(what, "seccomp profile must be a string") end
           policy.seccomp = sc.profile
         end
-        for i, d in ipairs(sc.deny or {}) do
-          if type(d) ~= "table" or type(d[1]) ~= "string" or type(d[2]) ~= "string" then
-            fail(what, "sandlot.seccomp.deny entry #%d must be a [syscall, action] pair", i)
-          end
-          policy:deny_syscall(d[1], d[2])
-        end
+        each_pair(what, sc.deny, "sandlot.seccomp.deny", "syscall, action",
+                  function(syscall, action) policy:deny_syscall(syscall, action) end)
       end
       if extra.limits ~= nil then
         if type(extra.limits) ~= "table" then fail(what, "sandlot.limits must be an object") end
