@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -214,6 +215,19 @@ static void keep_open(int fd)
  */
 static int supervise(pid_t pid, int ready_rd, struct run_result *res, int *status)
 {
+    /*
+     * Watch the child as well as the pipe: a process it left behind (bwrap's
+     * init, when a signal kills bwrap before the init runs) may hold the
+     * pipe's write end forever.  Without pidfd (Linux < 5.3): the pipe alone.
+     */
+    int child = (int)syscall(SYS_pidfd_open, pid, 0);
+    struct pollfd fds[2] = {{ready_rd, POLLIN, 0}, {child, POLLIN, 0}};
+    while (child >= 0 && poll(fds, 2, -1) < 0 && errno == EINTR)
+        ;
+    if (child >= 0 && !(fds[0].revents & (POLLIN | POLLHUP))) /* the child ended first */
+        fcntl(ready_rd, F_SETFL, O_NONBLOCK);
+    if (child >= 0)
+        close(child);
     char byte;
     ssize_t got;
     do
