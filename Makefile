@@ -34,7 +34,7 @@ ALL_LDFLAGS += -fsanitize=address,undefined
 endif
 
 SRCS := src/main.c src/util.c src/policy.c src/bwrap.c src/run.c src/lua_vm.c \
-        src/lua_core.c src/repl.c src/filter.c src/status.c src/doctor.c src/native.c
+        src/lua_core.c src/repl.c src/filter.c src/status.c src/doctor.c src/native.c src/identity.c
 LUA_FILES := $(sort $(wildcard lua/sandlot/*.lua))
 POLICY_FILES := $(sort $(wildcard policies.d/*.lua))
 BUILD := build/$(if $(filter 1,$(SANITIZE)),asan,default)
@@ -109,7 +109,7 @@ FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -g -O1 -fno-omit-frame-pointer \
                -DLUA_CMOD_DIR='"$(LUA_CMOD)"' -Isrc
 FUZZ_OBJS := $(patsubst src/%.c,build/fuzz/%.o,src/util.c src/policy.c src/bwrap.c \
              src/lua_vm.c src/lua_core.c src/filter.c src/doctor.c src/status.c \
-             src/native.c src/run.c) \
+             src/native.c src/run.c src/identity.c) \
              build/fuzz/embedded.o
 
 build/fuzz/%.o: src/%.c src/*.h Makefile

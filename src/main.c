@@ -57,6 +57,7 @@ struct opts {
     const char *isolate;
     bool require_isolation, unsafe_no_isolation, no_system_policies, json, print_argv;
     double timeout;
+    unsigned host_uid, host_gid; /* --host-id; 0: the default */
     char **cmd;
 };
 
@@ -89,6 +90,8 @@ static const char usage_options[] =
     "      --require-isolation    refuse to run unsandboxed (env SANDLOT_REQUIRE_ISOLATION=1)\n"
     "      --unsafe-no-isolation  confirm --isolate none (else it warns loudly)\n"
     "      --timeout SECONDS      kill the sandbox after SECONDS, exit 124\n"
+    "      --host-id UID[:GID]    root invokers: the unprivileged host ids the sandbox runs\n"
+    "                             as (default 65534:65534; never 0)\n"
     "      --status-json FILE     write a JSON status report when the stage ends (run)\n"
     "      --status-fd N          the same, to descriptor N\n"
     "      --no-system-policies   only the built-in layer and --policy files\n"
@@ -139,10 +142,38 @@ static const char **push_str(const char **list, size_t *n, const char *s)
     return list;
 }
 
+/* One id of --host-id: decimal, non-zero, not (uid_t)-1. */
+static bool parse_id(const char *s, const char **end, unsigned *out)
+{
+    char *e;
+    if (*s < '0' || *s > '9')
+        return false;
+    errno = 0;
+    unsigned long v = strtoul(s, &e, 10);
+    if (errno || v == 0 || v >= 4294967295UL)
+        return false;
+    *out = (unsigned)v;
+    *end = e;
+    return true;
+}
+
+/* --host-id UID[:GID]; GID defaults to UID. */
+static bool parse_host_id(const char *s, unsigned *uid, unsigned *gid)
+{
+    const char *end;
+    if (!parse_id(s, &end, uid))
+        return false;
+    if (*end == '\0') {
+        *gid = *uid;
+        return true;
+    }
+    return *end == ':' && parse_id(end + 1, &end, gid) && *end == '\0';
+}
+
 static void parse_opts(int argc, char **argv, enum command cmd, struct opts *o)
 {
     enum { O_EFFECTS_JSON = 256, O_POLICY_JSON, O_STAGE, O_WORK, O_ISOLATE, O_REQUIRE, O_UNSAFE,
-           O_TIMEOUT, O_NO_SYSTEM, O_JSON, O_ARGV, O_STATUS_JSON, O_STATUS_FD };
+           O_TIMEOUT, O_NO_SYSTEM, O_JSON, O_ARGV, O_STATUS_JSON, O_STATUS_FD, O_HOST_ID };
     static const struct option longopts[] = {
         {"effects", required_argument, NULL, 'e'},
         {"effects-json", required_argument, NULL, O_EFFECTS_JSON},
@@ -154,6 +185,7 @@ static void parse_opts(int argc, char **argv, enum command cmd, struct opts *o)
         {"require-isolation", no_argument, NULL, O_REQUIRE},
         {"unsafe-no-isolation", no_argument, NULL, O_UNSAFE},
         {"timeout", required_argument, NULL, O_TIMEOUT},
+        {"host-id", required_argument, NULL, O_HOST_ID},
         {"no-system-policies", no_argument, NULL, O_NO_SYSTEM},
         {"json", no_argument, NULL, O_JSON},
         {"argv", no_argument, NULL, O_ARGV},
@@ -209,6 +241,11 @@ static void parse_opts(int argc, char **argv, enum command cmd, struct opts *o)
             o->timeout = t;
             break;
         }
+        case O_HOST_ID:
+            if (!parse_host_id(optarg, &o->host_uid, &o->host_gid))
+                usage_error(usage, "--host-id: expected UID or UID:GID, non-zero numbers below "
+                                   "4294967295, got \"%s\"", optarg);
+            break;
         case 'v': g_verbosity = 2; break;
         case 'q': g_verbosity = 0; break;
         case 'h':
@@ -737,7 +774,7 @@ static int cmd_run_or_explain(int argc, char **argv, enum command cmd)
     } else if (cmd == CMD_REPL) {
         /* stack: opts, policy, report -> session(opts, policy, report, info) */
         static struct repl_run rr;
-        rr.ro = (struct run_opts){bw, helper, o.timeout, picked_by_auto()};
+        rr.ro = (struct run_opts){bw, helper, o.timeout, picked_by_auto(), o.host_uid, o.host_gid};
         rr.be = be;
         push_module_fn(L, "sandlot.repl", "session");
         lua_insert(L, -4);
@@ -758,7 +795,7 @@ static int cmd_run_or_explain(int argc, char **argv, enum command cmd)
                  "Ctrl-D leaves", SANDLOT_VERSION, LUA_RELEASE);
         status = repl_main(L, isatty(STDIN_FILENO), banner);
     } else {
-        struct run_opts ro = {bw, helper, o.timeout, picked_by_auto()};
+        struct run_opts ro = {bw, helper, o.timeout, picked_by_auto(), o.host_uid, o.host_gid};
         struct run_result res = {0};
         report.backend = backend_name(be);
         lua_getfield(L, -1, "stage");

@@ -1,6 +1,7 @@
 /* native.c: the native backend; see native.h. */
 #include "native.h"
 #include "doctor.h"
+#include "identity.h"
 #include "run.h"
 #include "util.h"
 
@@ -162,6 +163,11 @@ void native_plan_free(struct native_plan *pl)
 {
     free(pl->steps);
     memset(pl, 0, sizeof *pl);
+}
+
+unsigned long long native_bind_attrs(int kind)
+{
+    return MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (kind == MOUNT_RW_BIND ? 0 : MOUNT_ATTR_RDONLY);
 }
 
 unsigned long native_clone_flags(const struct policy *p)
@@ -428,6 +434,15 @@ static int new_tmpfs(long long size, const char *what)
     return new_fs("tmpfs", opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, what);
 }
 
+/* Attach a detached tree at dst in the new root, as a directory or a file as it is. */
+static void attach_tree(int root, int tree, const char *src, const char *dst)
+{
+    struct stat st;
+    if (fstat(tree, &st) != 0)
+        fail("stat %s", src);
+    attach_at(root, tree, dst, S_ISDIR(st.st_mode));
+}
+
 /* Clone the tree at host path (or descriptor) src, flags applied, onto dst in the new root. */
 static void bind_tree(int root, int srcfd, const char *src, const char *dst, unsigned long long set)
 {
@@ -437,10 +452,7 @@ static void bind_tree(int root, int srcfd, const char *src, const char *dst, uns
     if (tree < 0)
         fail("cloning the mount of %s", src);
     set_attr(tree, set, true, dst);
-    struct stat st;
-    if (fstat(tree, &st) != 0)
-        fail("stat %s", src);
-    attach_at(root, tree, dst, S_ISDIR(st.st_mode));
+    attach_tree(root, tree, src, dst);
 }
 
 static void mount_proc(int root)
@@ -789,6 +801,18 @@ void native_child(const struct native_ctx *ctx)
         const struct nstep *s = &pl->steps[i];
         switch (s->op) {
         case N_MAP_IDS:
+            if (ctx->ids_fd >= 0) { /* root invoker: sandlot maps us onto its host identity */
+                char byte;
+                ssize_t got;
+                while ((got = read(ctx->ids_fd, &byte, 1)) < 0 && errno == EINTR)
+                    ;
+                if (got != 1)
+                    _exit(EXIT_SANDLOT); /* sandlot could not write the maps: it said why */
+                close(ctx->ids_fd);
+                if (!identity_become(ctx->p->uid, ctx->p->gid, true))
+                    fail("becoming uid %u gid %u", ctx->p->uid, ctx->p->gid);
+                break;
+            }
             write_file("/proc/self/setgroups", "deny");
             snprintf(map, sizeof map, "%u %u 1\n", ctx->p->uid, ctx->outer_uid);
             write_file("/proc/self/uid_map", map);
@@ -803,7 +827,7 @@ void native_child(const struct native_ctx *ctx)
             /* every bind source, opened before the new root covers anything */
             for (size_t j = i + 1; j < pl->n; j++)
                 if (pl->steps[j].op == N_BIND)
-                    fds[j] = open_bind_source(&pl->steps[j]);
+                    fds[j] = ctx->trees ? ctx->trees[j] : open_bind_source(&pl->steps[j]);
             int t = open("/tmp", O_PATH | O_DIRECTORY | O_CLOEXEC);
             if (t < 0)
                 fail("opening /tmp for the new root");
@@ -827,9 +851,10 @@ void native_child(const struct native_ctx *ctx)
         case N_BIND:
             if (fds[i] < 0)
                 break; /* ro_bind_try of an absent source */
-            bind_tree(root, fds[i], s->src, s->dst,
-                      MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
-                          (s->kind == MOUNT_RW_BIND ? 0 : MOUNT_ATTR_RDONLY));
+            if (ctx->trees)
+                attach_tree(root, fds[i], s->src, s->dst); /* its flags are set already */
+            else
+                bind_tree(root, fds[i], s->src, s->dst, native_bind_attrs(s->kind));
             close(fds[i]);
             break;
         case N_REMOUNT_RO: set_attr(root, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,

@@ -94,7 +94,20 @@ struct native_ctx {
     int filter_fd;                 /* read end of a pipe: the seccomp BPF program, then EOF */
     char **envp;                   /* the command's environment */
     char *const *cmd;
+    /*
+     * Root invoker (identity.h): sandlot maps the ids from outside and
+     * opens every bind source itself.  ids_fd is the read end of a pipe
+     * that gets one byte once the maps are written; trees holds, per plan
+     * step, the idmapped tree of each N_BIND (-1: an absent ro_bind_try).
+     * Otherwise ids_fd is -1 and trees NULL: the child maps the invoker's
+     * own ids and opens the sources.
+     */
+    int ids_fd;
+    const int *trees;
 };
+
+/* The mount attributes (MOUNT_ATTR_*) of a bind of this mount kind. */
+unsigned long long native_bind_attrs(int kind);
 
 /* The clone flags for p: every namespace, the network one unless shared. */
 unsigned long native_clone_flags(const struct policy *p);

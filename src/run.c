@@ -4,6 +4,7 @@
 #include "bwrap.h"
 #include "doctor.h"
 #include "filter.h"
+#include "identity.h"
 #include "native.h"
 #include "util.h"
 
@@ -14,7 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
+#include <linux/mount.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/resource.h>
@@ -199,6 +203,66 @@ static int open_source(const char *path, enum mount_kind k)
     return fd < 0 ? -2 : fd;
 }
 
+/* The sandbox's host identity for this invoker (identity.h), or die naming why not. */
+static void host_identity(const struct run_opts *o, struct identity *id)
+{
+    struct sl_err e;
+    if (!identity_init(id, o->host_uid, o->host_gid, &e))
+        die("%s", e.msg);
+}
+
+/*
+ * Root invoker, bwrap: replace each bind source's descriptor by an
+ * idmapped clone of its tree (identity_tree), so bwrap, run as the
+ * sandbox's unprivileged host identity, binds root's files as that
+ * identity's.  bwrap 0.8 refuses a detached tree, so the child attaches
+ * each one first (attach_trees).
+ */
+static void idmap_sources(struct identity *id, const struct policy *p, int *bind_fds, int *work_fd)
+{
+    struct sl_err e;
+    for (size_t i = 0; i <= p->nmounts; i++) {
+        int *fd = i < p->nmounts ? &bind_fds[i] : work_fd;
+        if (*fd < 0)
+            continue;
+        const char *src = i < p->nmounts ? p->mounts[i].src : p->work_host;
+        bool rw = i == p->nmounts || p->mounts[i].kind == MOUNT_RW_BIND;
+        int tree = identity_tree(id, *fd, src, rw, 0, &e);
+        if (tree < 0)
+            die("%s", e.msg);
+        close(*fd);
+        *fd = tree;
+    }
+}
+
+/*
+ * In bwrap's child, root invoker: a private mount namespace of sandlot's
+ * own, where each idmapped tree is attached over its source (reopened
+ * by the same opener), so bwrap can bind it by descriptor.  Nothing here
+ * reaches the host's mount table.
+ */
+static void attach_trees(const struct policy *p, const int *bind_fds, int work_fd)
+{
+    if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
+        fprintf(stderr, "sandlot: a private mount namespace for the binds: %s\n", strerror(errno));
+        _exit(EXIT_SANDLOT);
+    }
+    for (size_t i = 0; i <= p->nmounts; i++) {
+        int tree = i < p->nmounts ? bind_fds[i] : work_fd;
+        if (tree < 0)
+            continue;
+        const char *src = i < p->nmounts ? p->mounts[i].src : p->work_host;
+        struct sl_err e;
+        int at = bind_source_open(src, i < p->nmounts ? p->mounts[i].kind : MOUNT_RW_BIND, &e);
+        if (at < 0 || syscall(SYS_move_mount, tree, "", at, "",
+                              MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0) {
+            fprintf(stderr, "sandlot: %s\n", at < 0 && e.msg[0] ? e.msg : strerror(errno));
+            _exit(EXIT_SANDLOT);
+        }
+        close(at);
+    }
+}
+
 /* Clear FD_CLOEXEC so fd survives into bwrap. */
 static void keep_open(int fd)
 {
@@ -300,6 +364,10 @@ int run_bwrap(const struct policy *p, const struct run_opts *o, char *const *cmd
         bind_fds[i] = bind ? open_source(p->mounts[i].src, k) : -1;
     }
     int work_fd = p->work_host ? open_source(p->work_host, MOUNT_RW_BIND) : -1;
+    struct identity id;
+    host_identity(o, &id);
+    if (id.root)
+        idmap_sources(&id, p, bind_fds, &work_fd);
 
     struct cmdline c;
     struct bwrap_inputs in = {o->bwrap_path, helper, ready[1], filter, bind_fds, work_fd,
@@ -346,6 +414,15 @@ int run_bwrap(const struct policy *p, const struct run_opts *o, char *const *cmd
         for (size_t i = 0; i < npass; i++)
             keep_open(pass[i]);
         run_apply_limits(p);
+        if (id.root) {
+            /* bwrap runs as the sandbox's host identity, never as host root */
+            attach_trees(p, bind_fds, work_fd);
+            if (!identity_become(id.uid, id.gid, false)) {
+                fprintf(stderr, "sandlot: cannot become uid %u gid %u: %s\n", id.uid, id.gid,
+                        strerror(errno));
+                _exit(EXIT_SANDLOT);
+            }
+        }
         /* bwrap gets an empty environment: --setenv carries the policy's. */
         char *empty[] = {NULL};
         execve(argv[0], argv, empty);
@@ -357,6 +434,7 @@ int run_bwrap(const struct policy *p, const struct run_opts *o, char *const *cmd
         close(pass[i]);
     free(pass);
     free(bind_fds);
+    identity_release(&id);
     int status;
     int st = supervise(pid, ready[0], res, &status);
     kill_orphans();
@@ -428,6 +506,71 @@ static void send_filter(const struct policy *p, int fd)
     close(fd);
 }
 
+/*
+ * Root invoker, native: every bind source opened here, as root, and
+ * cloned into an idmapped tree with its flags set (identity_tree); the
+ * child, which by then is the unprivileged host identity, only attaches
+ * them.  Returns one descriptor per plan step (-1: none).
+ */
+static int *native_trees(struct identity *id, const struct native_plan *pl)
+{
+    int *trees = xcalloc(pl->n + 1, sizeof *trees);
+    for (size_t i = 0; i < pl->n; i++) {
+        const struct nstep *s = &pl->steps[i];
+        trees[i] = -1;
+        if (s->op != N_BIND)
+            continue;
+        struct sl_err e;
+        int fd = bind_source_open(s->src, (enum mount_kind)s->kind, &e);
+        if (fd < 0 && e.msg[0])
+            die("%s", e.msg);
+        if (fd < 0)
+            continue; /* an absent ro_bind_try source */
+        trees[i] = identity_tree(id, fd, s->src, s->kind == MOUNT_RW_BIND,
+                                 native_bind_attrs(s->kind), &e);
+        close(fd);
+        if (trees[i] < 0)
+            die("%s", e.msg);
+    }
+    return trees;
+}
+
+static void free_trees(int *trees, const struct native_plan *pl)
+{
+    for (size_t i = 0; trees && i < pl->n; i++)
+        if (trees[i] >= 0)
+            close(trees[i]);
+    free(trees);
+}
+
+/*
+ * Root invoker, native: the child's uid and gid maps, written from here
+ * (only a process privileged outside may map an id other than its own):
+ * the policy's ids inside are the sandbox identity's outside.  Then one
+ * byte on ids tells the child to become them.  On failure the child reads
+ * EOF and exits 125.
+ */
+static void map_ids(pid_t pid, const struct policy *p, const struct identity *id, int ids)
+{
+    char path[64], map[64];
+    static const char *const files[] = {"uid_map", "gid_map"};
+    bool ok = true;
+    for (int i = 0; i < 2 && ok; i++) {
+        snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, files[i]);
+        snprintf(map, sizeof map, "%u %u 1\n", i ? p->gid : p->uid, i ? id->gid : id->uid);
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        ok = fd >= 0 && write(fd, map, strlen(map)) == (ssize_t)strlen(map);
+        if (!ok)
+            fprintf(stderr, "sandlot: native backend: writing %s: %s\n", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+    }
+    if (ok)
+        while (write(ids, "M", 1) < 0 && errno == EINTR)
+            ;
+    close(ids);
+}
+
 int run_native(const struct policy *p, const struct run_opts *o, char *const *cmd,
                struct run_result *res)
 {
@@ -437,8 +580,14 @@ int run_native(const struct policy *p, const struct run_opts *o, char *const *cm
         die("pipe: %s", strerror(errno));
     struct native_plan plan;
     native_plan(p, &plan);
-    struct native_ctx ctx = {p, &plan, (unsigned)geteuid(), (unsigned)getegid(), ready[1],
-                             alive[0], filt[0], policy_envp(p), cmd};
+    struct identity id;
+    host_identity(o, &id);
+    int ids[2] = {-1, -1};
+    int *trees = id.root ? native_trees(&id, &plan) : NULL;
+    if (id.root && pipe2(ids, O_CLOEXEC) != 0)
+        die("pipe: %s", strerror(errno));
+    struct native_ctx ctx = {p, &plan, id.uid, id.gid, ready[1], alive[0], filt[0],
+                             policy_envp(p), cmd, ids[0], trees};
 
     install_handlers(o->timeout);
     /* fork-like clone (no new stack): the child is pid 1 of the new pid namespace */
@@ -448,12 +597,20 @@ int run_native(const struct policy *p, const struct run_opts *o, char *const *cm
         close(ready[0]);
         close(alive[1]);
         close(filt[1]);
+        if (ids[1] >= 0)
+            close(ids[1]);
         native_child(&ctx);
     }
     int err = errno;
     close(ready[1]);
     close(alive[0]);
     close(filt[0]);
+    if (ids[0] >= 0)
+        close(ids[0]);
+    free_trees(trees, &plan);
+    if (pid > 0 && id.root)
+        map_ids(pid, p, &id, ids[1]);
+    identity_release(&id);
     if (pid < 0) {
         close(ready[0]);
         close(alive[1]);

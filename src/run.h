@@ -22,6 +22,7 @@ struct run_opts {
     const char *exec_helper; /* host path of sandlot-exec */
     double timeout;          /* seconds; 0 = none */
     bool may_fall_back;      /* native picked by auto: a refused clone returns -1 */
+    unsigned host_uid, host_gid; /* root invokers: --host-id (identity.h); 0: default */
 };
 
 /*

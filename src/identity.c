@@ -1,0 +1,174 @@
+/* identity.c: the host identity a sandbox runs as; see identity.h. */
+#include "identity.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <linux/capability.h>
+#include <linux/mount.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static bool refuse(struct sl_err *e, const char *fmt, const char *what)
+{
+    snprintf(e->msg, sizeof e->msg, fmt, what);
+    return false;
+}
+
+/* Whether gid 0 is among this process's ids or supplementary groups. */
+static bool holds_gid0(void)
+{
+    gid_t r, ef, s;
+    if (getresgid(&r, &ef, &s) != 0 || r == 0 || ef == 0 || s == 0)
+        return true;
+    gid_t groups[256];
+    int n = getgroups(256, groups);
+    if (n < 0)
+        return true; /* more groups than we can look at: assume the worst */
+    for (int i = 0; i < n; i++)
+        if (groups[i] == 0)
+            return true;
+    return false;
+}
+
+bool identity_init(struct identity *id, unsigned want_uid, unsigned want_gid, struct sl_err *e)
+{
+    memset(id, 0, sizeof *id);
+    id->idmap_fd = -1;
+    uid_t r, ef, s;
+    if (getresuid(&r, &ef, &s) != 0)
+        return refuse(e, "%s", "cannot read this process's user ids");
+    if (ef != 0) {
+        if (want_uid || want_gid)
+            return refuse(e, "%s", "--host-id needs a root invoker: an ordinary invoker's sandbox "
+                                   "always runs as the invoker");
+        if (r == 0 || s == 0)
+            return refuse(e, "%s", "invoked with a real or saved uid of 0 but not as root: the "
+                                   "sandbox would keep it; run sandlot as root or drop uid 0 first");
+        if (holds_gid0())
+            return refuse(e, "%s", "invoked with gid 0 (group root) but not as root: the sandbox "
+                                   "would keep it; run sandlot as root, or without group root");
+        id->uid = (unsigned)ef;
+        id->gid = (unsigned)getegid();
+        return true;
+    }
+    id->root = true;
+    id->uid = want_uid ? want_uid : IDENTITY_DEFAULT_ID;
+    id->gid = want_gid ? want_gid : IDENTITY_DEFAULT_ID;
+    return true;
+}
+
+void identity_release(struct identity *id)
+{
+    if (id->idmap_fd >= 0)
+        close(id->idmap_fd);
+    id->idmap_fd = -1;
+}
+
+static bool write_text(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    size_t n = strlen(text);
+    bool ok = fd >= 0 && write(fd, text, n) == (ssize_t)n;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+/*
+ * A user namespace whose map sends id 0 to the sandbox identity: the
+ * idmapping of every bind.  Made by a short-lived child (a namespace
+ * exists while something holds it: the descriptor does, once opened).
+ */
+static int idmap_userns(const struct identity *id)
+{
+    int hold[2];
+    if (pipe2(hold, O_CLOEXEC) != 0)
+        return -1;
+    pid_t pid = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, NULL, NULL, NULL, 0);
+    if (pid == 0) {
+        char c;
+        close(hold[1]);
+        while (read(hold[0], &c, 1) < 0 && errno == EINTR)
+            ;
+        _exit(0);
+    }
+    int err = errno, fd = -1;
+    close(hold[0]);
+    if (pid > 0) {
+        char path[64], map[64];
+        bool ok = true;
+        snprintf(map, sizeof map, "0 %u 1\n", id->uid);
+        snprintf(path, sizeof path, "/proc/%d/uid_map", (int)pid);
+        ok = ok && write_text(path, map);
+        snprintf(path, sizeof path, "/proc/%d/setgroups", (int)pid);
+        ok = ok && write_text(path, "deny");
+        snprintf(map, sizeof map, "0 %u 1\n", id->gid);
+        snprintf(path, sizeof path, "/proc/%d/gid_map", (int)pid);
+        ok = ok && write_text(path, map);
+        snprintf(path, sizeof path, "/proc/%d/ns/user", (int)pid);
+        fd = ok ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+        err = errno;
+    }
+    close(hold[1]); /* the child ends */
+    if (pid > 0)
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+    errno = err;
+    return fd;
+}
+
+int identity_tree(struct identity *id, int srcfd, const char *path, bool writable,
+                  unsigned long long attrs, struct sl_err *e)
+{
+    int tree = (int)syscall(SYS_open_tree, srcfd, "",
+                            OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH);
+    if (tree < 0) {
+        snprintf(e->msg, sizeof e->msg, "cloning the mount of %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (id->idmap_fd < 0)
+        id->idmap_fd = idmap_userns(id);
+    struct mount_attr a = {.attr_set = attrs | MOUNT_ATTR_IDMAP, .userns_fd = (unsigned)id->idmap_fd};
+    if (id->idmap_fd >= 0 && syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &a,
+                                     sizeof a) == 0)
+        return tree;
+    int err = errno;
+    if (!writable) { /* the sandbox reaches what any user may: no more than the invoker meant */
+        a.attr_set = attrs;
+        a.userns_fd = 0;
+        if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof a) == 0)
+            return tree;
+        err = errno;
+    }
+    close(tree);
+    snprintf(e->msg, sizeof e->msg,
+             "cannot give the sandbox's host identity (uid %u) write access to %s: idmapping its "
+             "mount failed (%s; idmapped mounts need Linux 5.12 and a filesystem that supports "
+             "them); fix: make %s writable by uid %u, or run sandlot as that user instead of root",
+             id->uid, path, strerror(err), path, id->uid);
+    return -1;
+}
+
+bool identity_become(unsigned uid, unsigned gid, bool keep_caps)
+{
+    if (keep_caps && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0)
+        return false;
+    if (setgroups(0, NULL) != 0 || setresgid(gid, gid, gid) != 0 || setresuid(uid, uid, uid) != 0)
+        return false;
+    if (!keep_caps)
+        return true;
+    struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct d[2];
+    if (syscall(SYS_capget, &h, d) != 0)
+        return false;
+    d[0].effective = d[0].permitted;
+    d[1].effective = d[1].permitted;
+    return syscall(SYS_capset, &h, d) == 0 && prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) == 0;
+}
