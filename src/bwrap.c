@@ -119,8 +119,27 @@ void bwrap_build(const struct policy *p, const struct bwrap_inputs *in, char *co
     cmdline_group(out, ido, "--gid", gid, (char *)NULL);
 
     cmdline_group(out, SKELETON, "--proc", "/proc", (char *)NULL);
+    /*
+     * The kernel knobs of /proc read-only whoever runs bwrap (bwrap covers
+     * them itself only where it can write them).  bwrap takes a bind's
+     * source from the old root: these are the host procfs's own files,
+     * which read per the reader's namespaces like the new /proc's.
+     */
+    cmdline_group(out, INVARIANT, "--ro-bind", "/proc/sys", "/proc/sys", (char *)NULL);
+    cmdline_group(out, INVARIANT, "--ro-bind-try", "/proc/sysrq-trigger", "/proc/sysrq-trigger",
+                  (char *)NULL);
+    cmdline_group(out, INVARIANT, "--ro-bind-try", "/proc/irq", "/proc/irq", (char *)NULL);
+    cmdline_group(out, INVARIANT, "--ro-bind-try", "/proc/bus", "/proc/bus", (char *)NULL);
     cmdline_group(out, SKELETON, "--dev", "/dev", (char *)NULL);
     char size[32];
+    /* /dev/shm a sized tmpfs of its own, the rest of /dev read-only */
+    snprintf(size, sizeof size, "%lld", p->limit[LIMIT_SHM]);
+    if (p->limit[LIMIT_SHM] != LIMIT_UNLIMITED)
+        cmdline_group(out, p->limit_origin[LIMIT_SHM] ? p->limit_origin[LIMIT_SHM] : SKELETON,
+                      "--size", size, "--tmpfs", "/dev/shm", (char *)NULL);
+    else
+        cmdline_group(out, p->limit_origin[LIMIT_SHM], "--tmpfs", "/dev/shm", (char *)NULL);
+    cmdline_group(out, INVARIANT, "--remount-ro", "/dev", (char *)NULL);
     if (p->limit[LIMIT_TMP] != LIMIT_UNLIMITED) {
         snprintf(size, sizeof size, "%lld", p->limit[LIMIT_TMP]);
         cmdline_group(out, p->limit_origin[LIMIT_TMP], "--size", size, "--tmpfs", "/tmp", (char *)NULL);

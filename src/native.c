@@ -105,7 +105,10 @@ void native_plan(const struct policy *p, struct native_plan *pl)
     add(pl, N_ROOT, SKELETON);
     add(pl, N_PROC, SKELETON);
     add(pl, N_DEV, SKELETON);
-    struct nstep *s = add(pl, N_TMPFS, p->limit[LIMIT_TMP] != LIMIT_UNLIMITED ? p->limit_origin[LIMIT_TMP]
+    struct nstep *s = add(pl, N_TMPFS, p->limit_origin[LIMIT_SHM] ? p->limit_origin[LIMIT_SHM] : SKELETON);
+    s->dst = "/dev/shm";
+    s->size = p->limit[LIMIT_SHM];
+    s = add(pl, N_TMPFS, p->limit[LIMIT_TMP] != LIMIT_UNLIMITED ? p->limit_origin[LIMIT_TMP]
                                                                  : SKELETON);
     s->dst = "/tmp";
     s->size = p->limit[LIMIT_TMP];
@@ -461,12 +464,10 @@ static void mount_proc(int root)
               new_fs("proc", NULL, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, "/proc"),
               "/proc", true);
     /*
-     * The read-only corners of /proc that bwrap 0.8 leaves in its sandbox
-     * (its mount table, compared in native_spec): kernel knobs a root of
-     * the namespace could turn.  /proc/sys stays as bwrap leaves it; the
-     * command holds no capability to write its namespaced files.
+     * The kernel's knobs read-only, as in the bwrap backend: whatever the
+     * identity, nothing in the sandbox writes a sysctl or a trigger.
      */
-    static const char *const ro[] = {"sysrq-trigger", "irq", "bus"};
+    static const char *const ro[] = {"sys", "sysrq-trigger", "irq", "bus"};
     int proc = open_in_root(root, "/proc", O_PATH | O_DIRECTORY);
     for (size_t i = 0; i < sizeof ro / sizeof ro[0]; i++) {
         int tree = (int)syscall(SYS_open_tree, proc, ro[i],
@@ -508,7 +509,9 @@ static void mount_dev(int root)
     for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) {
         snprintf(host, sizeof host, "/dev/%s", nodes[i]);
         snprintf(dst, sizeof dst, "/dev/%s", nodes[i]);
-        bind_tree(root, AT_FDCWD, host, dst, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC);
+        /* read-only: nothing in the sandbox changes a host node's metadata */
+        bind_tree(root, AT_FDCWD, host, dst,
+                  MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC);
     }
     const char *pts[] = {"newinstance", NULL, "ptmxmode", "0666", "mode", "620", NULL};
     attach_at(root, new_fs("devpts", pts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, "/dev/pts"),
@@ -523,6 +526,12 @@ static void mount_dev(int root)
     if (shm < 0)
         fail("creating /dev/shm");
     close(shm);
+    /* /dev itself read-only: only its own tmpfs at /dev/shm (the next step) takes writes */
+    int dev = open_in_root(root, "/dev", O_PATH | O_DIRECTORY);
+    if (dev < 0)
+        fail("opening /dev");
+    set_attr(dev, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, false, "/dev");
+    close(dev);
 }
 
 /* A bind source's descriptor (bind_source_open); -1: an absent ro_bind_try source. */

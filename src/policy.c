@@ -51,6 +51,7 @@ static const char *const limit_names[LIMIT_COUNT] = {
     [LIMIT_NOFILE] = "nofile", [LIMIT_NPROC] = "nproc", [LIMIT_AS] = "as",
     [LIMIT_DATA] = "data",     [LIMIT_CPU] = "cpu",     [LIMIT_FSIZE] = "fsize",
     [LIMIT_CORE] = "core",     [LIMIT_TMP] = "tmp",     [LIMIT_WORK] = "work",
+    [LIMIT_SHM] = "shm",
 };
 
 const char *limit_name(enum limit l)
@@ -103,6 +104,7 @@ struct policy *policy_new(void)
     p->limit[LIMIT_CORE] = 0;
     p->limit[LIMIT_NOFILE] = 1024;
     p->limit[LIMIT_NPROC] = 4096;
+    p->limit[LIMIT_SHM] = SHM_DEFAULT_BYTES;
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
     if (pages > 0 && page > 0)
         p->limit[LIMIT_DATA] = (long long)pages * page / 2;
@@ -117,7 +119,7 @@ bool policy_set_limit(struct policy *p, enum limit l, long long value, const cha
     if (l == LIMIT_CORE && value != 0)
         return fail(e, "limit core is always 0: a core dump would carry the sandbox's memory "
                        "out of it");
-    if ((l == LIMIT_TMP || l == LIMIT_WORK) && value != LIMIT_UNLIMITED && value < 4096)
+    if (LIMIT_IS_SIZE(l) && value != LIMIT_UNLIMITED && value < 4096)
         return fail(e, "limit %s (a tmpfs size) must be at least 4096 bytes", limit_names[l]);
     p->limit[l] = value;
     replace_str(&p->limit_origin[l], origin);

@@ -48,13 +48,17 @@ struct envvar {
 
 /*
  * Resource limits: rlimits set (soft = hard) before bwrap starts, and the
- * sizes of the /tmp and /work tmpfs.  LIMIT_UNLIMITED leaves a limit as
- * inherited (for tmp/work: the kernel's default, half of memory).
+ * sizes of the /tmp, /work and /dev/shm tmpfs.  LIMIT_UNLIMITED leaves a
+ * limit as inherited (for tmp/work: the kernel's default, half of memory).
  */
 enum limit {
     LIMIT_NOFILE, LIMIT_NPROC, LIMIT_AS, LIMIT_DATA, LIMIT_CPU, LIMIT_FSIZE, LIMIT_CORE,
-    LIMIT_TMP, LIMIT_WORK, LIMIT_COUNT
+    LIMIT_TMP, LIMIT_WORK, LIMIT_SHM, LIMIT_COUNT
 };
+/* Whether a limit is a tmpfs size rather than an rlimit. */
+#define LIMIT_IS_SIZE(l) ((l) == LIMIT_TMP || (l) == LIMIT_WORK || (l) == LIMIT_SHM)
+/* /dev/shm's default size: Docker's. */
+#define SHM_DEFAULT_BYTES (64LL << 20)
 #define LIMIT_UNLIMITED (-1LL)
 
 const char *limit_name(enum limit l);

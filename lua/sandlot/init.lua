@@ -128,8 +128,9 @@ function M.explain_text(policy, argv, backend, report)
     lines[#lines + 1] = text .. (" "):rep(pad) .. "# " .. g.origin
   end
   local limits = {}
+  local tmpfs_size = { tmp = true, work = true, shm = true }
   for _, l in ipairs(policy:limits()) do
-    if l.name ~= "tmp" and l.name ~= "work" then
+    if not tmpfs_size[l.name] then
       limits[#limits + 1] = ("%s %s"):format(l.name, tostring(l.value))
     end
   end
@@ -137,7 +138,7 @@ function M.explain_text(policy, argv, backend, report)
                       or "bwrap starts") .. " (soft = hard): "
                       .. table.concat(limits, ", ")
   for _, l in ipairs(policy:limits()) do
-    if l.origin ~= "sandlot: default" and l.name ~= "tmp" and l.name ~= "work" then
+    if l.origin ~= "sandlot: default" and not tmpfs_size[l.name] then
       lines[#lines + 1] = ("#   %s %s" .. (" "):rep(8)):format(l.name, tostring(l.value))
                           .. "# " .. l.origin
     end
