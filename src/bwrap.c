@@ -125,11 +125,9 @@ void bwrap_build(const struct policy *p, const struct bwrap_inputs *in, char *co
      * source from the old root: these are the host procfs's own files,
      * which read per the reader's namespaces like the new /proc's.
      */
-    cmdline_group(out, INVARIANT, "--ro-bind", "/proc/sys", "/proc/sys", (char *)NULL);
-    cmdline_group(out, INVARIANT, "--ro-bind-try", "/proc/sysrq-trigger", "/proc/sysrq-trigger",
-                  (char *)NULL);
-    cmdline_group(out, INVARIANT, "--ro-bind-try", "/proc/irq", "/proc/irq", (char *)NULL);
-    cmdline_group(out, INVARIANT, "--ro-bind-try", "/proc/bus", "/proc/bus", (char *)NULL);
+    for (const struct proc_cover *pc = policy_proc_covers; pc->path; pc++)
+        cmdline_group(out, INVARIANT, pc->optional ? "--ro-bind-try" : "--ro-bind", pc->path,
+                      pc->path, (char *)NULL);
     cmdline_group(out, SKELETON, "--dev", "/dev", (char *)NULL);
     char size[32];
     /* /dev/shm a sized tmpfs of its own, the rest of /dev read-only */

@@ -11,6 +11,7 @@
 #include <linux/capability.h>
 #include <linux/mount.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -124,13 +125,27 @@ static int idmap_userns(const struct identity *id)
     return fd;
 }
 
+/*
+ * Whether the sandbox identity may use the tree as it is (no idmap): read
+ * it (and list a directory), and write it when the bind is writable, by
+ * the owner, group or other bits that apply to it.
+ */
+static bool usable_as_is(const struct identity *id, const struct stat *st, bool writable)
+{
+    unsigned shift = st->st_uid == id->uid ? 6 : st->st_gid == id->gid ? 3 : 0;
+    unsigned need = 4u | (S_ISDIR(st->st_mode) ? 1u : 0u) | (writable ? 2u : 0u);
+    return ((st->st_mode >> shift) & need) == need;
+}
+
 int identity_tree(struct identity *id, int srcfd, const char *path, bool writable,
                   unsigned long long attrs, struct sl_err *e)
 {
     int tree = (int)syscall(SYS_open_tree, srcfd, "",
                             OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH);
     if (tree < 0) {
-        snprintf(e->msg, sizeof e->msg, "cloning the mount of %s: %s", path, strerror(errno));
+        int err = errno;
+        snprintf(e->msg, sizeof e->msg, "cloning the mount of %s: %s", path, strerror(err));
+        errno = err;
         return -1;
     }
     if (id->idmap_fd < 0)
@@ -139,20 +154,27 @@ int identity_tree(struct identity *id, int srcfd, const char *path, bool writabl
     if (id->idmap_fd >= 0 && syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &a,
                                      sizeof a) == 0)
         return tree;
+    /*
+     * No idmapped mount here (an old kernel, a filesystem without support,
+     * or root inside a user namespace): the plain tree, which the sandbox
+     * reaches only as any user could, if that is enough for the bind.
+     */
     int err = errno;
-    if (!writable) { /* the sandbox reaches what any user may: no more than the invoker meant */
-        a.attr_set = attrs;
-        a.userns_fd = 0;
-        if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof a) == 0)
-            return tree;
-        err = errno;
-    }
+    struct stat st;
+    a.attr_set = attrs;
+    a.userns_fd = 0;
+    if (fstat(tree, &st) == 0 && usable_as_is(id, &st, writable) &&
+        (!attrs || syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &a,
+                           sizeof a) == 0))
+        return tree;
     close(tree);
     snprintf(e->msg, sizeof e->msg,
-             "cannot give the sandbox's host identity (uid %u) write access to %s: idmapping its "
-             "mount failed (%s; idmapped mounts need Linux 5.12 and a filesystem that supports "
-             "them); fix: make %s writable by uid %u, or run sandlot as that user instead of root",
-             id->uid, path, strerror(err), path, id->uid);
+             "bind source %s: the sandbox's host identity (uid %u gid %u) cannot %s it, and "
+             "idmapping its mount failed (%s; that needs Linux 5.12, a filesystem that supports "
+             "it, and host root); fix: make %s %s by uid %u, or run sandlot as an ordinary user",
+             path, id->uid, id->gid, writable ? "write" : "read", strerror(err), path,
+             writable ? "writable" : "readable", id->uid);
+    errno = 0;
     return -1;
 }
 

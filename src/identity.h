@@ -42,10 +42,11 @@ void identity_release(struct identity *id);
 /*
  * Root only: the tree at the bind source descriptor srcfd, cloned and
  * detached, with attrs set (MOUNT_ATTR_*) and idmapped so that host root's
- * files are the sandbox identity's.  A filesystem that cannot be idmapped
- * is cloned as it is when the bind is read-only (the sandbox then reaches
- * only what any user may); a writable one is an error naming the path.
- * Returns the tree's descriptor, or -1 with e set.
+ * files are the sandbox identity's.  Where no idmapped mount can be made,
+ * the plain tree if the sandbox identity may read it (and write it, for a
+ * writable bind) as it is.  Returns the tree's descriptor, or -1 with e
+ * set; errno is EPERM when even the clone was refused (root without its
+ * privilege: inside a user namespace).
  */
 int identity_tree(struct identity *id, int srcfd, const char *path, bool writable,
                   unsigned long long attrs, struct sl_err *e);

@@ -104,6 +104,11 @@ void native_plan(const struct policy *p, struct native_plan *pl)
     add(pl, N_MAP_IDS, p->id_origin ? p->id_origin : SKELETON);
     add(pl, N_ROOT, SKELETON);
     add(pl, N_PROC, SKELETON);
+    for (const struct proc_cover *pc = policy_proc_covers; pc->path; pc++) {
+        struct nstep *c = add(pl, N_PROC_RO, INVARIANT);
+        c->dst = pc->path;
+        c->kind = pc->optional ? MOUNT_RO_BIND_TRY : MOUNT_RO_BIND;
+    }
     add(pl, N_DEV, SKELETON);
     struct nstep *s = add(pl, N_TMPFS, p->limit_origin[LIMIT_SHM] ? p->limit_origin[LIMIT_SHM] : SKELETON);
     s->dst = "/dev/shm";
@@ -225,6 +230,7 @@ void native_describe(const struct policy *p, char *const *cmd, char *const *host
             break;
         case N_ROOT: cmdline_group(out, o, "tmpfs-root", (char *)NULL); break;
         case N_PROC: cmdline_group(out, o, "proc", "/proc", (char *)NULL); break;
+        case N_PROC_RO: cmdline_group(out, o, bind_name(s->kind), s->dst, s->dst, (char *)NULL); break;
         case N_DEV: cmdline_group(out, o, "dev", "/dev", (char *)NULL); break;
         case N_TMPFS:
             if (s->size != LIMIT_UNLIMITED)
@@ -463,26 +469,31 @@ static void mount_proc(int root)
     attach_at(root,
               new_fs("proc", NULL, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, "/proc"),
               "/proc", true);
-    /*
-     * The kernel's knobs read-only, as in the bwrap backend: whatever the
-     * identity, nothing in the sandbox writes a sysctl or a trigger.
-     */
-    static const char *const ro[] = {"sys", "sysrq-trigger", "irq", "bus"};
-    int proc = open_in_root(root, "/proc", O_PATH | O_DIRECTORY);
-    for (size_t i = 0; i < sizeof ro / sizeof ro[0]; i++) {
-        int tree = (int)syscall(SYS_open_tree, proc, ro[i],
-                                OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
-        if (tree < 0 && errno == ENOENT)
-            continue;
-        if (tree < 0)
-            fail("cloning /proc/%s", ro[i]);
-        set_attr(tree, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, true, ro[i]);
-        int target = (int)openat(proc, ro[i], O_PATH | O_CLOEXEC | O_NOFOLLOW);
-        if (target < 0)
-            fail("opening /proc/%s", ro[i]);
-        attach(tree, target, ro[i]);
+}
+
+/*
+ * One of the kernel's knobs under the new /proc read-only (policy's
+ * proc_covers, as in the bwrap backend): whatever the identity, nothing in
+ * the sandbox writes a sysctl or a trigger.
+ */
+static void cover_proc(int root, const char *path, bool optional)
+{
+    int tree = open_in_root(root, path, O_PATH);
+    if (tree >= 0) {
+        int t = tree;
+        tree = (int)syscall(SYS_open_tree, t, "",
+                            OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH);
+        close(t);
     }
-    close(proc);
+    if (tree < 0 && errno == ENOENT && optional)
+        return;
+    if (tree < 0)
+        fail("cloning %s", path);
+    set_attr(tree, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, true, path);
+    int target = open_in_root(root, path, O_PATH);
+    if (target < 0)
+        fail("opening %s", path);
+    attach(tree, target, path);
 }
 
 static void make_symlink(int root, const char *target, const char *dst)
@@ -847,6 +858,7 @@ void native_child(const struct native_ctx *ctx)
             break;
         }
         case N_PROC: mount_proc(root); break;
+        case N_PROC_RO: cover_proc(root, s->dst, s->kind == MOUNT_RO_BIND_TRY); break;
         case N_DEV: mount_dev(root); break;
         case N_TMPFS: attach_at(root, new_tmpfs(s->size, s->dst), s->dst, true); break;
         case N_DIR: {

@@ -26,7 +26,8 @@ enum nop {
     N_NETWORK,    /* a new network namespace, or the host's (src "share") */
     N_MAP_IDS,    /* uid and gid maps: the invoker's ids appear as p->uid/p->gid */
     N_ROOT,       /* a private tmpfs that becomes the root */
-    N_PROC,       /* proc of the new pid namespace, a few of its corners read-only */
+    N_PROC,       /* proc of the new pid namespace */
+    N_PROC_RO,    /* one of its corners read-only (dst; kind MOUNT_RO_BIND_TRY: optional) */
     N_DEV,        /* a minimal /dev */
     N_TMPFS,      /* a tmpfs at dst (size: 0 default) */
     N_DIR,        /* a directory at dst */

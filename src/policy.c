@@ -47,6 +47,11 @@ bool mount_kind_parse(const char *s, enum mount_kind *out)
 
 static void replace_str(char **slot, const char *v);
 
+const struct proc_cover policy_proc_covers[] = {
+    {"/proc/sys", false}, {"/proc/sysrq-trigger", true}, {"/proc/irq", true},
+    {"/proc/bus", true},  {NULL, false},
+};
+
 static const char *const limit_names[LIMIT_COUNT] = {
     [LIMIT_NOFILE] = "nofile", [LIMIT_NPROC] = "nproc", [LIMIT_AS] = "as",
     [LIMIT_DATA] = "data",     [LIMIT_CPU] = "cpu",     [LIMIT_FSIZE] = "fsize",

@@ -191,6 +191,17 @@ const struct envvar *policy_find_env(const struct policy *p, const char *name);
 void policy_mount_order(const struct policy *p, size_t *order, size_t *before_work);
 
 /*
+ * The kernel's knobs under /proc that both backends cover with a read-only
+ * bind of themselves right after mounting /proc, in this order (NULL
+ * ends it); the optional ones may be missing from a kernel.
+ */
+struct proc_cover {
+    const char *path;
+    bool optional;
+};
+extern const struct proc_cover policy_proc_covers[];
+
+/*
  * The invariants, checked after all scripts.  protected_paths lists host
  * paths that must never become writable inside (policies.d directories,
  * the sandlot binary); NULL-terminated, may be NULL.

@@ -212,6 +212,18 @@ static void host_identity(const struct run_opts *o, struct identity *id)
 }
 
 /*
+ * A root invoker's bind could not be prepared (identity_tree): when even
+ * cloning was refused, root lacks its privilege here, most likely inside a
+ * user namespace: if user namespaces are the problem, say that.
+ */
+__attribute__((noreturn)) static void refused_tree(const struct sl_err *e)
+{
+    if (errno == EPERM && diagnose_userns())
+        exit(EXIT_SANDLOT);
+    die("%s", e->msg);
+}
+
+/*
  * Root invoker, bwrap: replace each bind source's descriptor by an
  * idmapped clone of its tree (identity_tree), so bwrap, run as the
  * sandbox's unprivileged host identity, binds root's files as that
@@ -229,7 +241,7 @@ static void idmap_sources(struct identity *id, const struct policy *p, int *bind
         bool rw = i == p->nmounts || p->mounts[i].kind == MOUNT_RW_BIND;
         int tree = identity_tree(id, *fd, src, rw, 0, &e);
         if (tree < 0)
-            die("%s", e.msg);
+            refused_tree(&e);
         close(*fd);
         *fd = tree;
     }
@@ -506,13 +518,21 @@ static void send_filter(const struct policy *p, int fd)
     close(fd);
 }
 
+static void free_trees(int *trees, const struct native_plan *pl)
+{
+    for (size_t i = 0; trees && i < pl->n; i++)
+        if (trees[i] >= 0)
+            close(trees[i]);
+    free(trees);
+}
+
 /*
  * Root invoker, native: every bind source opened here, as root, and
  * cloned into an idmapped tree with its flags set (identity_tree); the
  * child, which by then is the unprivileged host identity, only attaches
  * them.  Returns one descriptor per plan step (-1: none).
  */
-static int *native_trees(struct identity *id, const struct native_plan *pl)
+static int *native_trees(struct identity *id, const struct native_plan *pl, bool may_fall_back)
 {
     int *trees = xcalloc(pl->n + 1, sizeof *trees);
     for (size_t i = 0; i < pl->n; i++) {
@@ -529,18 +549,15 @@ static int *native_trees(struct identity *id, const struct native_plan *pl)
         trees[i] = identity_tree(id, fd, s->src, s->kind == MOUNT_RW_BIND,
                                  native_bind_attrs(s->kind), &e);
         close(fd);
-        if (trees[i] < 0)
-            die("%s", e.msg);
+        if (trees[i] >= 0)
+            continue;
+        if (errno == EPERM && may_fall_back) { /* auto: as a refused clone, bwrap then */
+            free_trees(trees, pl);
+            return NULL;
+        }
+        refused_tree(&e);
     }
     return trees;
-}
-
-static void free_trees(int *trees, const struct native_plan *pl)
-{
-    for (size_t i = 0; trees && i < pl->n; i++)
-        if (trees[i] >= 0)
-            close(trees[i]);
-    free(trees);
 }
 
 /*
@@ -561,7 +578,10 @@ static void map_ids(pid_t pid, const struct policy *p, const struct identity *id
         int fd = open(path, O_WRONLY | O_CLOEXEC);
         ok = fd >= 0 && write(fd, map, strlen(map)) == (ssize_t)strlen(map);
         if (!ok)
-            fprintf(stderr, "sandlot: native backend: writing %s: %s\n", path, strerror(errno));
+            fprintf(stderr, "sandlot: native backend: mapping the sandbox onto host uid %u gid %u "
+                            "(writing %s): %s%s\n", id->uid, id->gid, path, strerror(errno),
+                    errno == EPERM ? " (root inside a user namespace where they are not mapped: "
+                                     "run sandlot as an ordinary user)" : "");
         if (fd >= 0)
             close(fd);
     }
@@ -583,7 +603,17 @@ int run_native(const struct policy *p, const struct run_opts *o, char *const *cm
     struct identity id;
     host_identity(o, &id);
     int ids[2] = {-1, -1};
-    int *trees = id.root ? native_trees(&id, &plan) : NULL;
+    int *trees = id.root ? native_trees(&id, &plan, o->may_fall_back) : NULL;
+    if (id.root && !trees) {
+        identity_release(&id);
+        native_plan_free(&plan);
+        for (int i = 0; i < 2; i++) {
+            close(ready[i]);
+            close(alive[i]);
+            close(filt[i]);
+        }
+        return -1;
+    }
     if (id.root && pipe2(ids, O_CLOEXEC) != 0)
         die("pipe: %s", strerror(errno));
     struct native_ctx ctx = {p, &plan, id.uid, id.gid, ready[1], alive[0], filt[0],
