@@ -25,6 +25,9 @@
  *   probe tiocsti               TIOCSTI on stdin (a terminal): "ret=0" or "errno=E"
  *   probe connect-unix PATH     connect to a unix socket path ("@name": abstract)
  *   probe serve-unix PATH SECS  listen on a unix socket (a host-side listener), SECS seconds
+ *   probe chmod PATH MODE       chmod(PATH, MODE octal): "ret=0" or "errno=E"
+ *   probe create PATH MODE      open(PATH, O_CREAT|O_EXCL|O_WRONLY, MODE octal): "mode=M"
+ *                               (the new file's mode, octal) or "errno=E"
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -40,6 +43,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -317,6 +321,18 @@ int main(int argc, char **argv)
         if (s < 0 || connect(s, (struct sockaddr *)&sa, len) != 0)
             return denied(errno);
         puts("connected");
+    } else if (strcmp(c, "chmod") == 0 && argc == 4) {
+        if (chmod(argv[2], (mode_t)strtoul(argv[3], NULL, 8)) != 0)
+            printf("errno=%s\n", errname(errno));
+        else
+            puts("ret=0");
+    } else if (strcmp(c, "create") == 0 && argc == 4) {
+        int fd = open(argv[2], O_CREAT | O_EXCL | O_WRONLY, (mode_t)strtoul(argv[3], NULL, 8));
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) != 0)
+            printf("errno=%s\n", errname(errno));
+        else
+            printf("mode=%o\n", (unsigned)(st.st_mode & 07777));
     } else if (strcmp(c, "x32") == 0) {
         fflush(stdout);
         long r = syscall(0x40000000L | SYS_getpid);
