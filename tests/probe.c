@@ -50,6 +50,10 @@
 
 
 
+#ifndef SYS_fchmodat2
+#define SYS_fchmodat2 452
+#endif
+
 static const char *errname(int e)
 {
     switch (e) {
@@ -157,6 +161,22 @@ static const struct {
     {"clock_settime", SYS_clock_settime, {0, 0, 0, 0, 0, 0}},
     {"clock_adjtime", SYS_clock_adjtime, {0x7fffffff, 0, 0, 0, 0, 0}},
     {"adjtimex", SYS_adjtimex, {0, 0, 0, 0, 0, 0}},
+    /* setuid/setgid modes: a NULL path or a bad fd, so nothing is created outside */
+    {"chmod-suid", SYS_chmod, {0, 04755, 0, 0, 0, 0}},
+    {"chmod-sgid", SYS_chmod, {0, 02755, 0, 0, 0, 0}},
+    {"chmod-plain", SYS_chmod, {0, 0755 /* allowed */, 0, 0, 0, 0}},
+    {"fchmod-suid", SYS_fchmod, {-1, 04755, 0, 0, 0, 0}},
+    {"fchmodat-sgid", SYS_fchmodat, {-1, 0, 02755, 0, 0, 0}},
+    {"fchmodat2-suid", SYS_fchmodat2, {-1, 0, 04755, 0, 0, 0}},
+    {"open-suid", SYS_open, {0, O_CREAT | O_WRONLY, 04755, 0, 0, 0}},
+    {"openat-sgid", SYS_openat, {-1, 0, O_CREAT | O_WRONLY, 02755, 0, 0}},
+    {"openat-plain", SYS_openat, {-1, 0, O_CREAT | O_WRONLY, 0644 /* allowed */, 0, 0}},
+    {"creat-suid", SYS_creat, {0, 04755, 0, 0, 0, 0}},
+    {"mknod-suid", SYS_mknod, {0, 0100000 | 04755, 0, 0, 0, 0}},
+    {"mknodat-sgid", SYS_mknodat, {-1, 0, 0100000 | 02755, 0, 0, 0}},
+    {"mkdir-sgid", SYS_mkdir, {0, 02755, 0, 0, 0, 0}},
+    {"mkdirat-suid", SYS_mkdirat, {-1, 0, 04755, 0, 0, 0}},
+    {"openat2", SYS_openat2, {-1, 0, 0, 0, 0, 0}},
 };
 
 static void probe_syscall(const char *name)
