@@ -10,6 +10,8 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #ifndef CLONE_NEWTIME
@@ -25,7 +27,11 @@ enum cond {
     TTY_INJECT,     /* arg1, low 32 bits, is TIOCSTI or TIOCLINUX (ioctl) */
     SOCKET_FAMILY,  /* arg0 is not AF_UNIX, AF_INET, AF_INET6, AF_NETLINK */
     SOCKET_NETWORK, /* arg0 is AF_INET, AF_INET6 or AF_NETLINK (strict) */
-    PERSONALITY     /* arg0 has a bit besides PER_LINUX32 and UNAME26 */
+    PERSONALITY,    /* arg0 has a bit besides PER_LINUX32 and UNAME26 */
+    /* the mode, argument 1, 2 or 3, carries S_ISUID or S_ISGID */
+    SETID_MODE1,
+    SETID_MODE2,
+    SETID_MODE3
 };
 
 struct entry {
@@ -41,6 +47,9 @@ static const char *const cond_text[] = {
     [SOCKET_FAMILY] = "family other than unix, inet, inet6, netlink",
     [SOCKET_NETWORK] = "family inet, inet6 or netlink",
     [PERSONALITY] = "other than PER_LINUX, PER_LINUX32, UNAME26",
+    [SETID_MODE1] = "mode with S_ISUID or S_ISGID",
+    [SETID_MODE2] = "mode with S_ISUID or S_ISGID",
+    [SETID_MODE3] = "mode with S_ISUID or S_ISGID",
 };
 
 /* The base list: the union of Flatpak's and Docker's default denials. */
@@ -85,6 +94,19 @@ static const struct entry base[] = {
     {"sethostname", EPERM, ALWAYS}, {"setdomainname", EPERM, ALWAYS},
     {"settimeofday", EPERM, ALWAYS}, {"clock_settime", EPERM, ALWAYS},
     {"clock_adjtime", EPERM, ALWAYS}, {"adjtimex", EPERM, ALWAYS},
+    /*
+     * setuid/setgid files, whatever the uid: a file planted in a writable
+     * bind must never give its later host users another identity.  The
+     * chmod family and every call that creates a file with a mode.
+     * openat2's mode sits in a struct seccomp cannot read: ENOSYS, and libc
+     * uses openat.
+     */
+    {"chmod", EPERM, SETID_MODE1}, {"fchmod", EPERM, SETID_MODE1},
+    {"fchmodat", EPERM, SETID_MODE2}, {"fchmodat2", EPERM, SETID_MODE2},
+    {"open", EPERM, SETID_MODE2}, {"openat", EPERM, SETID_MODE3},
+    {"creat", EPERM, SETID_MODE1}, {"mknod", EPERM, SETID_MODE1},
+    {"mknodat", EPERM, SETID_MODE2}, {"mkdir", EPERM, SETID_MODE1},
+    {"mkdirat", EPERM, SETID_MODE2}, {"openat2", ENOSYS, ALWAYS},
 };
 
 /* What "strict" refuses on top of the base list. */
@@ -146,6 +168,12 @@ static const uint64_t ns_flags[] = {CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, 
 static int add(scmp_filter_ctx ctx, const struct entry *en)
 {
     int nr = seccomp_syscall_resolve_name(en->name);
+#ifdef __NR_fchmodat2
+    if (nr == __NR_SCMP_ERROR && strcmp(en->name, "fchmodat2") == 0)
+        /* the kernel has it, this libseccomp does not: refuse it whole, libc
+         * falls back to fchmodat on ENOSYS */
+        return seccomp_rule_add(ctx, act(ENOSYS), __NR_fchmodat2, 0);
+#endif
     if (nr == __NR_SCMP_ERROR)
         return 0; /* not on this architecture: nothing to refuse */
     uint32_t a = act(en->action);
@@ -182,6 +210,15 @@ static int add(scmp_filter_ctx ctx, const struct entry *en)
             if (bit != 3 && bit != 17)
                 r = seccomp_rule_add(ctx, a, nr, 1, cmp(0, SCMP_CMP_MASKED_EQ, 1ull << bit, 1ull << bit));
         return r;
+    case SETID_MODE1:
+    case SETID_MODE2:
+    case SETID_MODE3: {
+        unsigned arg = 1 + (unsigned)(en->cond - SETID_MODE1);
+        r = seccomp_rule_add(ctx, a, nr, 1, cmp(arg, SCMP_CMP_MASKED_EQ, S_ISUID, S_ISUID));
+        if (r == 0)
+            r = seccomp_rule_add(ctx, a, nr, 1, cmp(arg, SCMP_CMP_MASKED_EQ, S_ISGID, S_ISGID));
+        return r;
+    }
     }
     return -EINVAL;
 }

@@ -328,6 +328,15 @@ lua_State *vm_open(const char *dev_dir)
     if (!L)
         die("cannot create the Lua state");
     luaL_openlibs(L);
+    /*
+     * No string.dump anywhere in this VM: the string metatable's __index is
+     * the library table itself, so ("").dump would reach it from any
+     * confined script.  Nothing of sandlot's needs bytecode.
+     */
+    lua_getglobal(L, "string");
+    lua_pushnil(L);
+    lua_setfield(L, -2, "dump");
+    lua_pop(L, 1);
 
     /* Only absolute system directories: never the working directory. */
     lua_getglobal(L, "package");

@@ -20,10 +20,12 @@
 #include <limits.h>
 #include <lualib.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <unistd.h>
 
 #ifndef SANDLOT_SYSCONFDIR
@@ -661,8 +663,8 @@ static void hash_policy(lua_State *L, int idx)
 }
 
 /* Run cmd with the backend chosen. */
-static int run_backend(enum backend be, const struct policy *p, const struct run_opts *ro,
-                       char *const *cmd, struct run_result *res)
+static int launch(enum backend be, const struct policy *p, const struct run_opts *ro,
+                  char *const *cmd, struct run_result *res)
 {
     switch (be) {
     case BACKEND_NONE: return run_unsandboxed(p, ro, cmd, res);
@@ -683,6 +685,50 @@ static int run_backend(enum backend be, const struct policy *p, const struct run
     case BACKEND_BWRAP: break;
     }
     return run_bwrap(p, ro, cmd, res);
+}
+
+/* The modes of the terminal sandlot runs on (the first of stdin, stdout,
+ * stderr that is one), saved before a stage so they can be put back. */
+struct tty_modes {
+    int fd; /* -1: no terminal */
+    struct termios t;
+};
+
+static void tty_save(struct tty_modes *m)
+{
+    m->fd = -1;
+    for (int fd = 0; fd <= 2 && m->fd < 0; fd++)
+        if (isatty(fd) && tcgetattr(fd, &m->t) == 0)
+            m->fd = fd;
+}
+
+/* Put the saved modes back, also from a background process group (with
+ * SIGTTOU blocked the kernel lets tcsetattr through instead of stopping us). */
+static void tty_restore(const struct tty_modes *m)
+{
+    if (m->fd < 0)
+        return;
+    sigset_t ttou, old;
+    sigemptyset(&ttou);
+    sigaddset(&ttou, SIGTTOU);
+    sigprocmask(SIG_BLOCK, &ttou, &old);
+    tcsetattr(m->fd, TCSANOW, &m->t);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
+/*
+ * launch(), and whatever ended the stage (its exit, a signal, --timeout),
+ * the terminal gets back the modes it had before: a stage that ran
+ * `stty raw -echo` does not leave the invoker's terminal so.
+ */
+static int run_backend(enum backend be, const struct policy *p, const struct run_opts *ro,
+                       char *const *cmd, struct run_result *res)
+{
+    struct tty_modes modes;
+    tty_save(&modes);
+    int status = launch(be, p, ro, cmd, res);
+    tty_restore(&modes);
+    return status;
 }
 
 /* What the REPL's run{} needs: how to launch, with which backend. */

@@ -250,6 +250,49 @@ bool target_allowed(const char *dst, struct sl_err *e)
 }
 
 /*
+ * A symlink the policy places at dst with link text `text` must not lead
+ * into what target_allowed keeps out: a later step through it (a dir, a
+ * bind, another link below dst) would otherwise land under /proc or /dev, or
+ * anywhere from "/".  The text is read as the sandbox will read it: absolute,
+ * or relative to dst's directory, ".." stopping at "/" (lexically, which
+ * refuses more than the kernel's walk would, never less for the policy's own
+ * links).
+ */
+static bool link_allowed(const char *dst, const char *text, struct sl_err *e)
+{
+    size_t dirlen = text[0] == '/' ? 0 : (size_t)(strrchr(dst, '/') - dst);
+    char *path = xasprintf("%.*s/%s", (int)dirlen, dst, text);
+    char *out = xmalloc(strlen(path) + 2);
+    size_t n = 0;
+    for (char *c = path, *end; *c; c = end) {
+        while (*c == '/')
+            c++;
+        end = c + strcspn(c, "/");
+        size_t clen = (size_t)(end - c);
+        if (clen == 0 || (clen == 1 && c[0] == '.'))
+            continue;
+        if (clen == 2 && c[0] == '.' && c[1] == '.') {
+            while (n > 0 && out[--n] != '/')
+                ;
+            continue;
+        }
+        out[n++] = '/';
+        memcpy(out + n, c, clen);
+        n += clen;
+    }
+    if (n == 0)
+        out[n++] = '/';
+    out[n] = '\0';
+    struct sl_err inner;
+    bool ok = strcmp(out, "/work") == 0 || target_allowed(out, &inner);
+    if (!ok)
+        fail(e, "symlink %s -> %s leads to %s: %s", dst, text, out, inner.msg);
+    free(out);
+    free(path);
+    return ok;
+}
+
+/*
  * Variables the dynamic loader, libc or iconv read to load code or change
  * behaviour: glibc's "unsecure" list plus GLIBC_TUNABLES (CVE-2023-4911).
  */
@@ -410,6 +453,8 @@ bool policy_add_mount(struct policy *p, enum mount_kind k, const char *src, size
         break;
     }
     if (!path_normalise(dst, dstlen, &d, e) || !target_allowed(d, e))
+        goto refuse;
+    if (k == MOUNT_SYMLINK && !link_allowed(d, s, e))
         goto refuse;
     if (p->nmounts == p->capmounts) {
         p->capmounts = p->capmounts ? p->capmounts * 2 : 16;
@@ -657,6 +702,8 @@ bool policy_check_invariants(const struct policy *p, const char *const *protecte
         const struct mount *m = &p->mounts[i];
         /* Mutations validated already; checked again so no future path skips it. */
         if (!path_is_normal(m->dst, &inner) || !target_allowed(m->dst, &inner))
+            return fail(e, "%s: %s", m->origin, inner.msg);
+        if (m->kind == MOUNT_SYMLINK && !link_allowed(m->dst, m->src, &inner))
             return fail(e, "%s: %s", m->origin, inner.msg);
         if (m->kind == MOUNT_RW_BIND &&
             !rw_source_allowed(m->src, protected_paths, m->origin, e))

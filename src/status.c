@@ -8,10 +8,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-static int status_fd = -1;
+static int status_fd = -1; /* --status-fd */
 static bool written;
+
+/*
+ * --status-json: the report's directory, opened at startup, and the final
+ * name in it.  The final path itself is never opened: the report is written
+ * to a fresh temporary file (O_EXCL|O_NOFOLLOW) and renamed over the name, so
+ * a symlink or FIFO planted there (by a stage with write access to the
+ * directory) is replaced, never followed or opened.
+ */
+static int report_dir = -1;
+static const char *report_path, *report_name;
 
 bool sha256_hex(const void *data, size_t len, char out[65])
 {
@@ -27,9 +39,29 @@ bool sha256_hex(const void *data, size_t len, char out[65])
 
 void status_open_file(const char *path)
 {
-    status_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (status_fd < 0)
-        die("--status-json %s: cannot open: %s", path, strerror(errno));
+    const char *slash = strrchr(path, '/');
+    const char *name = slash ? slash + 1 : path;
+    if (!*name || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+        die("--status-json %s: not a file name", path);
+    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+    if (!dir)
+        die("out of memory");
+    int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    int err = errno;
+    if (fd >= 0 && faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) != 0) {
+        err = errno;
+        close(fd);
+        fd = -1;
+    }
+    free(dir);
+    if (fd < 0)
+        die("--status-json %s: cannot open its directory: %s", path, strerror(err));
+    struct stat st;
+    if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
+        die("--status-json %s: is a directory", path);
+    report_dir = fd;
+    report_path = path;
+    report_name = name;
 }
 
 void status_use_fd(const char *spec)
@@ -47,7 +79,62 @@ void status_use_fd(const char *spec)
 
 bool status_wanted(void)
 {
-    return status_fd >= 0;
+    return status_fd >= 0 || report_dir >= 0;
+}
+
+/* Write len bytes of buf to fd; false with errno on failure. */
+static bool write_all(int fd, const char *buf, size_t len)
+{
+    for (size_t off = 0; off < len;) {
+        ssize_t n = write(fd, buf + off, len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (n == 0)
+                errno = EIO;
+            return false;
+        }
+        off += (size_t)n;
+    }
+    return true;
+}
+
+/*
+ * Replace report_name in report_dir with a regular file holding buf: a new
+ * temporary file (never an existing one, never through a link) renamed over
+ * the name.  On failure, says so on stderr and leaves no temporary behind.
+ */
+static void write_report_file(const char *buf, size_t len)
+{
+    char tmp[64];
+    int fd = -1;
+    for (int tries = 0; fd < 0 && tries < 16; tries++) {
+        uint64_t r = 0;
+        if (getrandom(&r, sizeof r, GRND_NONBLOCK) != sizeof r)
+            r = (uint64_t)getpid() * 2654435761u + (uint64_t)tries;
+        snprintf(tmp, sizeof tmp, ".sandlot-status.%016llx", (unsigned long long)r);
+        fd = openat(report_dir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd < 0 && errno != EEXIST)
+            break;
+    }
+    if (fd < 0) {
+        warnx_("--status-json %s: cannot create the report: %s", report_path, strerror(errno));
+        return;
+    }
+    bool ok = write_all(fd, buf, len);
+    int err = errno;
+    if (close(fd) != 0 && ok) {
+        ok = false;
+        err = errno;
+    }
+    if (ok && renameat(report_dir, tmp, report_dir, report_name) != 0) {
+        ok = false;
+        err = errno;
+    }
+    if (!ok) {
+        unlinkat(report_dir, tmp, 0);
+        warnx_("--status-json %s: cannot write the report: %s", report_path, strerror(err));
+    }
 }
 
 void json_write_str(FILE *f, const char *s)
@@ -66,7 +153,7 @@ void json_write_str(FILE *f, const char *s)
 
 void status_write(const struct status_report *r)
 {
-    if (status_fd < 0 || written)
+    if (!status_wanted() || written)
         return;
     written = true;
     char *buf = NULL;
@@ -98,13 +185,9 @@ void status_write(const struct status_report *r)
     }
     fprintf(f, "}\n");
     fclose(f);
-    for (size_t off = 0; off < len;) {
-        ssize_t n = write(status_fd, buf + off, len - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        off += (size_t)n;
-    }
+    if (status_fd >= 0)
+        write_all(status_fd, buf, len);
+    else
+        write_report_file(buf, len);
     free(buf);
 }

@@ -27,8 +27,10 @@ void json_write_str(FILE *f, const char *s);
 /* sha256 of data as lower-case hex (Nettle). */
 bool sha256_hex(const void *data, size_t len, char out[65]);
 
-/* Where the report goes: a file opened now (so a bad path fails before
- * anything runs) or a descriptor the caller passed.  Dies on error. */
+/* Where the report goes: a file whose directory is opened now (so a bad
+ * path fails before anything runs; the file itself is replaced atomically at
+ * the end, never opened, never followed) or a descriptor the caller passed.
+ * Dies on error. */
 void status_open_file(const char *path);
 void status_use_fd(const char *spec);
 bool status_wanted(void);

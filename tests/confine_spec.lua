@@ -40,6 +40,20 @@ describe("policy script confinement", function()
     end)
   end
 
+  it("has no dump through the string metatable", function()
+    for _, expr in ipairs({ '("").dump', '("x").dump', 'string.dump' }) do
+      local r = with_script(("assert(%s == nil, 'dump is reachable')\n"
+                             .. "assert(('x'):upper() == 'X')\n"
+                             .. "local f = %s; f(print)"):format(expr, expr))
+      assert.are.equal(125, r.code, expr)
+      assert.matches(":3: attempt to call a nil value", r.err, 1, false, expr)
+      assert.is_false(r.ran)
+    end
+    local control = with_script('assert(("x"):upper() == "X" and ("ab"):sub(2) == "b")')
+    assert.are.equal(0, control.code, control.err)
+    assert.is_true(control.ran)
+  end)
+
   it("offers string, table, math, utf8, os.getenv, os.time and read-only lfs", function()
     local r = with_script([[
       assert(string.format("%d", 3) == "3" and table.concat({ "a", "b" }) == "ab")

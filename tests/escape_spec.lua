@@ -112,5 +112,31 @@ for _, who in ipairs(H.users()) do
       assert.are.equal(0, code, screen)
       assert.matches("errno=EPERM", screen)
     end)
+
+    it("leaves its terminal's modes as they were, however the stage ended", function()
+      local dir = H.tmpdir()
+      local sandlot = H.q(H.bin_dir() .. "/sandlot")
+      -- the modes the pty has after each stage, read by stty on the same pty
+      local modes = "stty -a | tr ' ;' '\\n\\n' | grep -x -e echo -e -echo -e icanon -e -icanon"
+        .. " | tr '\\n' ' '"
+      local inner = table.concat({
+        "echo BEFORE $(" .. modes .. ")",
+        sandlot .. " run -- stty -echo raw",
+        "echo EXITED=$? $(" .. modes .. ")",
+        sandlot .. " run --timeout 1 -- sh -c 'stty -echo raw; sleep 20'",
+        "echo TIMEOUT=$? $(" .. modes .. ")",
+      }, "; ")
+      H.write(dir .. "/script", "expect TIMEOUT=\nsleep 200\n")
+      local cmd = ("%s %s %s -- sh -c %s"):format(H.q(H.ROOT .. "/tests/ptydrive"),
+        H.q(dir .. "/script"), H.q(dir .. "/screen"), H.q(inner))
+      if user then cmd = "setpriv --reuid 65534 --regid 65534 --clear-groups -- " .. cmd end
+      local _, _, code = os.execute(cmd)
+      local screen = H.read(dir .. "/screen") or ""
+      assert.are.equal(0, code, screen)
+      assert.matches("BEFORE icanon echo", screen, 1, true)
+      -- the stages ran (stty exited 0; the timeout killed the second) and the modes are back
+      assert.matches("EXITED=0 icanon echo", screen, 1, true)
+      assert.matches("TIMEOUT=124 icanon echo", screen, 1, true)
+    end)
   end)
 end

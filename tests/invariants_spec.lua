@@ -107,6 +107,24 @@ describe("invariants", function()
     by_script('policy:ro_bind("/usr", "/")', 'sandbox target must not be "/"')
   end)
 
+  it("refuses a symlink that leads to /, or under /proc or /dev", function()
+    -- a later step through the link would land there (native made /dev/evil)
+    by_script('policy:symlink("/dev", "/x")\npolicy:symlink("pwned", "/x/evil")',
+              'symlink /x %-> /dev leads to /dev: .*under /dev, which sandlot mounts itself')
+    by_script('policy:symlink("../proc/sys", "/x")',
+              'symlink /x %-> %.%./proc/sys leads to /proc/sys')
+    by_script('policy:symlink("a/../../../dev/shm", "/y/x")', 'leads to /dev/shm')
+    by_script('policy:symlink("..", "/x")', 'symlink /x %-> %.%. leads to /: .*must not be "/"')
+    by_script('policy:symlink("/", "/x")', 'must not be "/"')
+    -- control: a link elsewhere, relative or absolute, works and is there
+    local work = H.tmpdir()
+    local path = H.script('policy:symlink("usr/share", "/s")\npolicy:symlink("/dev/../tmp", "/t")')
+    local r = H.run({ "run", "--no-system-policies", "--work", work, "-p", path, "--", "sh", "-c",
+                      "readlink /s /t > /work/marker" })
+    assert.are.equal(0, r.code, r.err)
+    assert.are.equal("usr/share\n/dev/../tmp\n", H.read(work .. "/marker"))
+  end)
+
   it("refuses LD_PRELOAD and the other loader variables", function()
     by_script('policy:allow_env("LD_PRELOAD")', 'LD_PRELOAD is refused')
     by_script('policy:setenv("LD_LIBRARY_PATH", "/tmp")', 'LD_LIBRARY_PATH is refused')

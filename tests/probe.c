@@ -25,6 +25,9 @@
  *   probe tiocsti               TIOCSTI on stdin (a terminal): "ret=0" or "errno=E"
  *   probe connect-unix PATH     connect to a unix socket path ("@name": abstract)
  *   probe serve-unix PATH SECS  listen on a unix socket (a host-side listener), SECS seconds
+ *   probe chmod PATH MODE       chmod(PATH, MODE octal): "ret=0" or "errno=E"
+ *   probe create PATH MODE      open(PATH, O_CREAT|O_EXCL|O_WRONLY, MODE octal): "mode=M"
+ *                               (the new file's mode, octal) or "errno=E"
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -40,11 +43,16 @@
 #include <signal.h>
 #include <stddef.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 
+
+#ifndef SYS_fchmodat2
+#define SYS_fchmodat2 452
+#endif
 
 static const char *errname(int e)
 {
@@ -153,6 +161,22 @@ static const struct {
     {"clock_settime", SYS_clock_settime, {0, 0, 0, 0, 0, 0}},
     {"clock_adjtime", SYS_clock_adjtime, {0x7fffffff, 0, 0, 0, 0, 0}},
     {"adjtimex", SYS_adjtimex, {0, 0, 0, 0, 0, 0}},
+    /* setuid/setgid modes: a NULL path or a bad fd, so nothing is created outside */
+    {"chmod-suid", SYS_chmod, {0, 04755, 0, 0, 0, 0}},
+    {"chmod-sgid", SYS_chmod, {0, 02755, 0, 0, 0, 0}},
+    {"chmod-plain", SYS_chmod, {0, 0755 /* allowed */, 0, 0, 0, 0}},
+    {"fchmod-suid", SYS_fchmod, {-1, 04755, 0, 0, 0, 0}},
+    {"fchmodat-sgid", SYS_fchmodat, {-1, 0, 02755, 0, 0, 0}},
+    {"fchmodat2-suid", SYS_fchmodat2, {-1, 0, 04755, 0, 0, 0}},
+    {"open-suid", SYS_open, {0, O_CREAT | O_WRONLY, 04755, 0, 0, 0}},
+    {"openat-sgid", SYS_openat, {-1, 0, O_CREAT | O_WRONLY, 02755, 0, 0}},
+    {"openat-plain", SYS_openat, {-1, 0, O_CREAT | O_WRONLY, 0644 /* allowed */, 0, 0}},
+    {"creat-suid", SYS_creat, {0, 04755, 0, 0, 0, 0}},
+    {"mknod-suid", SYS_mknod, {0, 0100000 | 04755, 0, 0, 0, 0}},
+    {"mknodat-sgid", SYS_mknodat, {-1, 0, 0100000 | 02755, 0, 0, 0}},
+    {"mkdir-sgid", SYS_mkdir, {0, 02755, 0, 0, 0, 0}},
+    {"mkdirat-suid", SYS_mkdirat, {-1, 0, 04755, 0, 0, 0}},
+    {"openat2", SYS_openat2, {-1, 0, 0, 0, 0, 0}},
 };
 
 static void probe_syscall(const char *name)
@@ -317,6 +341,18 @@ int main(int argc, char **argv)
         if (s < 0 || connect(s, (struct sockaddr *)&sa, len) != 0)
             return denied(errno);
         puts("connected");
+    } else if (strcmp(c, "chmod") == 0 && argc == 4) {
+        if (chmod(argv[2], (mode_t)strtoul(argv[3], NULL, 8)) != 0)
+            printf("errno=%s\n", errname(errno));
+        else
+            puts("ret=0");
+    } else if (strcmp(c, "create") == 0 && argc == 4) {
+        int fd = open(argv[2], O_CREAT | O_EXCL | O_WRONLY, (mode_t)strtoul(argv[3], NULL, 8));
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) != 0)
+            printf("errno=%s\n", errname(errno));
+        else
+            printf("mode=%o\n", (unsigned)(st.st_mode & 07777));
     } else if (strcmp(c, "x32") == 0) {
         fflush(stdout);
         long r = syscall(0x40000000L | SYS_getpid);

@@ -36,12 +36,20 @@ local EXPECTED = {
   ["sethostname"] = "errno=EPERM", ["setdomainname"] = "errno=EPERM",
   ["settimeofday"] = "errno=EPERM", ["clock_settime"] = "errno=EPERM",
   ["clock_adjtime"] = "errno=EPERM", ["adjtimex"] = "errno=EPERM",
+  ["chmod-suid"] = "errno=EPERM", ["chmod-sgid"] = "errno=EPERM",
+  ["fchmod-suid"] = "errno=EPERM", ["fchmodat-sgid"] = "errno=EPERM",
+  ["fchmodat2-suid"] = "errno=EPERM", ["open-suid"] = "errno=EPERM",
+  ["openat-sgid"] = "errno=EPERM", ["creat-suid"] = "errno=EPERM",
+  ["mknod-suid"] = "errno=EPERM", ["mknodat-sgid"] = "errno=EPERM",
+  ["mkdir-sgid"] = "errno=EPERM", ["mkdirat-suid"] = "errno=EPERM",
+  ["openat2"] = "errno=ENOSYS",
 }
 -- allowed calls: the filter must let them through
 local ALLOWED = {
   ["unshare-files"] = "ret=0", ["personality-linux32"] = "^ret=",
   ["ioctl-fionread"] = "errno=EBADF",
   ["socket-unix"] = "^ret=", ["socket-inet"] = "^ret=",
+  ["chmod-plain"] = "errno=EFAULT", ["openat-plain"] = "errno=EFAULT",
 }
 
 local function names()
@@ -114,6 +122,44 @@ for _, who in ipairs(H.users()) do
                         H.bin_dir() .. "/probe", "x32" }, { user = user })
       assert.matches("^PROBE x32\n", r.out)
       assert.are.equal(128 + 31, r.code) -- SIGSYS
+    end)
+
+    it("refuses setuid and setgid modes in /work and in an fs-write dir", function()
+      local work, dir = H.tmpdir(), H.tmpdir()
+      local probe = H.bin_dir() .. "/probe"
+      local steps = {}
+      for _, d in ipairs({ "/work", dir }) do
+        for _, s in ipairs({
+          { "create", d .. "/plain", "755" }, { "create", d .. "/suid", "4755" },
+          { "create", d .. "/sgid", "2755" }, { "chmod", d .. "/plain", "4755" },
+          { "chmod", d .. "/plain", "2755" }, { "chmod", d .. "/plain", "6755" },
+          { "chmod", d .. "/plain", "700" },
+        }) do
+          steps[#steps + 1] = ("%s %s %s %s"):format(H.q(probe), s[1], H.q(s[2]), s[3])
+        end
+      end
+      local r = H.run({ "run", "--work", work, "-e", "fs-read:" .. H.bin_dir(),
+                        "-e", "fs-write:" .. dir, "--", "sh", "-c",
+                        "umask 022; " .. table.concat(steps, "; ") }, { user = user })
+      assert.are.equal(0, r.code, r.err)
+      local got = {}
+      for line in r.out:gmatch("PROBE %a+\n([^\n]*)") do got[#got + 1] = line end
+      -- per directory: the control works, setuid/setgid creation and chmod are refused
+      local want = { "mode=755", "errno=EPERM", "errno=EPERM", "errno=EPERM", "errno=EPERM",
+                     "errno=EPERM", "ret=0" }
+      assert.are.equal(14, #got, r.out)
+      for i = 1, 14 do assert.are.equal(want[(i - 1) % 7 + 1], got[i], "step " .. i) end
+      -- and on the host: no setuid/setgid file, the control's chmod took effect
+      for _, d in ipairs({ work, dir }) do
+        local p = io.popen("stat -c %a " .. H.q(d .. "/plain"))
+        assert.are.equal("700", p:read("l"))
+        p:close()
+        assert.is_false(H.exists(d .. "/suid"))
+        assert.is_false(H.exists(d .. "/sgid"))
+        p = io.popen("find " .. H.q(d) .. " -perm /6000")
+        assert.are.equal("", p:read("a"))
+        p:close()
+      end
     end)
 
     it("refuses network sockets under the strict profile", function()

@@ -97,4 +97,90 @@ describe("status report", function()
     assert.are.equal(125, r.code)
     assert.matches("%-%-status%-fd 57: not an open descriptor", r.err)
   end)
+
 end)
+
+-- A regular file, not a symlink or FIFO (so reading it cannot block).
+local function regular(path)
+  return os.execute(("test -f %s && ! test -L %s"):format(H.q(path), H.q(path))) == true
+end
+
+-- sandlot run ARGS as user, bounded by timeout(1) at `bound` seconds; the
+-- exit status (124 when the bound was hit).
+local function bounded(user, bound, args)
+  local words = { "timeout", "-s", "KILL", tostring(bound) }
+  if user == "nobody" then
+    words[#words + 1] = "setpriv --reuid 65534 --regid 65534 --clear-groups --"
+  end
+  words[#words + 1] = "env SANDLOT_ISOLATION=" .. H.BACKEND
+  words[#words + 1] = H.q(H.bin_dir() .. "/sandlot")
+  for _, a in ipairs(args) do words[#words + 1] = H.q(a) end
+  local _, how, code = os.execute(table.concat(words, " ") .. " </dev/null >/dev/null 2>&1")
+  return how == "exit" and code or 128 + code
+end
+
+for _, who in ipairs(H.users()) do
+  local user = who == "nobody" and "nobody" or nil
+
+  describe("status report file as " .. who, function()
+    -- a file the invoker could write, outside the report's directory
+    local function victim()
+      local path = H.tmpdir() .. "/victim"
+      H.write(path, "precious\n", "0666")
+      return path
+    end
+
+    it("replaces a symlink at its path instead of writing through it", function()
+      local dir, v = H.tmpdir(), victim()
+      local path = dir .. "/status.json"
+      assert(os.execute(("ln -s %s %s"):format(H.q(v), H.q(path))))
+      local r = H.run({ "run", "--status-json", path, "--", "sh", "-c", "exit 7" }, { user = user })
+      assert.are.equal(7, r.code, r.err)
+      assert.are.equal("precious\n", H.read(v))
+      assert.is_true(regular(path))
+      assert.are.equal(7, cjson.decode(H.read(path)).exit_code)
+    end)
+
+    it("does not block on a FIFO at its path, and leaves a regular file", function()
+      local dir = H.tmpdir()
+      local path = dir .. "/status.json"
+      assert(os.execute("mkfifo -m 0666 " .. H.q(path)))
+      local code = bounded(user, 15, { "run", "--timeout", "2", "--status-json", path, "--",
+                                       "sh", "-c", "exit 5" })
+      assert.are.equal(5, code)
+      assert.is_true(regular(path))
+      assert.are.equal(5, cjson.decode(H.read(path)).exit_code)
+    end)
+
+    it("is not redirected by a stage that plants a symlink or FIFO at its path", function()
+      local work, v = H.tmpdir(), victim()
+      local path = work .. "/status.json"
+      for _, plant in ipairs({ "ln -sf " .. H.q(v) .. " /work/status.json",
+                               "rm -f /work/status.json && mkfifo /work/status.json" }) do
+        -- this run's stage plants it; the next run must not write through it
+        for _ = 1, 2 do
+          os.remove(work .. "/ran")
+          local code = bounded(user, 15, { "run", "--timeout", "5", "--work", work,
+                                           "--status-json", path, "--", "sh", "-c",
+                                           plant .. " && touch /work/ran" })
+          assert.are.equal(0, code, plant)
+          assert.is_true(H.exists(work .. "/ran"), "the stage ran")
+          assert.is_true(regular(path), plant)
+          assert.are.equal("exited", cjson.decode(H.read(path)).class)
+          assert.are.equal("precious\n", H.read(v))
+        end
+      end
+    end)
+
+    it("refuses a directory at its path before anything runs", function()
+      local work = H.tmpdir()
+      local path = H.tmpdir() .. "/status.json"
+      assert(os.execute("mkdir -m 0777 " .. H.q(path)))
+      local r = H.run({ "run", "--work", work, "--status-json", path, "--", "touch", "/work/m" },
+                      { user = user })
+      assert.are.equal(125, r.code)
+      assert.matches("%-%-status%-json .*/status.json: is a directory", r.err)
+      assert.is_false(H.exists(work .. "/m"))
+    end)
+  end)
+end

@@ -53,7 +53,7 @@ local SAFE_BASE = {
 -- __index is one of these: writes land in the script's own table, reads
 -- fall through, so scripts cannot change the library or each other.
 local SAFE_STRING = copy(string)
-SAFE_STRING.dump = nil -- bytecode
+SAFE_STRING.dump = nil -- bytecode (vm_open also removes it from the VM, for ("").dump)
 local LIB_MT = {
   string = { __index = SAFE_STRING },
   table = { __index = table },
