@@ -211,6 +211,16 @@ static void host_identity(const struct run_opts *o, struct identity *id)
         die("%s", e.msg);
 }
 
+/* In a child of a root invoker: become the sandbox's host identity for good, or exit 125. */
+static void become(const struct identity *id)
+{
+    if (identity_become(id->uid, id->gid, false))
+        return;
+    fprintf(stderr, "sandlot: cannot become uid %u gid %u: %s\n", id->uid, id->gid,
+            strerror(errno));
+    _exit(EXIT_SANDLOT);
+}
+
 /*
  * A root invoker's bind could not be prepared (identity_tree): when even
  * cloning was refused, root lacks its privilege here, most likely inside a
@@ -429,11 +439,7 @@ int run_bwrap(const struct policy *p, const struct run_opts *o, char *const *cmd
         if (id.root) {
             /* bwrap runs as the sandbox's host identity, never as host root */
             attach_trees(p, bind_fds, work_fd);
-            if (!identity_become(id.uid, id.gid, false)) {
-                fprintf(stderr, "sandlot: cannot become uid %u gid %u: %s\n", id.uid, id.gid,
-                        strerror(errno));
-                _exit(EXIT_SANDLOT);
-            }
+            become(&id);
         }
         /* bwrap gets an empty environment: --setenv carries the policy's. */
         char *empty[] = {NULL};
@@ -673,11 +679,16 @@ int run_unsandboxed(const struct policy *p, const struct run_opts *o, char *cons
 {
     /* The environment is still the policy's, never the caller's whole one. */
     char **envp = policy_envp(p);
+    struct identity id;
+    host_identity(o, &id);
     kill_group = 1;
     pid_t pid = start_child(o->timeout);
     if (pid == 0) {
         setpgid(0, 0);
         run_apply_limits(p);
+        /* no sandbox, but still never host root: the same host identity */
+        if (id.root)
+            become(&id);
         /* No /work without a sandbox: the host work directory, if any, is the cwd. */
         if (p->work_host && chdir(p->work_host) != 0) {
             fprintf(stderr, "sandlot: cannot enter the work directory %s: %s\n", p->work_host,
