@@ -787,15 +787,20 @@ __attribute__((noreturn)) static void command(const struct native_ctx *ctx, char
 }
 
 
-void native_child(const struct native_ctx *ctx)
+/* Die with sandlot; if it is already gone, the pipe it holds says so. */
+static void die_with_sandlot(const struct native_ctx *ctx)
 {
-    const struct native_plan *pl = ctx->plan;
-    /* die with sandlot; if it is already gone, the pipe it holds says so */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0)
         fail("PR_SET_PDEATHSIG");
     struct pollfd pfd = {ctx->alive_fd, 0, 0};
     if (poll(&pfd, 1, 0) != 0)
         _exit(EXIT_SANDLOT);
+}
+
+void native_child(const struct native_ctx *ctx)
+{
+    const struct native_plan *pl = ctx->plan;
+    die_with_sandlot(ctx);
     /* the command's words may live in the memory scrub_self() clears */
     size_t ncmd = 0;
     while (ctx->cmd[ncmd])
@@ -831,6 +836,8 @@ void native_child(const struct native_ctx *ctx)
                 close(ctx->ids_fd);
                 if (!identity_become(ctx->p->uid, ctx->p->gid, true))
                     fail("becoming uid %u gid %u", ctx->p->uid, ctx->p->gid);
+                /* a change of ids clears the parent-death signal: set it again */
+                die_with_sandlot(ctx);
                 break;
             }
             write_file("/proc/self/setgroups", "deny");
