@@ -1,11 +1,11 @@
 /* doctor.c: host checks; see doctor.h. */
 #include "doctor.h"
 #include "bwrap.h"
+#include "landlock.h"
 #include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/landlock.h>
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <stdio.h>
@@ -128,12 +128,6 @@ static void check_seccomp(struct check *c)
     set(c, "seccomp", true, ok, ok ? "seccomp filters with kill-process are available"
                                    : "the kernel has no seccomp filter support",
         "a kernel built with CONFIG_SECCOMP_FILTER");
-}
-
-int landlock_abi(void)
-{
-    long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
-    return abi > 0 ? (int)abi : 0;
 }
 
 static void check_landlock(struct check *c)
