@@ -137,7 +137,7 @@ static void check_landlock(struct check *c)
     snprintf(detail, sizeof detail, abi ? "ABI %d" : "not available", abi);
     set(c, "landlock", false, abi > 0, detail,
         "a kernel with CONFIG_SECURITY_LANDLOCK and \"landlock\" in the lsm= boot parameter "
-        "(the native backend needs it)");
+        "(the native backend needs it; the bwrap backend guards inherited stdio with it)");
 }
 
 static void check_cgroup(struct check *c)
