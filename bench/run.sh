@@ -32,17 +32,23 @@ effects100=$(seq 1 100 | sed 's/^/cost:/' | paste -sd, -)
 
 # Raw bwrap: exactly what sandlot execs for the default policy: its argv
 # (explain --argv), the same seccomp filter on fd 3 (dumped by
-# bench/dump_filter.c) and the exec helper on fd 4, reporting on fd 5.
+# bench/dump_filter.c) and the exec helper on fd 4, reporting on fd 5,
+# with the Landlock rules sandlot gives it.
 cc -O2 -std=c11 -D_GNU_SOURCE -Isrc -o "$work/dump_filter" bench/dump_filter.c src/filter.c \
     src/policy.c src/util.c -l:libseccomp.a
 "$work/dump_filter" "$work/filter.bpf"
 "$S" explain --argv -- /bin/true | tr '\0' '\n' > "$work/words"
+# the helper's Landlock rules, as explain shows them (the default policy's paths need no quoting)
+"$S" explain --isolate bwrap -- /bin/true |
+    sed -n 's/^  \(\(list\|ro\|rw\|proc\):\/[^ ]*\) .*/\1/p' > "$work/rules"
 {
     printf '3<%s\t4<%s\t5>/dev/null\t' "$work/filter.bpf" "$PWD/sandlot-exec"
     head -n 1 "$work/words"                               # bwrap
     printf -- '--seccomp\n3\n'
     sed -n '2,$p' "$work/words" | sed '/^--$/,$d'          # the options
-    printf -- '--\n/proc/self/fd/4\n5\n--\n/bin/true\n'   # the helper, then the command
+    printf -- '--\n/proc/self/fd/4\n5\n'                 # the helper,
+    cat "$work/rules"                                     # its rules,
+    printf -- '--\n/bin/true\n'                          # then the command
 } | tr '\n' '\t' | sed 's/\t$//' > "$work/raw"
 
 tab=$(printf '\t')

@@ -1,5 +1,6 @@
 /* bwrap.c: bwrap command-line builder and trusted lookup; see bwrap.h. */
 #include "bwrap.h"
+#include "rules.h"
 #include "util.h"
 
 #include <stdarg.h>
@@ -11,6 +12,7 @@
 
 #define INVARIANT "sandlot: invariant"
 #define SKELETON "sandlot: baseline"
+#define HELPER "sandlot: exec helper"
 
 static void push_word(struct cmdline *c, const char *w)
 {
@@ -177,10 +179,23 @@ void bwrap_build(const struct policy *p, const struct bwrap_inputs *in, char *co
     out->options_end = out->nwords;
 
     cmdline_group(out, SKELETON, "--", (char *)NULL);
-    if (in->helper_fd >= 0) {
-        snprintf(helper, sizeof helper, "/proc/self/fd/%d", in->helper_fd);
-        snprintf(ready, sizeof ready, "%d", in->ready_fd);
-        cmdline_group(out, "sandlot: exec helper", helper, ready, "--", (char *)NULL);
+    if (in->helper_fd != -1) {
+        /* the helper, then the Landlock rules it enforces (the native backend's) */
+        if (in->helper_fd >= 0) {
+            snprintf(helper, sizeof helper, "/proc/self/fd/%d", in->helper_fd);
+            snprintf(ready, sizeof ready, "%d", in->ready_fd);
+        }
+        cmdline_group(out, HELPER, in->helper_fd >= 0 ? helper : "/proc/self/fd/<sandlot-exec>",
+                      in->helper_fd >= 0 ? ready : "<ready>", (char *)NULL);
+        size_t n;
+        struct ll_rule *rules = policy_rules(p, &n);
+        for (size_t i = 0; i < n; i++) {
+            char *w = xasprintf("%s:%s", ll_class_word(rules[i].cls), rules[i].path);
+            cmdline_group(out, rules[i].origin, w, (char *)NULL);
+            free(w);
+        }
+        free(rules);
+        cmdline_group(out, HELPER, "--", (char *)NULL);
     }
     cmdline_command(out, cmd);
 }

@@ -30,7 +30,8 @@ struct cmdline {
 
 struct bwrap_inputs {
     const char *bwrap_path;   /* argv[0] */
-    int helper_fd;            /* open descriptor of sandlot-exec, or -1 for none */
+    int helper_fd;            /* open descriptor of sandlot-exec; -1 none (--argv),
+                                 -2 placeholder (explain) */
     int ready_fd;             /* fd number the helper reports on */
     int seccomp_fd;           /* the filter's descriptor; -1 none (--argv), -2 placeholder */
     const int *bind_fds;      /* per mount: an O_PATH descriptor of its source, -1 (not a
@@ -45,8 +46,10 @@ struct bwrap_inputs {
  * skeleton (/proc, /dev, /tmp), the policy's mounts in the order of
  * DESIGN.md (structure, rw binds, ro binds, then /work), the environment,
  * `--remount-ro /`, then "--" and the command.  With a helper descriptor
- * the command is prefixed by "/proc/self/fd/N READY --": the helper runs
- * through the descriptor bwrap inherits, so it needs no mount of its own.
+ * the command is prefixed by "/proc/self/fd/N READY RULE... --": the helper
+ * runs through the descriptor bwrap inherits, so it needs no mount of its
+ * own, and enforces the Landlock rules (policy_rules, as CLASS:PATH words,
+ * each its own group with its origin) before it executes the command.
  * Fills *out (freed with cmdline_free).  Never fails: the policy is valid
  * by construction.
  */

@@ -1,11 +1,11 @@
 /* doctor.c: host checks; see doctor.h. */
 #include "doctor.h"
 #include "bwrap.h"
+#include "landlock.h"
 #include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/landlock.h>
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <stdio.h>
@@ -130,12 +130,6 @@ static void check_seccomp(struct check *c)
         "a kernel built with CONFIG_SECCOMP_FILTER");
 }
 
-int landlock_abi(void)
-{
-    long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
-    return abi > 0 ? (int)abi : 0;
-}
-
 static void check_landlock(struct check *c)
 {
     int abi = landlock_abi();
@@ -143,7 +137,7 @@ static void check_landlock(struct check *c)
     snprintf(detail, sizeof detail, abi ? "ABI %d" : "not available", abi);
     set(c, "landlock", false, abi > 0, detail,
         "a kernel with CONFIG_SECURITY_LANDLOCK and \"landlock\" in the lsm= boot parameter "
-        "(the native backend needs it)");
+        "(the native backend needs it; the bwrap backend guards inherited stdio with it)");
 }
 
 static void check_cgroup(struct check *c)

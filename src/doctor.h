@@ -34,7 +34,4 @@ void doctor_userns(struct check *c);
 /* Run every check (forks for bwrap --version and a user namespace test). */
 void doctor_run(struct check out[CHECK_COUNT]);
 
-/* The Landlock ABI version, or 0 when unavailable. */
-int landlock_abi(void);
-
 #endif

@@ -13,6 +13,7 @@
 #include "bwrap.h"
 #include "native.h"
 #include "doctor.h"
+#include "landlock.h"
 #include "lua_vm.h"
 #include "policy.h"
 #include "filter.h"
@@ -559,8 +560,9 @@ static int l_set_origin(lua_State *L)
 
 /*
  * core.bwrap_argv(policy, {cmd...} [, bwrap_path]) -> argv, groups
- * argv: the full bwrap command as an array of strings (without the exec
- * helper); groups: array of {start=, count=, origin=} over argv.
+ * argv: the full bwrap command as an array of strings (descriptors shown
+ * as placeholders: the filter, the exec helper and its ready pipe);
+ * groups: array of {start=, count=, origin=} over argv.
  */
 static int push_commandline(lua_State *L, bool native)
 {
@@ -588,7 +590,7 @@ static int push_commandline(lua_State *L, bool native)
     if (native) {
         native_describe(p, (char *const *)cmd, environ, c);
     } else {
-        struct bwrap_inputs in = {bw, -1, -1, -2, NULL, -1, environ};
+        struct bwrap_inputs in = {bw, -2, -1, -2, NULL, -1, environ};
         bwrap_build(p, &in, (char *const *)cmd, c);
     }
     lua_createtable(L, (int)c->nwords, 0);

@@ -2,6 +2,7 @@
 #include "native.h"
 #include "doctor.h"
 #include "identity.h"
+#include "rules.h"
 #include "run.h"
 #include "util.h"
 
@@ -16,7 +17,6 @@
 #include <string.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
-#include <linux/landlock.h>
 #include <linux/mount.h>
 #include <linux/openat2.h>
 #include <linux/seccomp.h>
@@ -30,12 +30,6 @@
 
 #define INVARIANT "sandlot: invariant"
 #define SKELETON "sandlot: baseline"
-
-/* Landlock access rights newer than Debian 12's headers. */
-#define LL_TRUNCATE (1ULL << 14)  /* ABI 3 */
-#define LL_IOCTL_DEV (1ULL << 15) /* ABI 5 */
-#define LL_SCOPE_ABSTRACT_UNIX (1ULL << 0)
-#define LL_SCOPE_SIGNAL (1ULL << 1)
 
 #ifndef MNT_DETACH
 #define MNT_DETACH 2
@@ -57,14 +51,7 @@ static struct nstep *add(struct native_plan *pl, enum nop op, const char *origin
     return s;
 }
 
-static void add_rule(struct native_plan *pl, enum ll_class c, const char *path, const char *origin)
-{
-    struct nstep *s = add(pl, N_RULE, origin);
-    s->kind = (int)c;
-    s->dst = path;
-}
-
-/* One policy mount as a step; bind and tmpfs targets also get a Landlock rule. */
+/* One policy mount as a step. */
 static void add_mount(struct native_plan *pl, const struct mount *m)
 {
     struct nstep *s;
@@ -85,15 +72,6 @@ static void add_mount(struct native_plan *pl, const struct mount *m)
     s->kind = (int)m->kind;
     s->src = m->src;
     s->dst = m->dst;
-}
-
-/* The Landlock rule mirroring a mount step, if it has one. */
-static void add_mount_rule(struct native_plan *pl, const struct nstep *s)
-{
-    if (s->op == N_TMPFS)
-        add_rule(pl, LL_RW, s->dst, s->origin);
-    else if (s->op == N_BIND)
-        add_rule(pl, s->kind == MOUNT_RW_BIND ? LL_RW : LL_RO, s->dst, s->origin);
 }
 
 void native_plan(const struct policy *p, struct native_plan *pl)
@@ -118,7 +96,6 @@ void native_plan(const struct policy *p, struct native_plan *pl)
     s->dst = "/tmp";
     s->size = p->limit[LIMIT_TMP];
 
-    size_t first_mount = pl->n;
     size_t *order = xcalloc(p->nmounts + 1, sizeof *order), before_work;
     policy_mount_order(p, order, &before_work);
     for (size_t k = 0; k < before_work; k++)
@@ -137,7 +114,6 @@ void native_plan(const struct policy *p, struct native_plan *pl)
     for (size_t k = before_work; k < p->nmounts; k++)
         add_mount(pl, &p->mounts[order[k]]);
     free(order);
-    size_t end_mounts = pl->n;
 
     add(pl, N_REMOUNT_RO, INVARIANT);
     add(pl, N_PIVOT, SKELETON);
@@ -148,12 +124,14 @@ void native_plan(const struct policy *p, struct native_plan *pl)
     add(pl, N_SESSION, INVARIANT);
     add(pl, N_PDEATH, INVARIANT);
     add(pl, N_LANDLOCK, INVARIANT);
-    add_rule(pl, LL_LIST, "/", SKELETON);
-    add_rule(pl, LL_PROC, "/proc", SKELETON);
-    add_rule(pl, LL_RW, "/dev", SKELETON);
-    add_rule(pl, LL_RW, "/tmp", pl->steps[first_mount - 1].origin);
-    for (size_t i = first_mount; i < end_mounts; i++)
-        add_mount_rule(pl, &pl->steps[i]);
+    size_t nrules;
+    struct ll_rule *rules = policy_rules(p, &nrules); /* the bwrap backend's too */
+    for (size_t i = 0; i < nrules; i++) {
+        s = add(pl, N_RULE, rules[i].origin);
+        s->kind = (int)rules[i].cls;
+        s->dst = rules[i].path;
+    }
+    free(rules);
     add(pl, N_NNP, INVARIANT);
     add(pl, N_CAPS, INVARIANT);
     add(pl, N_RESTRICT, INVARIANT);
@@ -182,17 +160,6 @@ unsigned long native_clone_flags(const struct policy *p)
 {
     return CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS |
            CLONE_NEWCGROUP | (p->network ? 0 : CLONE_NEWNET);
-}
-
-static const char *rule_name(int c)
-{
-    switch ((enum ll_class)c) {
-    case LL_LIST: return "landlock-list";
-    case LL_RO: return "landlock-ro";
-    case LL_RW: return "landlock-rw";
-    case LL_PROC: return "landlock-proc";
-    }
-    return "?";
 }
 
 static const char *bind_name(int kind)
@@ -252,7 +219,10 @@ void native_describe(const struct policy *p, char *const *cmd, char *const *host
             cmdline_group(out, o, "landlock", "--abi", a, "--scope",
                           abi >= 6 ? "abstract-unix,signal" : "none", (char *)NULL);
             break;
-        case N_RULE: cmdline_group(out, o, rule_name(s->kind), s->dst, (char *)NULL); break;
+        case N_RULE:
+            snprintf(a, sizeof a, "landlock-%s", ll_class_word((enum ll_class)s->kind));
+            cmdline_group(out, o, a, s->dst, (char *)NULL);
+            break;
         case N_NNP: cmdline_group(out, o, "no-new-privs", (char *)NULL); break;
         case N_CAPS: cmdline_group(out, o, "cap-drop", "ALL", (char *)NULL); break;
         case N_RESTRICT: cmdline_group(out, o, "landlock-restrict-self", (char *)NULL); break;
@@ -617,76 +587,25 @@ static void drop_caps(void)
         fail("dropping every capability");
 }
 
-/* Access rights known at Landlock ABI abi. */
-static unsigned long long ll_handled(int abi)
-{
-    unsigned long long a = (1ULL << 13) - 1; /* ABI 1: EXECUTE .. MAKE_SYM */
-    if (abi >= 2)
-        a |= LANDLOCK_ACCESS_FS_REFER;
-    if (abi >= 3)
-        a |= LL_TRUNCATE;
-    if (abi >= 5)
-        a |= LL_IOCTL_DEV;
-    return a;
-}
-
-static unsigned long long ll_rights(enum ll_class c, unsigned long long handled, bool dir)
-{
-    const unsigned long long file = LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_WRITE_FILE |
-                                    LANDLOCK_ACCESS_FS_READ_FILE | LL_TRUNCATE | LL_IOCTL_DEV;
-    unsigned long long r = 0;
-    switch (c) {
-    case LL_LIST: r = LANDLOCK_ACCESS_FS_READ_DIR; break;
-    case LL_RO:
-        r = LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR |
-            LANDLOCK_ACCESS_FS_EXECUTE;
-        break;
-    case LL_RW: r = handled; break;
-    case LL_PROC:
-        r = LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR |
-            LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_EXECUTE | LL_TRUNCATE;
-        break;
-    }
-    r &= handled;
-    return dir ? r : r & file;
-}
-
-struct ll_attr {
-    unsigned long long handled_access_fs, handled_access_net, scoped;
-};
-
-/* Create the ruleset from the plan's N_RULE steps; returns its descriptor. */
-static int landlock_ruleset(const struct native_plan *pl)
+/* Create the ruleset from the plan's N_RULE steps (landlock_ruleset); returns its descriptor. */
+static int plan_ruleset(const struct native_plan *pl)
 {
     int abi = landlock_abi();
     if (abi < 1)
         fail("Landlock is not available");
-    unsigned long long handled = ll_handled(abi);
-    struct ll_attr attr = {handled, 0,
-                           abi >= 6 ? LL_SCOPE_ABSTRACT_UNIX | LL_SCOPE_SIGNAL : 0};
-    size_t size = abi >= 6 ? sizeof attr : abi >= 4 ? 2 * sizeof(unsigned long long)
-                                                    : sizeof(unsigned long long);
-    int rs = (int)syscall(SYS_landlock_create_ruleset, &attr, size, 0);
-    if (rs < 0)
-        fail("creating the Landlock ruleset");
-    for (size_t i = 0; i < pl->n; i++) {
-        const struct nstep *s = &pl->steps[i];
-        if (s->op != N_RULE)
-            continue;
-        int fd = open(s->dst, O_PATH | O_CLOEXEC);
-        if (fd < 0 && errno == ENOENT)
-            continue; /* a ro_bind_try that was skipped */
-        struct stat st;
-        if (fd < 0 || fstat(fd, &st) != 0)
-            fail("opening %s for its Landlock rule", s->dst);
-        struct landlock_path_beneath_attr pb = {
-            .allowed_access = ll_rights((enum ll_class)s->kind, handled, S_ISDIR(st.st_mode)),
-            .parent_fd = fd};
-        if (pb.allowed_access &&
-            syscall(SYS_landlock_add_rule, rs, LANDLOCK_RULE_PATH_BENEATH, &pb, 0) != 0)
-            fail("adding the Landlock rule for %s", s->dst);
-        close(fd);
+    struct ll_rule *rules = xcalloc(pl->n, sizeof *rules);
+    size_t n = 0;
+    for (size_t i = 0; i < pl->n; i++)
+        if (pl->steps[i].op == N_RULE)
+            rules[n++] = (struct ll_rule){(enum ll_class)pl->steps[i].kind, pl->steps[i].dst,
+                                          pl->steps[i].origin};
+    char err[512];
+    int rs = landlock_ruleset(rules, n, abi, err, sizeof err);
+    if (rs < 0) {
+        fprintf(stderr, "sandlot: native backend: %s\n", err);
+        _exit(EXIT_SANDLOT);
     }
+    free(rules);
     return rs;
 }
 
@@ -749,16 +668,15 @@ __attribute__((noreturn)) static void command(const struct native_ctx *ctx, char
             if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0)
                 fail("PR_SET_PDEATHSIG");
             break;
-        case N_LANDLOCK: rs = landlock_ruleset(pl); break;
+        case N_LANDLOCK: rs = plan_ruleset(pl); break;
         case N_NNP:
             if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
                 fail("PR_SET_NO_NEW_PRIVS");
             break;
         case N_CAPS: drop_caps(); break;
         case N_RESTRICT:
-            if (syscall(SYS_landlock_restrict_self, rs, 0) != 0)
+            if (landlock_restrict(rs) != 0)
                 fail("enforcing the Landlock ruleset");
-            close(rs);
             break;
         case N_SECCOMP: {
             size_t len;

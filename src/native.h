@@ -15,6 +15,7 @@
 #define SANDLOT_NATIVE_H
 
 #include "bwrap.h"
+#include "landlock.h"
 #include "policy.h"
 
 #include <stdbool.h>
@@ -41,7 +42,7 @@ enum nop {
     N_SESSION,    /* setsid */
     N_PDEATH,     /* die with the parent (pid 1) */
     N_LANDLOCK,   /* create the Landlock ruleset, scoped where the ABI allows */
-    N_RULE,       /* one Landlock rule: kind is an enum ll_class */
+    N_RULE,       /* one Landlock rule (policy_rules): kind is an enum ll_class */
     N_NNP,        /* PR_SET_NO_NEW_PRIVS */
     N_CAPS,       /* drop every capability: effective, permitted, inheritable, bounding, ambient */
     N_RESTRICT,   /* enforce the Landlock ruleset */
@@ -49,14 +50,6 @@ enum nop {
     N_CLEARENV,   /* an empty environment ... */
     N_SETENV,     /* ... and the policy's variables (src name, dst value or NULL: host's) */
     N_EXEC        /* execute the command */
-};
-
-/* What a Landlock rule grants beneath its path. */
-enum ll_class {
-    LL_LIST, /* list directories (the read-only root) */
-    LL_RO,   /* read and execute: read-only binds */
-    LL_RW,   /* everything: rw binds, tmpfs, /work, /tmp, /dev */
-    LL_PROC  /* read, write, execute and truncate files: /proc */
 };
 
 struct nstep {

@@ -1,74 +1,104 @@
 /*
- * sandlot-exec: the first program run inside the sandbox.
+ * sandlot-exec: the first program run inside the bwrap sandbox.
  *
- *   /proc/self/fd/N READY_FD -- COMMAND [ARG...]
+ *   /proc/self/fd/N READY_FD RULE... -- COMMAND [ARG...]
  *
  * sandlot opens this binary and bwrap inherits the descriptor N, so it
- * runs without being mounted in the sandbox.
- * Where the kernel offers Landlock ABI 6 or later, it first scopes the
- * sandbox: no connecting to abstract unix sockets, no signals, outside its
- * own Landlock domain (this matters when the network namespace is the
- * host's, where abstract sockets live).  Then it tells sandlot that the
- * sandbox was set up (one byte on READY_FD),
- * closes every descriptor above 2 (its own N among them) so nothing sandlot
- * or bwrap held open reaches the command, then executes COMMAND.  When that exec fails it
- * exits 127 (not found) or 126 (found, not executable), the statuses of
- * DESIGN.md, instead of bwrap's generic 1.  Built static so it runs
- * whatever the policy mounts.
+ * runs without being mounted in the sandbox.  Each RULE is a Landlock rule
+ * in landlock.h's text form (ro:/usr, rw:/work, list:/, proc:/proc), the
+ * list the native backend enforces too (policy_rules).  Where the kernel
+ * has Landlock, the helper builds that ruleset (scoped from ABI 6: no
+ * abstract unix sockets, no signals outside the sandbox), sets
+ * no-new-privs and enforces it.  This is what keeps the command from
+ * reopening an inherited stdio descriptor through /proc/self/fd with new
+ * access (reading a log opened for append, truncating it, listing a
+ * directory passed as stdin): the file behind it lies beneath no rule.
+ * Without Landlock (ABI 0) it carries on, as `doctor` reports.
+ * Then it tells sandlot that the sandbox was set up (one byte on
+ * READY_FD; a failure before it exits 125 without the byte, which sandlot
+ * reports as a setup failure), closes every descriptor above 2 (its own N
+ * among them) so nothing sandlot or bwrap held open reaches the command,
+ * then executes COMMAND.  When that exec fails it exits 127 (not found) or
+ * 126 (found, not executable), the statuses of DESIGN.md, instead of
+ * bwrap's generic 1.  Built static so it runs whatever the policy mounts.
  */
+
+#include "landlock.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
-/* The ruleset attribute as of Landlock ABI 6 (newer than Debian 12's headers). */
-struct ruleset_attr {
-    unsigned long long handled_access_fs, handled_access_net, scoped;
-};
-#define CREATE_RULESET_VERSION (1U << 0)
-#define SCOPE_ABSTRACT_UNIX_SOCKET (1ULL << 0)
-#define SCOPE_SIGNAL (1ULL << 1)
+#define SETUP_FAILED 125
 
 /*
- * Scope abstract unix sockets and signals to this Landlock domain.
- * Returns 0 when done or when the kernel cannot (ABI < 6: doctor reports
- * it), -1 when it can but failed (then nothing must run).
+ * Enforce the n rules where the kernel has Landlock.  Returns 0 when done
+ * or when the kernel has none, -1 (err filled) when it has and failed:
+ * then nothing must run.
  */
-static int scope_sandbox(void)
+static int enforce(const struct ll_rule *rules, size_t n, char *err, size_t errlen)
 {
-    long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, CREATE_RULESET_VERSION);
-    if (abi < 6)
+    int abi = landlock_abi();
+    if (abi < 1)
         return 0;
-    struct ruleset_attr attr = {0, 0, SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL};
-    long fd = syscall(SYS_landlock_create_ruleset, &attr, sizeof attr, 0);
-    if (fd < 0)
+    int rs = landlock_ruleset(rules, n, abi, err, errlen);
+    if (rs < 0)
         return -1;
-    long r = syscall(SYS_landlock_restrict_self, fd, 0);
-    close((int)fd);
-    return r == 0 ? 0 : -1;
+    /* bwrap sets it with its filter; landlock_restrict_self needs it either way */
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+        snprintf(err, errlen, "setting no-new-privs: %s", strerror(errno));
+        close(rs);
+        return -1;
+    }
+    if (landlock_restrict(rs) != 0) {
+        snprintf(err, errlen, "enforcing the Landlock ruleset: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
 {
-    if (argc < 4 || strcmp(argv[2], "--") != 0) {
-        fprintf(stderr, "sandlot-exec: usage: sandlot-exec READY_FD -- COMMAND [ARG...]\n");
-        return 125;
+    int sep = 2;
+    while (sep < argc && strcmp(argv[sep], "--") != 0)
+        sep++;
+    if (argc < 3 || sep >= argc - 1) {
+        fprintf(stderr, "sandlot-exec: usage: sandlot-exec READY_FD RULE... -- COMMAND [ARG...]\n");
+        return SETUP_FAILED;
     }
     char *end;
     long fd = strtol(argv[1], &end, 10);
     if (*end || fd < 3 || fd > 1 << 20) {
         fprintf(stderr, "sandlot-exec: bad descriptor \"%s\"\n", argv[1]);
-        return 125;
+        return SETUP_FAILED;
     }
-    if (scope_sandbox() != 0) {
+    size_t n = (size_t)(sep - 2);
+    if (n == 0) {
+        /* bwrap_build always passes rules: without them Landlock would refuse everything */
+        fprintf(stderr, "sandlot-exec: no Landlock rules before \"--\"\n");
+        return SETUP_FAILED;
+    }
+    struct ll_rule *rules = calloc(n + 1, sizeof *rules);
+    if (!rules) {
+        fprintf(stderr, "sandlot-exec: out of memory\n");
+        return SETUP_FAILED;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!ll_rule_parse(argv[2 + i], &rules[i])) {
+            fprintf(stderr, "sandlot-exec: bad Landlock rule \"%s\" (want CLASS:/PATH)\n",
+                    argv[2 + i]);
+            return SETUP_FAILED;
+        }
+    char err[512];
+    if (enforce(rules, n, err, sizeof err) != 0) {
         /* no ready byte: sandlot reports a setup error, exit 125 */
-        fprintf(stderr, "sandlot-exec: cannot scope the sandbox with Landlock: %s\n",
-                strerror(errno));
-        return 125;
+        fprintf(stderr, "sandlot-exec: %s\n", err);
+        return SETUP_FAILED;
     }
+    free(rules);
     while (write((int)fd, "R", 1) < 0 && errno == EINTR)
         ;
     if (close_range(3, ~0u, 0) != 0) {
@@ -77,9 +107,10 @@ int main(int argc, char **argv)
         for (long i = 3; i < max; i++)
             close((int)i);
     }
-    execvp(argv[3], argv + 3);
-    int err = errno;
-    fprintf(stderr, "sandlot: %s: %s\n", argv[3],
-            err == ENOENT ? "command not found in the sandbox" : strerror(err));
-    return (err == ENOENT || err == ENOTDIR) ? 127 : 126;
+    char **cmd = argv + sep + 1;
+    execvp(cmd[0], cmd);
+    int err_no = errno;
+    fprintf(stderr, "sandlot: %s: %s\n", cmd[0],
+            err_no == ENOENT ? "command not found in the sandbox" : strerror(err_no));
+    return (err_no == ENOENT || err_no == ENOTDIR) ? 127 : 126;
 }

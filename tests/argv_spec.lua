@@ -51,13 +51,21 @@ describe("the bwrap command", function()
     assert.is_nil(H.find(g, "--tmpfs", "/work"))
   end)
 
-  it("puts -- right before the command", function()
+  it("puts -- right before the exec helper, and the helper's -- right before the command",
+     function()
     local g = explain({ "--", "sh", "-c", "echo" })
     local i = H.find(g, "--")
     assert.is_truthy(i)
-    assert.are.same({ "sh", "-c", "echo" }, g[i + 1].words)
-    assert.are.equal("command", g[i + 1].origin)
-    assert.are.equal(i + 1, #g)
+    assert.are.equal("sandlot: exec helper", g[i + 1].origin)
+    assert.matches("^'?/proc/self/fd/", g[i + 1].words[1])
+    local last = #g - 1
+    assert.are.same({ "--" }, g[last].words)
+    assert.are.equal("sandlot: exec helper", g[last].origin)
+    for k = i + 2, last - 1 do -- between them, only the helper's Landlock rules
+      assert.matches("^%a+:/", g[k].words[1])
+    end
+    assert.are.same({ "sh", "-c", "echo" }, g[#g].words)
+    assert.are.equal("command", g[#g].origin)
   end)
 
   it("shares the network only with the network effect", function()

@@ -90,6 +90,8 @@ end
 -- opts.user    "nobody": through setpriv as uid/gid 65534
 -- opts.env     extra environment variables {NAME = value}
 -- opts.stdin   text fed to standard input
+-- opts.stdin_path  a host path (a file or a directory) opened as standard input
+-- opts.stdout_append  a host file standard output appends to (>>); out is then ""
 -- opts.bin     "testconf" for the build whose system layer is the tests' own
 -- Returns {code = exit status, out = stdout, err = stderr}.
 function H.run(args, opts)
@@ -110,13 +112,14 @@ function H.run(args, opts)
   if opts.user == "nobody" then words[#words + 1] = "HOME=/nonexistent" end
   words[#words + 1] = H.q(H.bin_dir() .. "/" .. bin)
   for _, a in ipairs(args) do words[#words + 1] = H.q(a) end
-  local stdin = "/dev/null"
+  local stdin = opts.stdin_path or "/dev/null"
   if opts.stdin then
     stdin = dir .. "/stdin"
     H.write(stdin, opts.stdin)
   end
-  local cmd = ("%s <%s >%s/out 2>%s/err"):format(table.concat(words, " "), H.q(stdin),
-                                                 H.q(dir), H.q(dir))
+  local stdout = opts.stdout_append and ">>" .. H.q(opts.stdout_append) or ">" .. H.q(dir) .. "/out"
+  local cmd = ("%s <%s %s 2>%s/err"):format(table.concat(words, " "), H.q(stdin), stdout,
+                                            H.q(dir))
   local _, how, code = os.execute(cmd)
   local r = { out = read(dir .. "/out") or "", err = read(dir .. "/err") or "" }
   r.code = (how == "exit") and code or (128 + code)

@@ -64,6 +64,26 @@ describe("the native backend's plan", function()
     assert.are.equal("sandlot: invariant", ll.origin)
   end)
 
+  it("enforces the Landlock rules bwrap's exec helper gets, in the same order, same origins",
+     function()
+    local ro, rw = H.tmpdir(), H.tmpdir()
+    local script = H.script('policy:tmpfs("/scratch"); policy:dir("/made")\n')
+    local args = { "-e", "fs-read:" .. ro .. ",fs-write:" .. rw, "-p", script, "--", "true" }
+    local b, n = {}, {}
+    for _, g in ipairs(explain("bwrap", args)) do
+      local class, path = g.words[1]:match("^(%a+):(/.*)$")
+      if class and #g.words == 1 then b[#b + 1] = class .. " " .. path .. " # " .. g.origin end
+    end
+    for _, g in ipairs(explain("native", args)) do
+      local class = g.words[1]:match("^landlock%-(%a+)$")
+      if class then n[#n + 1] = class .. " " .. g.words[2] .. " # " .. g.origin end
+    end
+    assert.is_truthy(b[1] == "list / # sandlot: baseline", table.concat(b, "\n"))
+    assert.is_truthy(#b > 8 and table.concat(b, "\n"):find("ro " .. ro .. " #", 1, true))
+    assert.is_truthy(table.concat(b, "\n"):find("rw /scratch # " .. script .. ":1", 1, true))
+    assert.are.same(n, b)
+  end)
+
   it("shows each hardening step as an invariant, in the order the command gets them", function()
     local g = explain("native", { "--", "true" })
     local last = 0
