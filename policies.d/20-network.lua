@@ -12,6 +12,9 @@ end
 
 -- /etc/resolv.conf is often a symlink (systemd-resolved, NetworkManager);
 -- programs that read the link see its target too.
+-- Its target often lives under /run (systemd-resolved), which is
+-- protected (05-protected.lua): open exactly that file.
 if host.resolv_conf_target then
+  policy:unprotect(host.resolv_conf_target)
   policy:ro_bind_try(host.resolv_conf_target)
 end

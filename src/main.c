@@ -729,6 +729,7 @@ static int cmd_run_or_explain(int argc, char **argv, enum command cmd)
     struct sl_err e;
     if (!policy_check_invariants(p, protected_paths, &e))
         die("invariant: %s", e.msg);
+    policy_place_masks(p); /* again in C, whatever the Lua layer did */
 
     int status;
     if (cmd == CMD_EXPLAIN) {
