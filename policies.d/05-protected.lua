@@ -9,11 +9,13 @@
 -- homes of /etc/passwd's login accounts (host.homes).
 local CREDENTIALS = { ".ssh", ".gnupg", ".aws", ".config/gcloud", ".docker", ".kube",
                       ".netrc", ".git-credentials", ".pypirc", ".npmrc" }
+local paths = {}
 for _, home in ipairs(host.homes) do
   for _, name in ipairs(CREDENTIALS) do
-    policy:protect(home .. "/" .. name)
+    paths[#paths + 1] = home .. "/" .. name
   end
 end
+policy:protect(table.unpack(paths))
 
 -- Host secrets: password hashes, sudo's rules, ssh host keys.
 policy:protect("/etc/shadow", "/etc/gshadow", "/etc/sudoers", "/etc/sudoers.d")

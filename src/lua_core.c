@@ -417,19 +417,22 @@ static int l_env_sealed(lua_State *L)
     return 1;
 }
 
-/* policy:seals() -> array of {kind=, arg=, origin=} */
+/* policy:seals([kind]) -> array of {kind=, arg=, origin=}, of that kind only if given */
 static int l_seals(lua_State *L)
 {
     static const char *const kinds[] = {"network", "path", "env", "protect", "protect-write",
                                         "open"};
     struct policy *p = check_policy(L, 1);
-    lua_createtable(L, (int)p->nseals, 0);
-    for (size_t i = 0; i < p->nseals; i++) {
+    const char *only = luaL_optstring(L, 2, NULL);
+    lua_createtable(L, only ? 0 : (int)p->nseals, 0);
+    for (size_t i = 0, n = 0; i < p->nseals; i++) {
+        if (only && strcmp(only, kinds[p->seals[i].kind]) != 0)
+            continue;
         lua_createtable(L, 0, 3);
         set_string(L, "kind", kinds[p->seals[i].kind]);
         set_string(L, "arg", p->seals[i].arg);
         set_string(L, "origin", p->seals[i].origin);
-        lua_rawseti(L, -2, (lua_Integer)i + 1);
+        lua_rawseti(L, -2, (lua_Integer)++n);
     }
     return 1;
 }

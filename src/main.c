@@ -547,9 +547,10 @@ static void print_explain(lua_State *L, const struct policy *p, const struct opt
         *bw = bwrap_find(getenv("PATH"), &from_path);
     }
     if (o->print_argv) {
-        /* Runnable: real values, NUL-terminated words (xargs -0), no exec helper. */
+        /* Runnable: NUL-terminated words (xargs -0), no exec helper.  Values
+         * passed through from the host are left out: explain never prints one. */
         struct cmdline c;
-        struct bwrap_inputs in = {*bw ? *bw : "bwrap", -1, -1, -1, NULL, -1, environ};
+        struct bwrap_inputs in = {*bw ? *bw : "bwrap", -1, -1, -1, NULL, -1, NULL};
         bwrap_build(p, &in, o->cmd, &c);
         for (size_t i = 0; i < c.nwords; i++)
             fwrite(c.words[i], 1, strlen(c.words[i]) + 1, stdout);

@@ -541,8 +541,12 @@ bool policy_seal(struct policy *p, enum seal_kind kind, const char *arg, size_t 
         p->capseals = p->capseals ? p->capseals * 2 : 8;
         p->seals = xrealloc(p->seals, p->capseals * sizeof *p->seals);
     }
+    /* resolved once here; most protected paths are absent: lstat spares realpath's walk */
     char real[PATH_MAX];
-    char *r = kind != SEAL_NETWORK && kind != SEAL_ENV && realpath(a, real) ? xstrdup(real) : NULL;
+    struct stat st;
+    char *r = kind != SEAL_NETWORK && kind != SEAL_ENV && lstat(a, &st) == 0 && realpath(a, real)
+                  ? xstrdup(real)
+                  : NULL;
     p->seals[p->nseals++] = (struct seal){kind, a, r, xstrdup(origin)};
     return true;
 }

@@ -130,11 +130,9 @@ function M.explain_text(policy, argv, backend, report)
     local pad = math.max(1, 48 - #text)
     lines[#lines + 1] = text .. (" "):rep(pad) .. "# " .. g.origin
   end
-  for _, sl in ipairs(policy:seals()) do
-    if sl.kind == "open" then
-      local what = "# protected path opened: " .. sl.arg
-      lines[#lines + 1] = what .. (" "):rep(math.max(1, 48 - #what)) .. "# " .. sl.origin
-    end
+  for _, sl in ipairs(policy:seals("open")) do
+    local what = "# protected path opened: " .. sl.arg
+    lines[#lines + 1] = what .. (" "):rep(math.max(1, 48 - #what)) .. "# " .. sl.origin
   end
   local limits = {}
   for _, l in ipairs(policy:limits()) do
