@@ -166,3 +166,36 @@ if is_root() then
     end)
   end)
 end
+
+-- The built-in layer opens exactly what it binds itself: the target of
+-- /etc/resolv.conf under /run (systemd-resolved).  Staged in a private
+-- mount namespace (root only): an /etc whose resolv.conf points into /run.
+if is_root() then
+  describe("the built-in network layer", function()
+    for _, who in ipairs(H.users()) do
+      it("opens the resolver file under /run, and explain names it, as " .. who, function()
+        local dir = H.tmpdir()
+        local as = who == "nobody" and "setpriv --reuid 65534 --regid 65534 --clear-groups -- "
+                   or ""
+        local bin = H.q(H.bin_dir() .. "/sandlot")
+        local stage = ("mount --make-rprivate / && mount -t tmpfs t /run && "
+                       .. "mkdir -p /run/systemd/resolve && "
+                       .. "echo 'nameserver 192.0.2.53' > /run/systemd/resolve/stub-resolv.conf && "
+                       .. "mount -t tmpfs t /etc && "
+                       .. "ln -s ../run/systemd/resolve/stub-resolv.conf /etc/resolv.conf && "
+                       .. "%s env HOME=/nonexistent %s run -e network -- cat /etc/resolv.conf && "
+                       .. "%s env HOME=/nonexistent %s explain -e network && "
+                       .. "%s env HOME=/nonexistent %s run -e fs-read:/run/systemd -- true")
+                      :format(as, bin, as, bin, as, bin)
+        os.execute(("unshare -m sh -c %s >%s/out 2>%s/err"):format(H.q(stage), H.q(dir), H.q(dir)))
+        local out, err = H.read(dir .. "/out"), H.read(dir .. "/err")
+        assert.matches("^nameserver 192%.0%.2%.53\n", out, err) -- the network stage resolved
+        assert.matches("# protected path opened: /run/systemd/resolve/stub%-resolv%.conf +# "
+                       .. "policies%.d/20%-network%.lua:%d+\n", out)
+        -- the opening is that file only: the rest of /run stays protected
+        assert.matches("binding /run/systemd is refused: /run is protected by "
+                       .. "policies%.d/05%-protected%.lua:%d+\n$", err)
+      end)
+    end
+  end)
+end

@@ -74,6 +74,18 @@ function M.build(opts)
     -- then the --policy files.
     require("sandlot.noether").import(policy, opts.policy_json,
                                       opts.policy_json_name or "policy-json")
+    -- It replaces 20-network.lua too, which opens the target of
+    -- /etc/resolv.conf where that lies under the protected /run: so does
+    -- sandlot for a JSON policy with the network.
+    local target = ctx.host.resolv_conf_target
+    if policy.network and target then
+      core.set_origin("sandlot: network (resolv.conf)")
+      core.set_trusted(true)
+      local ok, err = pcall(policy.unprotect, policy, target)
+      core.set_trusted(false)
+      core.set_origin(nil)
+      if not ok then fail(err) end
+    end
     list = loader.collect({ dirs = dirs, files = opts.policy_files, system_first = true })
     -- (the final built-in files, the protected paths, stay)
     for i = #list, 1, -1 do
