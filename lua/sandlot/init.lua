@@ -76,10 +76,10 @@ function M.build(opts)
                                       opts.policy_json_name or "policy-json")
     -- It replaces 20-network.lua too, which opens the target of
     -- /etc/resolv.conf where that lies under the protected /run: so does
-    -- sandlot for a JSON policy with the network.
+    -- sandlot for a JSON policy.
     local target = ctx.host.resolv_conf_target
-    if policy.network and target then
-      core.set_origin("sandlot: network (resolv.conf)")
+    if target then
+      core.set_origin("sandlot: resolv.conf")
       core.set_trusted(true)
       local ok, err = pcall(policy.unprotect, policy, target)
       core.set_trusted(false)
