@@ -1,5 +1,13 @@
 -- The `network` effect: share the host network namespace and the files
 -- name resolution and TLS need, each only if present on the host.
+
+-- /etc/resolv.conf is often a symlink into /run (systemd-resolved), which
+-- is protected (05-protected.lua): open exactly that file, a resolver
+-- configuration with nothing secret, so any layer may bind it.
+if host.resolv_conf_target then
+  policy:unprotect(host.resolv_conf_target)
+end
+
 if not stage:has("network") then
   return
 end
@@ -10,8 +18,7 @@ for _, path in ipairs({ "/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf",
   policy:ro_bind_try(path)
 end
 
--- /etc/resolv.conf is often a symlink (systemd-resolved, NetworkManager);
--- programs that read the link see its target too.
+-- Programs that read the link see its target too.
 if host.resolv_conf_target then
   policy:ro_bind_try(host.resolv_conf_target)
 end

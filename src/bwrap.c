@@ -64,14 +64,39 @@ static const char *bind_flag(enum mount_kind k)
     case MOUNT_TMPFS: return "--tmpfs";
     case MOUNT_DIR: return "--dir";
     case MOUNT_SYMLINK: return "--symlink";
+    case MOUNT_MASK_DIR:
+    case MOUNT_MASK_FILE: break; /* emit_mask */
     }
     return NULL;
+}
+
+/*
+ * A mask: an empty read-only directory (a tmpfs of mode 0555, remounted
+ * read-only) or an empty read-only file (bwrap copies the empty descriptor
+ * run.c made into a file of its own and binds it read-only; without one,
+ * for explain, a placeholder).
+ */
+static void emit_mask(struct cmdline *c, const struct mount *m, int fd)
+{
+    char num[16];
+    if (m->kind == MOUNT_MASK_DIR) {
+        cmdline_group(c, m->origin, "--perms", "0555", "--tmpfs", m->dst, "--remount-ro", m->dst,
+                      (char *)NULL);
+        return;
+    }
+    snprintf(num, sizeof num, "%d", fd);
+    cmdline_group(c, m->origin, "--perms", "0444", "--ro-bind-data", fd >= 0 ? num : "<empty>",
+                  m->dst, (char *)NULL);
 }
 
 /* Emit mount i of the policy. */
 static void emit_mount(struct cmdline *c, const struct policy *p, size_t i, const int *bind_fds)
 {
     const struct mount *m = &p->mounts[i];
+    if (m->kind == MOUNT_MASK_DIR || m->kind == MOUNT_MASK_FILE) {
+        emit_mask(c, m, bind_fds ? bind_fds[i] : -1);
+        return;
+    }
     if (bind_fds && bind_fds[i] == -2)
         return; /* an ro_bind_try source that was absent when run.c opened it */
     if (bind_fds && bind_fds[i] >= 0) {

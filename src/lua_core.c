@@ -32,11 +32,13 @@
 #define POLICY_MT "sandlot.policy"
 #define CMDLINE_MT "sandlot.cmdline"
 #define DIR_MT "sandlot.dir"
+#define SANDLOT_SYSCONFDIR_HINT "/etc/sandlot/policies.d"
 
 
 
 static const char ORIGIN_KEY = 'o';    /* registry: fallback origin string */
 static const char PROTECTED_KEY = 'p'; /* registry: array of protected host paths */
+static const char TRUSTED_KEY = 't';   /* registry: true while a built-in or system script runs */
 
 struct lpolicy {
     struct policy *p;
@@ -379,19 +381,59 @@ static int seal_each(lua_State *L, enum seal_kind kind)
 static int l_seal_paths(lua_State *L) { return seal_each(L, SEAL_PATH); }
 /* policy:seal_env(name, ...): these variables (NAME or PREFIX*) never enter */
 static int l_seal_env(lua_State *L) { return seal_each(L, SEAL_ENV); }
+/* policy:protect(path, ...): no bind at or below; read-only ancestors mask them */
+static int l_protect(lua_State *L) { return seal_each(L, SEAL_PROTECT); }
+/* policy:protect_writes(path, ...): no read-write bind at, below or above */
+static int l_protect_writes(lua_State *L) { return seal_each(L, SEAL_PROTECT_WRITE); }
 
-/* policy:seals() -> array of {kind=, arg=, origin=} */
+/*
+ * policy:unprotect(path, ...): binds at or below these host paths pass the
+ * protections.  Only the built-in and system layers may (the loader says
+ * which script runs: core.set_trusted).
+ */
+static int l_unprotect(lua_State *L)
+{
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &TRUSTED_KEY);
+    bool trusted = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    if (!trusted)
+        return refuse_msg(L, "policy:unprotect is available only to the built-in layer and the "
+                             "system layer (" SANDLOT_SYSCONFDIR_HINT ")");
+    return seal_each(L, SEAL_OPEN);
+}
+
+/* core.set_trusted(bool): whether the script about to run may open protected paths */
+static int l_set_trusted(lua_State *L)
+{
+    lua_pushboolean(L, lua_toboolean(L, 1));
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &TRUSTED_KEY);
+    return 0;
+}
+
+/* core.env_sealed(policy, name) -> true when a seal keeps name out */
+static int l_env_sealed(lua_State *L)
+{
+    struct policy *p = check_policy(L, 1);
+    lua_pushboolean(L, policy_env_sealed(p, luaL_checkstring(L, 2)) != NULL);
+    return 1;
+}
+
+/* policy:seals([kind]) -> array of {kind=, arg=, origin=}, of that kind only if given */
 static int l_seals(lua_State *L)
 {
-    static const char *const kinds[] = {"network", "path", "env"};
+    static const char *const kinds[] = {"network", "path", "env", "protect", "protect-write",
+                                        "open"};
     struct policy *p = check_policy(L, 1);
-    lua_createtable(L, (int)p->nseals, 0);
-    for (size_t i = 0; i < p->nseals; i++) {
+    const char *only = luaL_optstring(L, 2, NULL);
+    lua_createtable(L, only ? 0 : (int)p->nseals, 0);
+    for (size_t i = 0, n = 0; i < p->nseals; i++) {
+        if (only && strcmp(only, kinds[p->seals[i].kind]) != 0)
+            continue;
         lua_createtable(L, 0, 3);
         set_string(L, "kind", kinds[p->seals[i].kind]);
         set_string(L, "arg", p->seals[i].arg);
         set_string(L, "origin", p->seals[i].origin);
-        lua_rawseti(L, -2, (lua_Integer)i + 1);
+        lua_rawseti(L, -2, (lua_Integer)++n);
     }
     return 1;
 }
@@ -404,6 +446,7 @@ static const luaL_Reg policy_methods[] = {
     {"origin", l_origin},       {"deny_syscall", l_deny_syscall},
     {"seccomp_rules", l_seccomp_rules}, {"limit", l_limit}, {"limits", l_limits},
     {"seal", l_seal}, {"seal_paths", l_seal_paths}, {"seal_env", l_seal_env}, {"seals", l_seals},
+    {"protect", l_protect}, {"protect_writes", l_protect_writes}, {"unprotect", l_unprotect},
     {NULL, NULL},
 };
 
@@ -544,6 +587,7 @@ static int l_check_invariants(lua_State *L)
         lua_pushstring(L, e.msg);
         return 2;
     }
+    policy_place_masks(p); /* what explain and the backends show from now on */
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -846,6 +890,8 @@ static const luaL_Reg core_funcs[] = {
     {"check_invariants", l_check_invariants},
     {"set_protected", l_set_protected},
     {"set_origin", l_set_origin},
+    {"set_trusted", l_set_trusted},
+    {"env_sealed", l_env_sealed},
     {"bwrap_argv", l_bwrap_argv},
     {"native_steps", l_native_steps},
     {"find_bwrap", l_find_bwrap},

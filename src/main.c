@@ -586,9 +586,10 @@ static void print_explain(lua_State *L, const struct policy *p, const struct opt
         *bw = bwrap_find(getenv("PATH"), &from_path);
     }
     if (o->print_argv) {
-        /* Runnable: real values, NUL-terminated words (xargs -0), no exec helper. */
+        /* Runnable: NUL-terminated words (xargs -0), no exec helper.  Values
+         * passed through from the host are left out: explain never prints one. */
         struct cmdline c;
-        struct bwrap_inputs in = {*bw ? *bw : "bwrap", -1, -1, -1, NULL, -1, environ};
+        struct bwrap_inputs in = {*bw ? *bw : "bwrap", -1, -1, -1, NULL, -1, NULL};
         bwrap_build(p, &in, o->cmd, &c);
         for (size_t i = 0; i < c.nwords; i++)
             fwrite(c.words[i], 1, strlen(c.words[i]) + 1, stdout);
@@ -812,6 +813,7 @@ static int cmd_run_or_explain(int argc, char **argv, enum command cmd)
     struct sl_err e;
     if (!policy_check_invariants(p, protected_paths, &e))
         die("invariant: %s", e.msg);
+    policy_place_masks(p); /* again in C, whatever the Lua layer did */
 
     int status;
     if (cmd == CMD_EXPLAIN) {

@@ -65,6 +65,10 @@ static void add_mount(struct native_plan *pl, const struct mount *m)
     case MOUNT_SYMLINK:
         s = add(pl, N_SYMLINK, m->origin);
         break;
+    case MOUNT_MASK_DIR:
+    case MOUNT_MASK_FILE:
+        s = add(pl, N_MASK, m->origin);
+        break;
     default:
         s = add(pl, N_BIND, m->origin);
         break;
@@ -208,6 +212,10 @@ void native_describe(const struct policy *p, char *const *cmd, char *const *host
         case N_DIR: cmdline_group(out, o, "dir", s->dst, (char *)NULL); break;
         case N_SYMLINK: cmdline_group(out, o, "symlink", s->src, s->dst, (char *)NULL); break;
         case N_BIND: cmdline_group(out, o, bind_name(s->kind), s->src, s->dst, (char *)NULL); break;
+        case N_MASK:
+            cmdline_group(out, o, s->kind == MOUNT_MASK_DIR ? "mask-dir" : "mask-file", s->dst,
+                          (char *)NULL);
+            break;
         case N_REMOUNT_RO: cmdline_group(out, o, "remount-ro", "/", (char *)NULL); break;
         case N_PIVOT: cmdline_group(out, o, "pivot-root", (char *)NULL); break;
         case N_LOOPBACK: cmdline_group(out, o, "loopback-up", (char *)NULL); break;
@@ -479,6 +487,34 @@ static void make_symlink(int root, const char *target, const char *dst)
             fail("symlink %s -> %s", dst, target);
     }
     close(parent);
+}
+
+/*
+ * A mask over dst: an empty read-only tmpfs for a directory; for a file, a
+ * read-only bind of an empty file made in the new root and unlinked once
+ * bound (the bind keeps it), so nothing of it shows elsewhere.
+ */
+static void mount_mask(int root, const struct nstep *s)
+{
+    const unsigned ro = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+                        MOUNT_ATTR_NOEXEC;
+    if (s->kind == MOUNT_MASK_DIR) {
+        const char *opts[] = {"mode", "0555", "size", "4096", NULL};
+        attach_at(root, new_fs("tmpfs", opts, ro, s->dst), s->dst, true);
+        return;
+    }
+    static const char name[] = ".sandlot-mask";
+    int f = openat(root, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0444);
+    if (f < 0)
+        fail("creating the empty file of the mask %s", s->dst);
+    close(f);
+    int tree = (int)syscall(SYS_open_tree, root, name, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+    if (tree < 0)
+        fail("the empty file of the mask %s", s->dst);
+    set_attr(tree, ro, false, s->dst);
+    attach_at(root, tree, s->dst, false);
+    if (unlinkat(root, name, 0) != 0) /* attached first: the kernel binds no unlinked file */
+        fail("removing the empty file of the mask %s", s->dst);
 }
 
 /* bwrap's --dev: device nodes bound from the host, devpts, shm and the usual links. */
@@ -803,6 +839,7 @@ void native_child(const struct native_ctx *ctx)
                 bind_tree(root, fds[i], s->src, s->dst, native_bind_attrs(s->kind));
             close(fds[i]);
             break;
+        case N_MASK: mount_mask(root, s); break;
         case N_REMOUNT_RO: set_attr(root, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
                                     false, "/");
             break;

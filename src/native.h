@@ -34,6 +34,7 @@ enum nop {
     N_DIR,        /* a directory at dst */
     N_SYMLINK,    /* a symlink dst -> src */
     N_BIND,       /* a bind of src at dst; kind MOUNT_RO_BIND, _RW_BIND or _RO_BIND_TRY */
+    N_MASK,       /* an empty read-only placeholder at dst; kind MOUNT_MASK_DIR or _FILE */
     N_REMOUNT_RO, /* the root read-only */
     N_PIVOT,      /* pivot_root into the new root, detach the host's */
     N_LOOPBACK,   /* bring lo up in a new network namespace */

@@ -27,6 +27,7 @@ static bool fail(struct sl_err *e, const char *fmt, ...)
 static const char *const kind_names[] = {
     [MOUNT_RO_BIND] = "ro", [MOUNT_RW_BIND] = "rw", [MOUNT_RO_BIND_TRY] = "ro-try",
     [MOUNT_TMPFS] = "tmpfs", [MOUNT_DIR] = "dir", [MOUNT_SYMLINK] = "symlink",
+    [MOUNT_MASK_DIR] = "mask-dir", [MOUNT_MASK_FILE] = "mask-file",
 };
 
 const char *mount_kind_name(enum mount_kind k)
@@ -36,7 +37,7 @@ const char *mount_kind_name(enum mount_kind k)
 
 bool mount_kind_parse(const char *s, enum mount_kind *out)
 {
-    for (size_t i = 0; i < sizeof kind_names / sizeof kind_names[0]; i++) {
+    for (size_t i = 0; i < MOUNT_MASK_DIR; i++) { /* masks are the C core's alone */
         if (strcmp(s, kind_names[i]) == 0) {
             *out = (enum mount_kind)i;
             return true;
@@ -151,6 +152,7 @@ void policy_free(struct policy *p)
     }
     for (size_t i = 0; i < p->nseals; i++) {
         free(p->seals[i].arg);
+        free(p->seals[i].real);
         free(p->seals[i].origin);
     }
     free(p->seals);
@@ -444,6 +446,11 @@ bool policy_add_mount(struct policy *p, enum mount_kind k, const char *src, size
             fail(e, "read-write bind of the host root \"/\" is refused");
             goto refuse;
         }
+        if (strcmp(s, "/") == 0) {
+            fail(e, "binding the host root \"/\" is refused: it would expose the host's "
+                    "/proc, /sys, /dev and every protected path");
+            goto refuse;
+        }
         /* ro_bind_try follows links (host files such as /etc/resolv.conf
          * are often symlinks), but never reaches into /proc either */
         if (k == MOUNT_RO_BIND_TRY ? !source_not_in_proc(s, e) : !bind_source_allowed(s, e))
@@ -530,7 +537,15 @@ bool policy_seal(struct policy *p, enum seal_kind kind, const char *arg, size_t 
                  const char *origin, struct sl_err *e)
 {
     char *a = NULL;
-    if (kind == SEAL_NETWORK) {
+    if (kind == SEAL_PROTECT || kind == SEAL_PROTECT_WRITE || kind == SEAL_OPEN) {
+        if (!path_normalise(arg, arglen, &a, e))
+            return false;
+        if (strcmp(a, "/") == 0) {
+            free(a);
+            return fail(e, "\"/\" cannot be %s as a whole", kind == SEAL_OPEN ? "opened"
+                                                                              : "protected");
+        }
+    } else if (kind == SEAL_NETWORK) {
         if (p->network)
             return fail(e, "cannot seal the network off: it is on already (set by %s)",
                         p->network_origin ? p->network_origin : "policy");
@@ -541,7 +556,7 @@ bool policy_seal(struct policy *p, enum seal_kind kind, const char *arg, size_t 
             free(a);
             return fail(e, "sealing \"/\" would forbid every bind");
         }
-        struct seal probe = {SEAL_PATH, a, (char *)origin};
+        struct seal probe = {SEAL_PATH, a, NULL, (char *)origin};
         struct policy one = {.seals = &probe, .nseals = 1};
         for (size_t i = 0; i < p->nmounts; i++)
             if (p->mounts[i].src && p->mounts[i].kind != MOUNT_SYMLINK &&
@@ -564,7 +579,7 @@ bool policy_seal(struct policy *p, enum seal_kind kind, const char *arg, size_t 
         if (memchr(arg, '\0', arglen))
             return fail(e, "sealed name contains a NUL byte");
         a = xstrdup(arg);
-        struct seal probe = {SEAL_ENV, a, (char *)origin};
+        struct seal probe = {SEAL_ENV, a, NULL, (char *)origin};
         struct policy one = {.seals = &probe, .nseals = 1};
         for (size_t i = 0; i < p->nenv; i++)
             if (sealed(&one, SEAL_ENV, p->env[i].name)) {
@@ -578,8 +593,19 @@ bool policy_seal(struct policy *p, enum seal_kind kind, const char *arg, size_t 
         p->capseals = p->capseals ? p->capseals * 2 : 8;
         p->seals = xrealloc(p->seals, p->capseals * sizeof *p->seals);
     }
-    p->seals[p->nseals++] = (struct seal){kind, a, xstrdup(origin)};
+    /* resolved once here; most protected paths are absent: lstat spares realpath's walk */
+    char real[PATH_MAX];
+    struct stat st;
+    char *r = kind != SEAL_NETWORK && kind != SEAL_ENV && lstat(a, &st) == 0 && realpath(a, real)
+                  ? xstrdup(real)
+                  : NULL;
+    p->seals[p->nseals++] = (struct seal){kind, a, r, xstrdup(origin)};
     return true;
+}
+
+const struct seal *policy_env_sealed(const struct policy *p, const char *name)
+{
+    return sealed(p, SEAL_ENV, name);
 }
 
 bool policy_set_ids(struct policy *p, long uid, long gid, const char *origin, struct sl_err *e)
@@ -694,6 +720,60 @@ static bool rw_source_allowed(const char *src, const char *const *protected_path
     return true;
 }
 
+/* What a path seal covers on the host: its resolved path, or itself when absent. */
+static const char *seal_real(const struct seal *s)
+{
+    return s->real ? s->real : s->arg;
+}
+
+/* The opening (SEAL_OPEN) whose resolved path holds host path real, or NULL. */
+static const struct seal *opening(const struct policy *p, const char *real)
+{
+    for (size_t i = 0; i < p->nseals; i++)
+        if (p->seals[i].kind == SEAL_OPEN && path_within(real, seal_real(&p->seals[i])))
+            return &p->seals[i];
+    return NULL;
+}
+
+static bool is_bind(enum mount_kind k)
+{
+    return k == MOUNT_RO_BIND || k == MOUNT_RW_BIND || k == MOUNT_RO_BIND_TRY;
+}
+
+/*
+ * A bind of host src passes the protections: nothing protected at or below
+ * it, unless an opening holds it; for a read-write bind, nothing protected
+ * below it either, since a writable tree could re-create what a mask covers
+ * (an absent ~/.ssh, a renamed parent).  Read-only ancestors get masks.
+ * Paths are compared as written and as resolved, so no symlink hides one.
+ */
+static bool bind_unprotected(const struct policy *p, const char *src, bool rw, const char *what,
+                             struct sl_err *e)
+{
+    char buf[PATH_MAX];
+    const char *real = realpath(src, buf) ? buf : src;
+    if (strcmp(real, "/") == 0)
+        return fail(e, "%s: binding \"%s\" is refused: it resolves to the host root \"/\"",
+                    what, src);
+    for (size_t i = 0; i < p->nseals; i++) {
+        const struct seal *s = &p->seals[i];
+        if (s->kind != SEAL_PROTECT && !(rw && s->kind == SEAL_PROTECT_WRITE))
+            continue;
+        const char *sr = seal_real(s);
+        bool under = path_within(src, s->arg) || path_within(real, sr);
+        if (under && !opening(p, real))
+            return fail(e, "%s: binding %s%s is refused: %s is protected%s by %s", what,
+                        rw ? "read-write " : "", src, s->arg,
+                        s->kind == SEAL_PROTECT_WRITE ? " for writing" : "", s->origin);
+        if (rw && !under && (path_within(s->arg, src) || path_within(sr, real)) &&
+            !opening(p, sr))
+            return fail(e, "%s: read-write bind of %s is refused: it holds %s, protected%s by %s",
+                        what, src, s->arg, s->kind == SEAL_PROTECT_WRITE ? " for writing" : "",
+                        s->origin);
+    }
+    return true;
+}
+
 bool policy_check_invariants(const struct policy *p, const char *const *protected_paths,
                              struct sl_err *e)
 {
@@ -711,6 +791,15 @@ bool policy_check_invariants(const struct policy *p, const char *const *protecte
     }
     if (p->work_host && !rw_source_allowed(p->work_host, protected_paths,
                                            p->work_origin ? p->work_origin : "--work", e))
+        return false;
+    /* Protected host paths (the built-in layer's list), whatever layer bound what. */
+    for (size_t i = 0; i < p->nmounts; i++) {
+        const struct mount *m = &p->mounts[i];
+        if (is_bind(m->kind) && !bind_unprotected(p, m->src, m->kind == MOUNT_RW_BIND, m->origin, e))
+            return false;
+    }
+    if (p->work_host && !bind_unprotected(p, p->work_host, true,
+                                          p->work_origin ? p->work_origin : "--work", e))
         return false;
     /* Seals, once more over the whole policy. */
     if (p->network && sealed(p, SEAL_NETWORK, NULL))
@@ -733,6 +822,83 @@ bool policy_check_invariants(const struct policy *p, const char *const *protecte
     return true;
 }
 
+static bool is_mask(enum mount_kind k)
+{
+    return k == MOUNT_MASK_DIR || k == MOUNT_MASK_FILE;
+}
+
+/* Add a mask at sandbox path dst (malloc'd, taken) unless one is there already. */
+static void add_mask(struct policy *p, bool dir, char *dst, const char *origin)
+{
+    for (size_t i = 0; i < p->nmounts; i++)
+        if (is_mask(p->mounts[i].kind) && strcmp(p->mounts[i].dst, dst) == 0) {
+            free(dst);
+            return;
+        }
+    if (p->nmounts == p->capmounts) {
+        p->capmounts = p->capmounts ? p->capmounts * 2 : 16;
+        p->mounts = xrealloc(p->mounts, p->capmounts * sizeof *p->mounts);
+    }
+    p->mounts[p->nmounts++] =
+        (struct mount){dir ? MOUNT_MASK_DIR : MOUNT_MASK_FILE, NULL, dst, xstrdup(origin)};
+}
+
+void policy_place_masks(struct policy *p)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < p->nmounts; i++) {
+        if (is_mask(p->mounts[i].kind)) {
+            free(p->mounts[i].dst);
+            free(p->mounts[i].origin);
+        } else {
+            p->mounts[kept++] = p->mounts[i];
+        }
+    }
+    p->nmounts = kept;
+    /* each bind, then --work's: the seals strictly below its resolved source */
+    for (size_t b = 0; b <= kept; b++) {
+        const char *src = b < kept ? p->mounts[b].src : p->work_host;
+        const char *dst = b < kept ? p->mounts[b].dst : "/work";
+        char real[PATH_MAX];
+        if ((b < kept && !is_bind(p->mounts[b].kind)) || !src || !realpath(src, real) ||
+            strcmp(real, "/") == 0)
+            continue;
+        size_t rl = strlen(real);
+        for (size_t i = 0; i < p->nseals; i++) {
+            const struct seal *s = &p->seals[i];
+            struct stat st;
+            if ((s->kind != SEAL_PATH && s->kind != SEAL_PROTECT) || !s->real ||
+                strcmp(s->real, real) == 0 || !path_within(s->real, real) ||
+                (s->kind == SEAL_PROTECT && opening(p, s->real)) || lstat(s->real, &st) != 0)
+                continue;
+            add_mask(p, S_ISDIR(st.st_mode), xasprintf("%s%s", dst, s->real + rl), s->origin);
+        }
+    }
+}
+
+static size_t depth(const char *path)
+{
+    size_t n = 0;
+    for (; *path; path++)
+        n += *path == '/';
+    return n;
+}
+
+/* The masks of one part (below /work or not), shallowest first: deeper ones cover them. */
+static size_t order_masks(const struct policy *p, bool below_work, size_t *order, size_t n)
+{
+    size_t first = n;
+    for (size_t i = 0; i < p->nmounts; i++) {
+        if (!is_mask(p->mounts[i].kind) || path_within(p->mounts[i].dst, "/work") != below_work)
+            continue;
+        size_t j = n++, d = depth(p->mounts[i].dst);
+        for (; j > first && depth(p->mounts[order[j - 1]].dst) > d; j--)
+            order[j] = order[j - 1];
+        order[j] = i;
+    }
+    return n;
+}
+
 static size_t order_pass(const struct policy *p, unsigned kinds, bool below_work, size_t *order,
                          size_t n)
 {
@@ -753,6 +919,7 @@ void policy_mount_order(const struct policy *p, size_t *order, size_t *before_wo
         n = order_pass(p, structure, below, order, n);
         n = order_pass(p, rw, below, order, n);
         n = order_pass(p, ro, below, order, n);
+        n = order_masks(p, below, order, n);
         if (!below)
             *before_work = n;
     }

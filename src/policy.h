@@ -30,7 +30,14 @@ enum mount_kind {
     MOUNT_RO_BIND_TRY, /* --ro-bind-try SRC DST: skipped when SRC is absent */
     MOUNT_TMPFS,       /* --tmpfs DST */
     MOUNT_DIR,         /* --dir DST */
-    MOUNT_SYMLINK      /* --symlink SRC(target text) DST */
+    MOUNT_SYMLINK,     /* --symlink SRC(target text) DST */
+    /*
+     * Placed by the C core only (policy_place_masks), never by a script: an
+     * empty read-only placeholder over a sealed or protected path that a
+     * bound ancestor would expose.  src is NULL.
+     */
+    MOUNT_MASK_DIR,    /* an empty read-only directory */
+    MOUNT_MASK_FILE    /* an empty read-only file */
 };
 
 struct mount {
@@ -73,12 +80,23 @@ bool limit_parse_value(const char *s, long long *out);
 enum seal_kind {
     SEAL_NETWORK, /* the network stays off */
     SEAL_PATH,    /* nothing at or below arg on the host is ever bound */
-    SEAL_ENV      /* the variable arg (or, ending in '*', a prefix) never enters */
+    SEAL_ENV,     /* the variable arg (or, ending in '*', a prefix) never enters */
+    /*
+     * Protected host paths (the built-in layer's list), checked over the
+     * whole policy after all scripts, so an opening counts wherever it sits:
+     */
+    SEAL_PROTECT,       /* no bind at or below arg; a read-write bind of an
+                           ancestor is refused, a read-only one masks it */
+    SEAL_PROTECT_WRITE, /* no read-write bind at, below or above arg */
+    SEAL_OPEN           /* an opening (built-in and system layers only):
+                           binds at or below arg pass the protections */
 };
 
 struct seal {
     enum seal_kind kind;
     char *arg;
+    char *real;   /* path kinds: arg resolved when the seal was placed (realpath), or
+                     NULL when it does not exist on the host */
     char *origin;
 };
 
@@ -158,7 +176,11 @@ size_t policy_remove_mounts(struct policy *p, const char *dst);
 bool policy_set_work(struct policy *p, const char *host, size_t len, const char *origin,
                      struct sl_err *e);
 bool policy_set_network(struct policy *p, bool on, const char *origin, struct sl_err *e);
-/* Place a seal; refused when the policy already breaks it. */
+/*
+ * Place a seal; refused when the policy already breaks it.  The protection
+ * kinds (SEAL_PROTECT, _WRITE, SEAL_OPEN) are checked by
+ * policy_check_invariants instead, over the finished policy.
+ */
 bool policy_seal(struct policy *p, enum seal_kind kind, const char *arg, size_t arglen,
                  const char *origin, struct sl_err *e);
 bool policy_set_ids(struct policy *p, long uid, long gid, const char *origin, struct sl_err *e);
@@ -176,6 +198,20 @@ bool policy_set_seccomp(struct policy *p, const char *profile, const char *origi
 bool policy_deny_syscall(struct policy *p, const char *name, const char *action,
                          const char *origin, struct sl_err *e);
 
+/* The seal that keeps the variable name out, or NULL. */
+const struct seal *policy_env_sealed(const struct policy *p, const char *name);
+
+/*
+ * Masks (DESIGN.md, mount precedence): for every bind (any kind, --work
+ * included) and every sealed or protected host path strictly below its
+ * source that exists, an empty read-only placeholder of the same type at
+ * the corresponding sandbox path, with the seal's origin.  Replaces the
+ * masks placed by an earlier call, so it may run again after the policy
+ * changed (the REPL).  Run after policy_check_invariants; it looks at the
+ * host (realpath, lstat), once, so both backends render the same plan.
+ */
+void policy_place_masks(struct policy *p);
+
 /* Remove a name from the allowlist and forced values; true if present. */
 bool policy_unset_env(struct policy *p, const char *name);
 const struct envvar *policy_find_env(const struct policy *p, const char *name);
@@ -185,7 +221,9 @@ const struct envvar *policy_find_env(const struct policy *p, const char *name);
  * contract): structure first (tmpfs, dirs, symlinks), then rw binds, then
  * ro binds, so a narrower ro bind shadows a broader rw parent; then /work,
  * so it always wins at /work; then the entries below /work in the same
- * order, or /work would hide them.  Fills order[0 .. p->nmounts) with
+ * order, or /work would hide them.  Masks come last in each of the two
+ * parts, shallowest first, so they cover the binds they mask.  Fills
+ * order[0 .. p->nmounts) with
  * mount indices; *before_work of them come before /work.
  */
 void policy_mount_order(const struct policy *p, size_t *order, size_t *before_work);

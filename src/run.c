@@ -392,6 +392,9 @@ int run_bwrap(const struct policy *p, const struct run_opts *o, char *const *cmd
         enum mount_kind k = p->mounts[i].kind;
         bool bind = k == MOUNT_RO_BIND || k == MOUNT_RW_BIND || k == MOUNT_RO_BIND_TRY;
         bind_fds[i] = bind ? open_source(p->mounts[i].src, k) : -1;
+        /* a file mask: bwrap copies this empty descriptor into its read-only file */
+        if (k == MOUNT_MASK_FILE && (bind_fds[i] = memfd_create("sandlot-mask", MFD_CLOEXEC)) < 0)
+            die("memfd_create: %s", strerror(errno));
     }
     int work_fd = p->work_host ? open_source(p->work_host, MOUNT_RW_BIND) : -1;
     struct identity id;

@@ -101,7 +101,8 @@ describe("seals", function()
     reset('policy:seal("network")\npolicy:seal_env("AWS_*")\n')
     local r = H.run({ "repl" }, { bin = "testconf",
                                   stdin = "for _, s in ipairs(policy:seals()) do "
-                                          .. "print(s.kind, s.arg, s.origin) end\n" })
+                                          .. "if not s.kind:find('protect') then "
+                                          .. "print(s.kind, s.arg, s.origin) end end\n" })
     assert.are.equal(0, r.code, r.err)
     assert.are.equal(("network\tnil\t%s:1\nenv\tAWS_*\t%s:2\n"):format(SEAL, SEAL), r.out)
   end)
@@ -113,3 +114,92 @@ describe("seals", function()
     assert.is_truthy(r.err:find(SEAL .. ':1: unknown seal "everything"', 1, true), r.err)
   end)
 end)
+
+-- A sealed path stays unreachable when an ancestor of it is bound, however
+-- it is bound: the sandbox sees an empty read-only placeholder there.
+local function mask_in(groups, path)
+  for _, g in ipairs(groups) do
+    local w = g.words
+    if (w[1] == "--perms" or w[1] == "mask-dir" or w[1] == "mask-file") and w[#w] == path then
+      return g
+    end
+  end
+end
+
+for _, who in ipairs(H.users()) do
+  local user = who == "nobody" and "nobody" or nil
+  describe("seals through a bound ancestor, as " .. who, function()
+    after_each(function() reset(nil) end)
+
+    it("show an empty read-only placeholder instead of a sealed directory or file", function()
+      local dir = H.tmpdir()
+      os.execute(("mkdir -p %s/x/secrets && echo KEY-IN-DIR > %s/x/secrets/key && "
+                  .. "echo TOKEN-IN-FILE > %s/x/token && echo plain-ok > %s/x/plain && "
+                  .. "chmod -R a+rX %s"):format(H.q(dir), H.q(dir), H.q(dir), H.q(dir), H.q(dir)))
+      reset(('policy:seal_paths(%q, %q)\n'):format(dir .. "/x/secrets", dir .. "/x/token"))
+      local bind_elsewhere = H.script(('policy:ro_bind(%q, "/data")\n'):format(dir .. "/x"))
+      -- the same tree bound three ways: at its path, at another target, as --work
+      for _, case in ipairs({
+        { args = { "-e", "fs-read:" .. dir .. "/x" }, at = dir .. "/x" },
+        { args = { "-p", bind_elsewhere }, at = "/data" },
+        { args = { "--work", dir .. "/x" }, at = "/work" },
+      }) do
+        local at = case.at
+        local cmd = ('cat %s/plain; echo "dir=[$(ls -A %s/secrets)]"; cat %s/secrets/key; '
+                     .. 'echo "file=[$(cat %s/token)]"; (: > %s/token) 2>/dev/null && echo wrote; '
+                     .. 'touch %s/secrets/new 2>/dev/null && echo made; echo done')
+                    :format(at, at, at, at, at, at)
+        local args = { "run" }
+        for _, a in ipairs(case.args) do args[#args + 1] = a end
+        for _, a in ipairs({ "--", "sh", "-c", cmd }) do args[#args + 1] = a end
+        local r = H.run(args, { bin = "testconf", user = user })
+        assert.matches("^plain%-ok\n", r.out, r.err) -- the probe ran and saw the tree
+        assert.matches("done\n$", r.out, r.err)
+        assert.matches("dir=%[%]\n", r.out, at)
+        assert.matches("file=%[%]\n", r.out, at)
+        assert.is_nil(r.out:find("KEY-IN-DIR", 1, true), at)
+        assert.is_nil(r.out:find("TOKEN-IN-FILE", 1, true), at)
+        assert.is_nil(r.out:find("wrote", 1, true), at)
+        assert.is_nil(r.out:find("made", 1, true), at)
+      end
+      assert.are.equal("TOKEN-IN-FILE\n", H.read(dir .. "/x/token")) -- the host's is intact
+      -- explain shows each mask, with the seal's origin
+      local r = H.run({ "explain", "--isolate", H.BACKEND, "-e", "fs-read:" .. dir .. "/x" },
+                      { bin = "testconf", user = user })
+      assert.are.equal(0, r.code, r.err)
+      local g = H.groups(r.out)
+      for _, p in ipairs({ dir .. "/x/secrets", dir .. "/x/token" }) do
+        local m = mask_in(g, p)
+        assert.is_truthy(m, "no mask for " .. p .. " in\n" .. r.out)
+        assert.are.equal(SEAL .. ":1", m.origin)
+      end
+    end)
+
+    it("keep a sealed variable out of later scripts: no smuggling under another name", function()
+      local script = H.script('policy:setenv("SMUGGLED", os.getenv("SANDLOT_SPEC_SECRET") '
+                              .. 'or "unset")\n')
+      local env = { SANDLOT_SPEC_SECRET = "s3cret-spec-value" }
+      local function attempt_env()
+        local r = H.run({ "run", "-p", script, "--", "sh", "-c", 'echo "X=$SMUGGLED"' },
+                        { bin = "testconf", user = user, env = env })
+        local e = H.run({ "explain", "-p", script, "--", "true" },
+                        { bin = "testconf", user = user, env = env })
+        local j = H.run({ "explain", "--json", "-p", script },
+                        { bin = "testconf", user = user, env = env })
+        return r, e.out .. e.err .. j.out .. j.err
+      end
+      -- control: without the seal the script reads it (the probe works)
+      reset(nil)
+      local r = attempt_env()
+      assert.are.equal("X=s3cret-spec-value\n", r.out, r.err)
+      for _, seal in ipairs({ '"SANDLOT_SPEC_SECRET"', '"SANDLOT_SPEC_*"' }) do
+        reset("policy:seal_env(" .. seal .. ")\n")
+        local shown
+        r, shown = attempt_env()
+        assert.are.equal(0, r.code, r.err)
+        assert.are.equal("X=unset\n", r.out, seal)
+        assert.is_nil(shown:find("s3cret", 1, true), shown)
+      end
+    end)
+  end)
+end

@@ -19,8 +19,17 @@ end
 --   resolv_conf_target  where /etc/resolv.conf points when it is a symlink (absolute)
 --   uid, euid    the invoking user's ids (given by the C core)
 --   checks       sandlot doctor's findings: checks.userns.ok, checks.landlock_abi, ...
-function M.facts(ids)
-  local f = { links = {}, dirs = {}, uid = ids and ids.uid, euid = ids and ids.euid }
+--   homes        home directories: /root, each directory of /home, and the homes
+--                of /etc/passwd's accounts that have a login shell
+--   sandlot_config  sandlot's own configuration directories (system, user)
+function M.facts(ids, layers)
+  local f = { links = {}, dirs = {}, uid = ids and ids.uid, euid = ids and ids.euid,
+              homes = M.homes(), sandlot_config = {} }
+  for _, dir in ipairs({ layers and layers.system_dir, layers and layers.user_dir }) do
+    -- the directory above policies.d: sandlot's own, as a whole
+    local parent = dir:match("^(/.+)/policies%.d$")
+    f.sandlot_config[#f.sandlot_config + 1] = parent or dir
+  end
   for _, p in ipairs({ "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32" }) do
     local mode, target = kind(p)
     if mode == "link" then
@@ -49,6 +58,42 @@ function M.facts(ids)
     rawset(t, "checks", checks)
     return checks
   end })
+end
+
+--- The host's home directories, each once: /root, every directory in
+-- /home, and the home of each /etc/passwd account with a login shell.
+function M.homes()
+  local list, seen = {}, {}
+  local function add(home)
+    if home and home:sub(1, 1) == "/" and home ~= "/" and not seen[home]
+        and core.check_path(home) == home then
+      seen[home] = true
+      list[#list + 1] = home
+    end
+  end
+  add("/root")
+  if kind("/home") == "directory" then
+    local ok, iter, dir = pcall(lfs.dir, "/home")
+    if ok then
+      for name in iter, dir do
+        if name ~= "." and name ~= ".." and kind("/home/" .. name) == "directory" then
+          add("/home/" .. name)
+        end
+      end
+    end
+  end
+  local passwd = io.open("/etc/passwd", "r")
+  if passwd then
+    for line in passwd:lines() do
+      local home, shell = line:match("^[^:]*:[^:]*:[^:]*:[^:]*:[^:]*:([^:]*):([^:]*)$")
+      if shell and not shell:find("nologin$") and not shell:find("/false$")
+          and not shell:find("/sync$") then
+        add(home)
+      end
+    end
+    passwd:close()
+  end
+  return list
 end
 
 return M

@@ -63,7 +63,9 @@ function M.build(opts)
     core.set_origin(nil)
     if not ok then fail(err) end
   end
-  local ctx = { policy = policy, stage = stage, host = host.facts(opts.ids),
+  local ctx = { policy = policy, stage = stage,
+                host = host.facts(opts.ids, { system_dir = M.layer_dirs(opts)[1],
+                                              user_dir = opts.user_dir }),
                 verbose = opts.verbose }
   local list
   if opts.policy_json then
@@ -72,9 +74,22 @@ function M.build(opts)
     -- then the --policy files.
     require("sandlot.noether").import(policy, opts.policy_json,
                                       opts.policy_json_name or "policy-json")
+    -- It replaces 20-network.lua too, which opens the target of
+    -- /etc/resolv.conf where that lies under the protected /run: so does
+    -- sandlot for a JSON policy.
+    local target = ctx.host.resolv_conf_target
+    if target then
+      core.set_origin("sandlot: resolv.conf")
+      core.set_trusted(true)
+      local ok, err = pcall(policy.unprotect, policy, target)
+      core.set_trusted(false)
+      core.set_origin(nil)
+      if not ok then fail(err) end
+    end
     list = loader.collect({ dirs = dirs, files = opts.policy_files, system_first = true })
+    -- (the final built-in files, the protected paths, stay)
     for i = #list, 1, -1 do
-      if list[i].builtin then table.remove(list, i) end
+      if list[i].builtin and not list[i].final then table.remove(list, i) end
     end
   else
     list = loader.collect({ dirs = dirs, files = opts.policy_files, system_first = true })
@@ -126,6 +141,10 @@ function M.explain_text(policy, argv, backend, report)
     if g.count == 0 then text = "  (no command)" end
     local pad = math.max(1, 48 - #text)
     lines[#lines + 1] = text .. (" "):rep(pad) .. "# " .. g.origin
+  end
+  for _, sl in ipairs(policy:seals("open")) do
+    local what = "# protected path opened: " .. sl.arg
+    lines[#lines + 1] = what .. (" "):rep(math.max(1, 48 - #what)) .. "# " .. sl.origin
   end
   local limits = {}
   local tmpfs_size = { tmp = true, work = true, shm = true }

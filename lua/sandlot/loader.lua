@@ -59,8 +59,7 @@ local LIB_MT = {
   table = { __index = table },
   math = { __index = math },
   utf8 = { __index = utf8 },
-  os = { __index = { getenv = os.getenv, time = os.time, clock = os.clock, date = os.date,
-                     difftime = os.difftime } },
+
   lfs = { __index = { attributes = lfs.attributes, symlinkattributes = lfs.symlinkattributes,
                       dir = lfs.dir, currentdir = lfs.currentdir } },
 }
@@ -135,6 +134,18 @@ local LAZY = {
 for name, mt in pairs(LIB_MT) do
   LAZY[name] = function() return setmetatable({}, mt) end
 end
+-- os.getenv hides what a seal keeps out (policy:seal_env): a script that
+-- runs after the seal cannot carry the value in under another name.
+local OS_MT = { __index = { time = os.time, clock = os.clock, date = os.date,
+                            difftime = os.difftime } }
+function LAZY.os(s)
+  local policy = s.policy
+  return setmetatable({ getenv = function(name)
+    local v = os.getenv(name)
+    if v ~= nil and policy and core.env_sealed(policy, name) then return nil end
+    return v
+  end }, OS_MT)
+end
 
 -- Undefined globals raise an error naming them; the lazy ones appear.
 local ENV_MT = {
@@ -166,7 +177,7 @@ function M.environment(chunk, ctx)
   env.stage = ctx.stage_view
   env.host = ctx.host_view
   env._G = env
-  SCRIPT_OF[env] = { chunk = chunk, verbose = ctx.verbose }
+  SCRIPT_OF[env] = { chunk = chunk, verbose = ctx.verbose, policy = ctx.policy }
   return setmetatable(env, ENV_MT)
 end
 
@@ -201,6 +212,10 @@ function M.run(chunk, source, ctx, builtin)
   end
 end
 
+-- The built-in file no layer may replace or mask, and that --policy-json
+-- does not replace either: the protected host paths.
+M.FINAL_BUILTIN = "05-protected.lua"
+
 --- Add the scripts of a directory layer: name -> entry, or false when a
 -- symlink to /dev/null masks the name (systemd's convention).
 -- `final` names (the system layer's) may not be replaced or masked by a
@@ -210,10 +225,13 @@ local function scan_dir(dir, into, final, is_final)
   for name, present in pairs(names or {}) do
     local full = dir .. "/" .. name
     if final[name] then
-      error(("%s would %s %s: files of the system layer cannot be overridden")
-            :format(full, present and "replace" or "mask", final[name]), 0)
+      error(("%s would %s %s: %s"):format(full, present and "replace" or "mask", final[name],
+            name == M.FINAL_BUILTIN and "the protected host paths cannot be overridden (the "
+              .. "system layer opens one with policy:unprotect)"
+            or "files of the system layer cannot be overridden"), 0)
     end
-    into[name] = present and { chunk = full, path = full }
+    -- the system layer's scripts may open protected paths (policy:unprotect)
+    into[name] = present and { chunk = full, path = full, trusted = is_final }
     if is_final then final[name] = full end
   end
 end
@@ -223,11 +241,13 @@ end
 -- system layer's own files are final), sorted by name; then each --policy
 -- file in the order given.
 function M.collect(layers)
-  local byname = {}
+  local byname, final = {}, {}
   for _, f in ipairs(core.builtins("policies.d")) do
-    byname[f.name:match("[^/]+$")] = { chunk = f.name, source = f.source, builtin = true }
+    local name = f.name:match("[^/]+$")
+    byname[name] = { chunk = f.name, source = f.source, builtin = true, trusted = true,
+                     final = name == M.FINAL_BUILTIN }
+    if name == M.FINAL_BUILTIN then final[name] = f.name end
   end
-  local final = {}
   for i, dir in ipairs(layers.dirs or {}) do
     scan_dir(dir, byname, final, i == 1 and layers.system_first)
   end
@@ -255,7 +275,11 @@ function M.run_all(list, ctx)
         error(("cannot read policy script %s"):format(err), 0)
       end
     end
-    M.run(entry.chunk, source, ctx, entry.builtin)
+    -- only built-in and system scripts may open protected paths
+    core.set_trusted(entry.trusted)
+    local ok, err = pcall(M.run, entry.chunk, source, ctx, entry.builtin)
+    core.set_trusted(false)
+    if not ok then error(err, 0) end
   end
 end
 

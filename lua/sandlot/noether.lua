@@ -27,10 +27,13 @@ function M.export(policy)
   local array, object = json.array, json.object
   local ro, rw, mounts = array(), array(), array()
   for _, m in ipairs(policy:mounts()) do
+    -- masks are derived (the C core places them from the seals), never exported
+    if m.kind == "mask-dir" or m.kind == "mask-file" then goto continue end
     if m.kind == "ro" then ro[#ro + 1] = array({ m.source, m.target }) end
     if m.kind == "rw" then rw[#rw + 1] = array({ m.source, m.target }) end
     mounts[#mounts + 1] = object({ "kind", m.kind }, { "source", m.source },
                                  { "target", m.target })
+    ::continue::
   end
   local names, forced = array(), array()
   for _, v in ipairs(policy:env()) do
