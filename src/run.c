@@ -253,8 +253,8 @@ static void idmap_sources(struct identity *id, const struct policy *p, int *bind
     struct sl_err e;
     for (size_t i = 0; i <= p->nmounts; i++) {
         int *fd = i < p->nmounts ? &bind_fds[i] : work_fd;
-        if (*fd < 0)
-            continue;
+        if (*fd < 0 || (i < p->nmounts && p->mounts[i].kind == MOUNT_MASK_FILE))
+            continue; /* nothing, or a mask's empty memfd: no tree to map */
         const char *src = i < p->nmounts ? p->mounts[i].src : p->work_host;
         bool rw = i == p->nmounts || p->mounts[i].kind == MOUNT_RW_BIND;
         int tree = identity_tree(id, *fd, src, rw, 0, &e);
@@ -279,7 +279,7 @@ static void attach_trees(const struct policy *p, const int *bind_fds, int work_f
     }
     for (size_t i = 0; i <= p->nmounts; i++) {
         int tree = i < p->nmounts ? bind_fds[i] : work_fd;
-        if (tree < 0)
+        if (tree < 0 || (i < p->nmounts && p->mounts[i].kind == MOUNT_MASK_FILE))
             continue;
         const char *src = i < p->nmounts ? p->mounts[i].src : p->work_host;
         struct sl_err e;
