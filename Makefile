@@ -33,9 +33,9 @@ ALL_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize
 ALL_LDFLAGS += -fsanitize=address,undefined
 endif
 
-SRCS := src/main.c src/util.c src/policy.c src/bwrap.c src/run.c src/lua_vm.c \
-        src/lua_core.c src/repl.c src/filter.c src/status.c src/doctor.c src/native.c \
-        src/landlock.c src/rules.c src/identity.c
+SRCS := src/main.c src/util.c src/policy.c src/plan.c src/cmdline.c src/bwrap.c src/launch.c \
+        src/child.c src/lua_vm.c src/lua_core.c src/repl.c src/filter.c src/status.c \
+        src/doctor.c src/native.c src/landlock.c src/rules.c src/identity.c
 LUA_FILES := $(sort $(wildcard lua/sandlot/*.lua))
 POLICY_FILES := $(sort $(wildcard policies.d/*.lua))
 BUILD := build/$(if $(filter 1,$(SANITIZE)),asan,default)
@@ -56,9 +56,11 @@ sandlot: $(BUILD)/sandlot FORCE
 	@cmp -s $< $@ || cp -f $< $@
 
 # The exec helper is static so it runs under any policy's mounts.  It
-# applies Landlock with the same code as the native backend (landlock.c).
-sandlot-exec: src/sandlot_exec.c src/landlock.c src/landlock.h
-	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -static -Isrc -o $@ src/sandlot_exec.c src/landlock.c
+# applies Landlock with the same code as the native backend (landlock.c)
+# and execs the command the way the native backend does (child.c).
+EXEC_SRCS := src/sandlot_exec.c src/landlock.c src/child.c
+sandlot-exec: $(EXEC_SRCS) src/landlock.h src/child.h
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -static -Isrc -o $@ $(EXEC_SRCS)
 
 $(BUILD)/%.o: src/%.c src/*.h Makefile | $(BUILD)
 	$(CC) $(ALL_CFLAGS) -DSANDLOT_SYSCONFDIR='"$(SYSCONFDIR)"' -Isrc -c -o $@ $<
@@ -109,10 +111,14 @@ FUZZ_TARGETS := path argv effects policy_json
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -g -O1 -fno-omit-frame-pointer \
                -fsanitize=address,undefined -fno-sanitize-recover=all $(LUA_CFLAGS) \
                -DLUA_CMOD_DIR='"$(LUA_CMOD)"' -Isrc
-FUZZ_OBJS := $(patsubst src/%.c,build/fuzz/%.o,src/util.c src/policy.c src/bwrap.c \
-             src/lua_vm.c src/lua_core.c src/filter.c src/doctor.c src/status.c \
-             src/native.c src/run.c src/landlock.c src/rules.c src/identity.c) \
-             build/fuzz/embedded.o
+# Each target links what it needs: the pure core, the plan and bwrap's
+# rendering of it, or the whole Lua layer.
+fuzz_objs = $(patsubst %,build/fuzz/%.o,$(1))
+FUZZ_OBJS_path := $(call fuzz_objs,util policy filter)
+FUZZ_OBJS_argv := $(FUZZ_OBJS_path) $(call fuzz_objs,plan rules landlock cmdline bwrap)
+FUZZ_OBJS_effects := $(FUZZ_OBJS_argv) $(call fuzz_objs,lua_vm lua_core doctor status native \
+                     child identity) build/fuzz/embedded.o
+FUZZ_OBJS_policy_json := $(FUZZ_OBJS_effects)
 
 build/fuzz/%.o: src/%.c src/*.h Makefile
 	@mkdir -p build/fuzz
@@ -122,8 +128,9 @@ build/fuzz/embedded.o: $(BUILD)/embedded.c
 	@mkdir -p build/fuzz
 	clang $(FUZZ_CFLAGS) -c -o $@ $<
 
-build/fuzz/fuzz_%: fuzz/fuzz_%.c fuzz/lua_harness.h $(FUZZ_OBJS)
-	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -Ifuzz -o $@ $< $(FUZZ_OBJS) $(LUA_LIBS) -lm
+.SECONDEXPANSION:
+build/fuzz/fuzz_%: fuzz/fuzz_%.c fuzz/lua_harness.h $$(FUZZ_OBJS_$$*)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -Ifuzz -o $@ $< $(FUZZ_OBJS_$*) $(LUA_LIBS) -lm
 
 fuzz:
 	@./tools/deps.sh fuzz

@@ -1,7 +1,7 @@
 /*
  * fuzz_argv: build a policy from a byte-driven sequence of operations
  * (mounts of every kind, env, network, ids, limits, seccomp), check the
- * invariants, then the bwrap command line.  Properties of any accepted
+ * invariants, then the plan rendered as the bwrap command line.  Properties of any accepted
  * policy's command: it starts with the bwrap path; every invariant flag
  * is present; --share-net appears exactly when the network is on, and
  * --unshare-net otherwise; "--" comes right before the command, which is
@@ -79,9 +79,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (policy_check_invariants(p, protected_paths, &e)) {
         char *cmd[] = {(char *)"prog", (char *)"--", (char *)"arg", NULL};
         char *env[] = {(char *)"PATH=/usr/bin", NULL};
-        struct bwrap_inputs bi = {"/usr/bin/bwrap", -1, -1, -1, NULL, -1, env};
+        struct bwrap_inputs bi = {BWRAP_ARGV, "/usr/bin/bwrap", -1, -1, -1, NULL, env};
         struct cmdline c;
-        bwrap_build(p, &bi, cmd, &c);
+        struct plan pl;
+        plan_build(p, &pl);
+        bwrap_build(&pl, &bi, cmd, &c);
+        plan_free(&pl);
         CHECK(c.nwords >= 4 && strcmp(c.words[0], "/usr/bin/bwrap") == 0);
         static const char *const inv[] = {"--unshare-user", "--unshare-pid", "--unshare-ipc",
                                           "--unshare-uts", "--unshare-cgroup", "--die-with-parent",

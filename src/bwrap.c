@@ -1,248 +1,158 @@
 /* bwrap.c: bwrap command-line builder and trusted lookup; see bwrap.h. */
 #include "bwrap.h"
-#include "rules.h"
+#include "landlock.h"
 #include "util.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define INVARIANT "sandlot: invariant"
-#define SKELETON "sandlot: baseline"
 #define HELPER "sandlot: exec helper"
 
-static void push_word(struct cmdline *c, const char *w)
+static const char *bind_flag(int kind, bool by_fd)
 {
-    if (c->nwords + 1 >= c->capwords) {
-        c->capwords = c->capwords ? c->capwords * 2 : 64;
-        c->words = xrealloc(c->words, c->capwords * sizeof *c->words);
+    if (kind == MOUNT_RW_BIND)
+        return by_fd ? "--bind-fd" : "--bind";
+    if (kind == MOUNT_RO_BIND_TRY && !by_fd)
+        return "--ro-bind-try";
+    return by_fd ? "--ro-bind-fd" : "--ro-bind";
+}
+
+/* The options bwrap takes for the whole sandbox, in the order it gets them. */
+static void render_process(struct cmdline *c, const struct plan *pl, const struct step *s,
+                           const struct bwrap_inputs *in)
+{
+    char a[32], b[32];
+    const char *o = s->origin;
+    switch (s->op) {
+    case STEP_NAMESPACES:
+        cmdline_group(c, o, "--unshare-user", (char *)NULL);
+        cmdline_group(c, o, "--unshare-pid", (char *)NULL);
+        cmdline_group(c, o, "--unshare-ipc", (char *)NULL);
+        cmdline_group(c, o, "--unshare-uts", (char *)NULL);
+        cmdline_group(c, o, "--unshare-cgroup", (char *)NULL);
+        break;
+    case STEP_NETWORK:
+        cmdline_group(c, o, pl->network ? "--share-net" : "--unshare-net", (char *)NULL);
+        break;
+    case STEP_PDEATH: cmdline_group(c, o, "--die-with-parent", (char *)NULL); break;
+    case STEP_SESSION: cmdline_group(c, o, "--new-session", (char *)NULL); break;
+    case STEP_CAPS: cmdline_group(c, o, "--cap-drop", "ALL", (char *)NULL); break;
+    case STEP_CLEARENV: cmdline_group(c, o, "--clearenv", (char *)NULL); break;
+    case STEP_SECCOMP:
+        if (in->mode == BWRAP_ARGV)
+            break;
+        snprintf(a, sizeof a, "%d", in->seccomp_fd);
+        cmdline_group(c, o, "--seccomp", in->mode == BWRAP_RUN ? a : "<filter>", (char *)NULL);
+        break;
+    case STEP_MAP_IDS:
+        snprintf(a, sizeof a, "%u", pl->uid);
+        snprintf(b, sizeof b, "%u", pl->gid);
+        cmdline_group(c, o, "--uid", a, (char *)NULL);
+        cmdline_group(c, o, "--gid", b, (char *)NULL);
+        break;
+    default: break;
     }
-    c->words[c->nwords++] = xstrdup(w);
-    c->words[c->nwords] = NULL;
-}
-
-void cmdline_vgroup(struct cmdline *c, const char *origin, va_list ap)
-{
-    if (c->ngroups == c->capgroups) {
-        c->capgroups = c->capgroups ? c->capgroups * 2 : 64;
-        c->groups = xrealloc(c->groups, c->capgroups * sizeof *c->groups);
-    }
-    struct group *g = &c->groups[c->ngroups++];
-    g->start = c->nwords;
-    g->origin = xstrdup(origin ? origin : "policy");
-    for (const char *w; (w = va_arg(ap, const char *));)
-        push_word(c, w);
-    g->count = c->nwords - g->start;
-}
-
-void cmdline_group(struct cmdline *c, const char *origin, ...)
-{
-    va_list ap;
-    va_start(ap, origin);
-    cmdline_vgroup(c, origin, ap);
-    va_end(ap);
-}
-
-const char *env_lookup(char *const *env, const char *name)
-{
-    size_t n = strlen(name);
-    for (; env && *env; env++)
-        if (strncmp(*env, name, n) == 0 && (*env)[n] == '=')
-            return *env + n + 1;
-    return NULL;
-}
-
-static const char *bind_flag(enum mount_kind k)
-{
-    switch (k) {
-    case MOUNT_RO_BIND: return "--ro-bind";
-    case MOUNT_RW_BIND: return "--bind";
-    case MOUNT_RO_BIND_TRY: return "--ro-bind-try";
-    case MOUNT_TMPFS: return "--tmpfs";
-    case MOUNT_DIR: return "--dir";
-    case MOUNT_SYMLINK: return "--symlink";
-    case MOUNT_MASK_DIR:
-    case MOUNT_MASK_FILE: break; /* emit_mask */
-    }
-    return NULL;
 }
 
 /*
- * A mask: an empty read-only directory (a tmpfs of mode 0555, remounted
- * read-only) or an empty read-only file (bwrap copies the empty descriptor
- * run.c made into a file of its own and binds it read-only; without one,
- * for explain, a placeholder).
+ * One filesystem step.  bwrap makes the root, pivots and brings lo up
+ * itself; a bind goes through the descriptor the launch opened without
+ * following links, and a file mask's empty file is the launch's memfd,
+ * which bwrap copies into a read-only file of its own.
  */
-static void emit_mask(struct cmdline *c, const struct mount *m, int fd)
+static void render_fs(struct cmdline *c, const struct step *s, const struct source *src,
+                      const struct bwrap_inputs *in)
 {
-    char num[16];
-    if (m->kind == MOUNT_MASK_DIR) {
-        cmdline_group(c, m->origin, "--perms", "0555", "--tmpfs", m->dst, "--remount-ro", m->dst,
-                      (char *)NULL);
-        return;
+    char size[32], fd[16];
+    const char *o = s->origin;
+    bool open = in->mode == BWRAP_RUN && src && src->state == SOURCE_OPEN;
+    if (open)
+        snprintf(fd, sizeof fd, "%d", src->fd);
+    switch (s->op) {
+    case STEP_PROC: cmdline_group(c, o, "--proc", "/proc", (char *)NULL); break;
+    case STEP_PROC_RO:
+        /* bwrap takes the source from the old root: the host procfs's own knob */
+        cmdline_group(c, o, bind_flag(s->kind, false), s->src, s->dst, (char *)NULL);
+        break;
+    case STEP_DEV: cmdline_group(c, o, "--dev", s->dst, (char *)NULL); break;
+    case STEP_TMPFS:
+        snprintf(size, sizeof size, "%lld", s->size);
+        if (s->size != LIMIT_UNLIMITED)
+            cmdline_group(c, o, "--size", size, "--tmpfs", s->dst, (char *)NULL);
+        else
+            cmdline_group(c, o, "--tmpfs", s->dst, (char *)NULL);
+        break;
+    case STEP_DIR: cmdline_group(c, o, "--dir", s->dst, (char *)NULL); break;
+    case STEP_SYMLINK: cmdline_group(c, o, "--symlink", s->src, s->dst, (char *)NULL); break;
+    case STEP_BIND:
+        if (in->mode == BWRAP_RUN && src && src->state == SOURCE_ABSENT)
+            break; /* an ro_bind_try source that was absent when the launch opened it */
+        cmdline_group(c, o, bind_flag(s->kind, open), open ? fd : s->src, s->dst, (char *)NULL);
+        break;
+    case STEP_MASK:
+        if (s->kind == MOUNT_MASK_DIR)
+            cmdline_group(c, o, "--perms", "0555", "--tmpfs", s->dst, "--remount-ro", s->dst,
+                          (char *)NULL);
+        else
+            cmdline_group(c, o, "--perms", "0444", "--ro-bind-data", open ? fd : "<empty>", s->dst,
+                          (char *)NULL);
+        break;
+    case STEP_REMOUNT_RO: cmdline_group(c, o, "--remount-ro", s->dst, (char *)NULL); break;
+    case STEP_CHDIR: cmdline_group(c, o, "--chdir", s->dst, (char *)NULL); break;
+    default: break;
     }
-    snprintf(num, sizeof num, "%d", fd);
-    cmdline_group(c, m->origin, "--perms", "0444", "--ro-bind-data", fd >= 0 ? num : "<empty>",
-                  m->dst, (char *)NULL);
 }
 
-/* Emit mount i of the policy. */
-static void emit_mount(struct cmdline *c, const struct policy *p, size_t i, const int *bind_fds)
-{
-    const struct mount *m = &p->mounts[i];
-    if (m->kind == MOUNT_MASK_DIR || m->kind == MOUNT_MASK_FILE) {
-        emit_mask(c, m, bind_fds ? bind_fds[i] : -1);
-        return;
-    }
-    if (bind_fds && bind_fds[i] == -2)
-        return; /* an ro_bind_try source that was absent when run.c opened it */
-    if (bind_fds && bind_fds[i] >= 0) {
-        /* bound through the descriptor run.c opened without following links */
-        char fd[16];
-        snprintf(fd, sizeof fd, "%d", bind_fds[i]);
-        cmdline_group(c, m->origin, m->kind == MOUNT_RW_BIND ? "--bind-fd" : "--ro-bind-fd", fd,
-                      m->dst, (char *)NULL);
-    } else if (m->src)
-        cmdline_group(c, m->origin, bind_flag(m->kind), m->src, m->dst, (char *)NULL);
-    else
-        cmdline_group(c, m->origin, bind_flag(m->kind), m->dst, (char *)NULL);
-}
-
-void bwrap_build(const struct policy *p, const struct bwrap_inputs *in, char *const *cmd,
+void bwrap_build(const struct plan *pl, const struct bwrap_inputs *in, char *const *cmd,
                  struct cmdline *out)
 {
-    char uid[16], gid[16], helper[32], ready[16], filter[16];
     memset(out, 0, sizeof *out);
-    cmdline_group(out, SKELETON, in->bwrap_path, (char *)NULL);
-
-    /* Invariants 1 and 2: these do not depend on anything a script did. */
-    cmdline_group(out, INVARIANT, "--unshare-user", (char *)NULL);
-    cmdline_group(out, INVARIANT, "--unshare-pid", (char *)NULL);
-    cmdline_group(out, INVARIANT, "--unshare-ipc", (char *)NULL);
-    cmdline_group(out, INVARIANT, "--unshare-uts", (char *)NULL);
-    cmdline_group(out, INVARIANT, "--unshare-cgroup", (char *)NULL);
-    if (p->network)
-        cmdline_group(out, p->network_origin, "--share-net", (char *)NULL);
-    else
-        cmdline_group(out, INVARIANT, "--unshare-net", (char *)NULL);
-    cmdline_group(out, INVARIANT, "--die-with-parent", (char *)NULL);
-    cmdline_group(out, INVARIANT, "--new-session", (char *)NULL);
-    cmdline_group(out, INVARIANT, "--cap-drop", "ALL", (char *)NULL);
-    cmdline_group(out, INVARIANT, "--clearenv", (char *)NULL);
-    if (in->seccomp_fd != -1) {
-        snprintf(filter, sizeof filter, "%d", in->seccomp_fd);
-        cmdline_group(out, p->seccomp_strict ? p->seccomp_origin : INVARIANT, "--seccomp",
-              in->seccomp_fd >= 0 ? filter : "<filter>", (char *)NULL);
-    }
-
-    /* Invariant 3: uid/gid are never 0 (policy_set_ids refused it). */
-    snprintf(uid, sizeof uid, "%u", p->uid);
-    snprintf(gid, sizeof gid, "%u", p->gid);
-    const char *ido = p->id_origin ? p->id_origin : SKELETON;
-    cmdline_group(out, ido, "--uid", uid, (char *)NULL);
-    cmdline_group(out, ido, "--gid", gid, (char *)NULL);
-
-    cmdline_group(out, SKELETON, "--proc", "/proc", (char *)NULL);
-    /*
-     * The kernel knobs of /proc read-only whoever runs bwrap (bwrap covers
-     * them itself only where it can write them).  bwrap takes a bind's
-     * source from the old root: these are the host procfs's own files,
-     * which read per the reader's namespaces like the new /proc's.
-     */
-    for (const struct proc_cover *pc = policy_proc_covers; pc->path; pc++)
-        cmdline_group(out, INVARIANT, pc->optional ? "--ro-bind-try" : "--ro-bind", pc->path,
-                      pc->path, (char *)NULL);
-    cmdline_group(out, SKELETON, "--dev", "/dev", (char *)NULL);
-    char size[32];
-    /* /dev/shm a sized tmpfs of its own, the rest of /dev read-only */
-    snprintf(size, sizeof size, "%lld", p->limit[LIMIT_SHM]);
-    if (p->limit[LIMIT_SHM] != LIMIT_UNLIMITED)
-        cmdline_group(out, p->limit_origin[LIMIT_SHM] ? p->limit_origin[LIMIT_SHM] : SKELETON,
-                      "--size", size, "--tmpfs", "/dev/shm", (char *)NULL);
-    else
-        cmdline_group(out, p->limit_origin[LIMIT_SHM], "--tmpfs", "/dev/shm", (char *)NULL);
-    cmdline_group(out, INVARIANT, "--remount-ro", "/dev", (char *)NULL);
-    if (p->limit[LIMIT_TMP] != LIMIT_UNLIMITED) {
-        snprintf(size, sizeof size, "%lld", p->limit[LIMIT_TMP]);
-        cmdline_group(out, p->limit_origin[LIMIT_TMP], "--size", size, "--tmpfs", "/tmp", (char *)NULL);
-    } else {
-        cmdline_group(out, SKELETON, "--tmpfs", "/tmp", (char *)NULL);
-    }
-
-    /* Mount order: policy_mount_order's (noether's contract). */
-    size_t *order = xcalloc(p->nmounts + 1, sizeof *order), before_work;
-    policy_mount_order(p, order, &before_work);
-    for (size_t k = 0; k < before_work; k++)
-        emit_mount(out, p, order[k], in->bind_fds);
-    if (p->work_host && in->work_fd >= 0) {
-        char fd[16];
-        snprintf(fd, sizeof fd, "%d", in->work_fd);
-        cmdline_group(out, p->work_origin, "--bind-fd", fd, "/work", (char *)NULL);
-    } else if (p->work_host)
-        cmdline_group(out, p->work_origin, "--bind", p->work_host, "/work", (char *)NULL);
-    else if (p->limit[LIMIT_WORK] != LIMIT_UNLIMITED) {
-        snprintf(size, sizeof size, "%lld", p->limit[LIMIT_WORK]);
-        cmdline_group(out, p->limit_origin[LIMIT_WORK], "--size", size, "--tmpfs", "/work", (char *)NULL);
-    } else {
-        cmdline_group(out, p->work_origin ? p->work_origin : SKELETON, "--tmpfs", "/work", (char *)NULL);
-    }
-    for (size_t k = before_work; k < p->nmounts; k++)
-        emit_mount(out, p, order[k], in->bind_fds);
-    free(order);
-    cmdline_group(out, INVARIANT, "--remount-ro", "/", (char *)NULL);
-    cmdline_group(out, SKELETON, "--chdir", "/work", (char *)NULL);
-
-    for (size_t i = 0; i < p->nenv; i++) {
-        const struct envvar *v = &p->env[i];
-        const char *val = v->value ? v->value : env_lookup(in->host_env, v->name);
+    cmdline_group(out, ORIGIN_BASELINE, in->bwrap_path, (char *)NULL);
+    /* bwrap's global options first, each where bwrap reads it */
+    static const enum step_op process[] = {STEP_NAMESPACES, STEP_NETWORK, STEP_PDEATH,
+                                           STEP_SESSION,    STEP_CAPS,    STEP_CLEARENV,
+                                           STEP_SECCOMP,    STEP_MAP_IDS};
+    for (size_t k = 0; k < sizeof process / sizeof process[0]; k++)
+        for (size_t i = 0; i < pl->n; i++)
+            if (pl->steps[i].op == process[k])
+                render_process(out, pl, &pl->steps[i], in);
+    /* the filesystem in the plan's order */
+    for (size_t i = 0; i < pl->n; i++)
+        render_fs(out, &pl->steps[i], in->sources ? &in->sources[i] : NULL, in);
+    /* the environment: bwrap applies --setenv after --clearenv, whatever their order */
+    for (size_t i = 0; i < pl->n; i++) {
+        const struct step *s = &pl->steps[i];
+        if (s->op != STEP_SETENV)
+            continue;
+        const char *val = s->dst ? s->dst : env_lookup(in->host_env, s->src);
         if (val)
-            cmdline_group(out, v->origin, "--setenv", v->name, val, (char *)NULL);
+            cmdline_group(out, s->origin, "--setenv", s->src, val, (char *)NULL);
     }
     out->options_end = out->nwords;
 
-    cmdline_group(out, SKELETON, "--", (char *)NULL);
-    if (in->helper_fd != -1) {
+    cmdline_group(out, ORIGIN_BASELINE, "--", (char *)NULL);
+    if (in->mode != BWRAP_ARGV) {
         /* the helper, then the Landlock rules it enforces (the native backend's) */
-        if (in->helper_fd >= 0) {
-            snprintf(helper, sizeof helper, "/proc/self/fd/%d", in->helper_fd);
-            snprintf(ready, sizeof ready, "%d", in->ready_fd);
-        }
-        cmdline_group(out, HELPER, in->helper_fd >= 0 ? helper : "/proc/self/fd/<sandlot-exec>",
-                      in->helper_fd >= 0 ? ready : "<ready>", (char *)NULL);
-        size_t n;
-        struct ll_rule *rules = policy_rules(p, &n);
-        for (size_t i = 0; i < n; i++) {
-            char *w = xasprintf("%s:%s", ll_class_word(rules[i].cls), rules[i].path);
-            cmdline_group(out, rules[i].origin, w, (char *)NULL);
+        char helper[32], ready[16];
+        snprintf(helper, sizeof helper, "/proc/self/fd/%d", in->helper_fd);
+        snprintf(ready, sizeof ready, "%d", in->ready_fd);
+        bool run = in->mode == BWRAP_RUN;
+        cmdline_group(out, HELPER, run ? helper : "/proc/self/fd/<sandlot-exec>",
+                      run ? ready : "<ready>", (char *)NULL);
+        for (size_t i = 0; i < pl->n; i++) {
+            const struct step *s = &pl->steps[i];
+            if (s->op != STEP_RULE)
+                continue;
+            char *w = xasprintf("%s:%s", ll_class_word((enum ll_class)s->kind), s->dst);
+            cmdline_group(out, s->origin, w, (char *)NULL);
             free(w);
         }
-        free(rules);
         cmdline_group(out, HELPER, "--", (char *)NULL);
     }
     cmdline_command(out, cmd);
-}
-
-void cmdline_command(struct cmdline *c, char *const *cmd)
-{
-    /* The command itself is one group, of however many words it has. */
-    cmdline_group(c, "command", (char *)NULL);
-    for (char *const *a = cmd; a && *a; a++)
-        push_word(c, *a);
-    c->groups[c->ngroups - 1].count = c->nwords - c->groups[c->ngroups - 1].start;
-}
-
-void cmdline_free(struct cmdline *c)
-{
-    for (size_t i = 0; i < c->nwords; i++)
-        free(c->words[i]);
-    for (size_t i = 0; i < c->ngroups; i++)
-        free(c->groups[i].origin);
-    free(c->words);
-    free(c->groups);
-    memset(c, 0, sizeof *c);
 }
 
 const char *const bwrap_trusted_paths[] = {

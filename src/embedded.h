@@ -8,7 +8,7 @@
 #include <stddef.h>
 
 struct embedded_file {
-    const char *name; /* "lua/sandlot/init.lua", "policies.d/10-baseline.lua" */
+    const char *name; /* "lua/sandlot/init.lua", "policies.d/10-runtime.lua" */
     const char *data;
     size_t len;
 };

@@ -631,12 +631,15 @@ static int push_commandline(lua_State *L, bool native)
     memset(c, 0, sizeof *c);
     luaL_setmetatable(L, CMDLINE_MT);
     int box = lua_gettop(L);
+    struct plan pl;
+    plan_build(p, &pl);
     if (native) {
-        native_describe(p, (char *const *)cmd, environ, c);
+        native_describe(&pl, (char *const *)cmd, environ, c);
     } else {
-        struct bwrap_inputs in = {bw, -2, -1, -2, NULL, -1, environ};
-        bwrap_build(p, &in, (char *const *)cmd, c);
+        struct bwrap_inputs in = {BWRAP_EXPLAIN, bw, -1, -1, -1, NULL, environ};
+        bwrap_build(&pl, &in, (char *const *)cmd, c);
     }
+    plan_free(&pl);
     lua_createtable(L, (int)c->nwords, 0);
     lua_createtable(L, (int)c->ngroups, 0);
     for (size_t i = 0; i < c->nwords; i++) {

@@ -6,11 +6,11 @@
 
 #include "bwrap.h"
 #include "doctor.h"
+#include "launch.h"
 #include "lua_vm.h"
 #include "native.h"
 #include "policy.h"
 #include "repl.h"
-#include "run.h"
 #include "status.h"
 #include "util.h"
 
@@ -25,7 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <termios.h>
 #include <unistd.h>
 
 #ifndef SANDLOT_SYSCONFDIR
@@ -267,7 +266,7 @@ static void parse_opts(int argc, char **argv, enum command cmd, struct opts *o)
         usage_error(usage, "repl takes no command (use run{...} inside): \"%s\"", o->cmd[0]);
 }
 
-/* Directory of the running binary (malloc'd), from /proc/self/exe. */
+/* Path of the running binary (malloc'd), from /proc/self/exe. */
 static char *self_path(void)
 {
     char buf[PATH_MAX];
@@ -481,8 +480,6 @@ static void budgeted_call(lua_State *L, int nargs, int nresults)
         die("%s", lua_tostring(L, -1));
 }
 
-enum backend { BACKEND_BWRAP, BACKEND_NATIVE, BACKEND_NONE };
-
 /* Why auto picked its backend (for explain and doctor); empty unless auto chose. */
 static char auto_why[256];
 
@@ -512,11 +509,6 @@ static enum backend auto_backend(int userns_ok)
     }
     snprintf(auto_why, sizeof auto_why, "auto picked bwrap: native is unavailable: %s", why);
     return BACKEND_BWRAP;
-}
-
-static const char *backend_name(enum backend be)
-{
-    return be == BACKEND_NATIVE ? "native" : be == BACKEND_BWRAP ? "bwrap" : "none";
 }
 
 /* Decide the backend from --isolate / SANDLOT_ISOLATION; dies on misuse. */
@@ -553,15 +545,10 @@ static enum backend choose_backend(const struct opts *o, const char *usage)
 
 static char *require_bwrap(void)
 {
-    bool from_path;
-    char *bw = bwrap_find(getenv("PATH"), &from_path);
+    struct sl_err e;
+    char *bw = launch_find_bwrap(&e);
     if (!bw)
-        die("bwrap (bubblewrap) not found in /usr/bin, /usr/local/bin, the Nix profiles or PATH; "
-            "install it (Debian/Ubuntu: apt-get install bubblewrap; Fedora: dnf install "
-            "bubblewrap); sandlot never falls back to running unsandboxed");
-    if (from_path)
-        warnx_("bwrap found through PATH at %s, not in a root-owned location; a writable PATH "
-               "entry could replace the sandbox", bw);
+        die("%s", e.msg);
     return bw;
 }
 
@@ -569,8 +556,7 @@ static char *require_bwrap(void)
 static void require_helper(const char *helper)
 {
     if (!helper)
-        die("the exec helper sandlot-exec was not found next to sandlot or in "
-            "../libexec/sandlot; reinstall sandlot");
+        die("%s", launch_no_helper);
 }
 
 /*
@@ -589,8 +575,11 @@ static void print_explain(lua_State *L, const struct policy *p, const struct opt
         /* Runnable: NUL-terminated words (xargs -0), no exec helper.  Values
          * passed through from the host are left out: explain never prints one. */
         struct cmdline c;
-        struct bwrap_inputs in = {*bw ? *bw : "bwrap", -1, -1, -1, NULL, -1, NULL};
-        bwrap_build(p, &in, o->cmd, &c);
+        struct plan pl;
+        struct bwrap_inputs in = {BWRAP_ARGV, *bw ? *bw : "bwrap", -1, -1, -1, NULL, NULL};
+        plan_build(p, &pl);
+        bwrap_build(&pl, &in, o->cmd, &c);
+        plan_free(&pl);
         for (size_t i = 0; i < c.nwords; i++)
             fwrite(c.words[i], 1, strlen(c.words[i]) + 1, stdout);
         cmdline_free(&c);
@@ -663,85 +652,10 @@ static void hash_policy(lua_State *L, int idx)
     lua_pop(L, 1);
 }
 
-/* Run cmd with the backend chosen. */
-static int launch(enum backend be, const struct policy *p, const struct run_opts *ro,
-                  char *const *cmd, struct run_result *res)
-{
-    switch (be) {
-    case BACKEND_NONE: return run_unsandboxed(p, ro, cmd, res);
-    case BACKEND_NATIVE: {
-        int st = run_native(p, ro, cmd, res);
-        if (st != -1)
-            return st;
-        /* auto's native was refused by the kernel before anything ran: bwrap then */
-        verbose("auto: the kernel refused the native backend's namespaces; using bwrap");
-        report.backend = "bwrap";
-        require_helper(ro->exec_helper);
-        struct run_opts bro = *ro;
-        bro.bwrap_path = require_bwrap();
-        st = run_bwrap(p, &bro, cmd, res);
-        free((void *)bro.bwrap_path);
-        return st;
-    }
-    case BACKEND_BWRAP: break;
-    }
-    return run_bwrap(p, ro, cmd, res);
-}
-
-/* The modes of the terminal sandlot runs on (the first of stdin, stdout,
- * stderr that is one), saved before a stage so they can be put back. */
-struct tty_modes {
-    int fd; /* -1: no terminal */
-    struct termios t;
-};
-
-static void tty_save(struct tty_modes *m)
-{
-    m->fd = -1;
-    for (int fd = 0; fd <= 2 && m->fd < 0; fd++)
-        if (isatty(fd) && tcgetattr(fd, &m->t) == 0)
-            m->fd = fd;
-}
-
-/* Put the saved modes back, also from a background process group (with
- * SIGTTOU blocked the kernel lets tcsetattr through instead of stopping us). */
-static void tty_restore(const struct tty_modes *m)
-{
-    if (m->fd < 0)
-        return;
-    sigset_t ttou, old;
-    sigemptyset(&ttou);
-    sigaddset(&ttou, SIGTTOU);
-    sigprocmask(SIG_BLOCK, &ttou, &old);
-    tcsetattr(m->fd, TCSANOW, &m->t);
-    sigprocmask(SIG_SETMASK, &old, NULL);
-}
-
-/*
- * launch(), and whatever ended the stage (its exit, a signal, --timeout),
- * the terminal gets back the modes it had before: a stage that ran
- * `stty raw -echo` does not leave the invoker's terminal so.
- */
-static int run_backend(enum backend be, const struct policy *p, const struct run_opts *ro,
-                       char *const *cmd, struct run_result *res)
-{
-    struct tty_modes modes;
-    tty_save(&modes);
-    int status = launch(be, p, ro, cmd, res);
-    tty_restore(&modes);
-    return status;
-}
-
-/* What the REPL's run{} needs: how to launch, with which backend. */
-struct repl_run {
-    struct run_opts ro;
-    enum backend be;
-};
-
-/* run(policy, {cmd, arg...}) -> exit status; upvalue: struct repl_run */
+/* run(policy, {cmd, arg...}) -> exit status; upvalue: struct launch_opts */
 static int l_repl_run(lua_State *L)
 {
-    const struct repl_run *rr = lua_touserdata(L, lua_upvalueindex(1));
+    const struct launch_opts *lo = lua_touserdata(L, lua_upvalueindex(1));
     struct policy *p = lua_core_policy(L, 1);
     if (!p)
         return luaL_argerror(L, 1, "expected a policy");
@@ -758,11 +672,10 @@ static int l_repl_run(lua_State *L)
             return luaL_argerror(L, 2, "command words must be strings");
     }
     argv[n] = NULL;
-    if (rr->be == BACKEND_BWRAP && (!rr->ro.bwrap_path || !rr->ro.exec_helper))
+    if (lo->backend == BACKEND_BWRAP && (!lo->bwrap_path || !lo->exec_helper))
         return luaL_error(L, "run: bwrap or sandlot's exec helper is missing");
-    fflush(NULL);
-    struct run_result res = {0};
-    int status = run_backend(rr->be, p, &rr->ro, argv, &res);
+    struct run_result res;
+    int status = launch(p, lo, argv, &res); /* the gate: invariants, sources, backend */
     repl_signals();
     lua_pushinteger(L, status);
     return 1;
@@ -809,11 +722,14 @@ static int cmd_run_or_explain(int argc, char **argv, enum command cmd)
     struct policy *p = lua_core_policy(L, -2);
     if (!p)
         die("internal error: the policy layer returned no policy");
-    /* The invariants once more, in C, whatever the Lua layer did. */
+    /* The invariants once more, in C, whatever the Lua layer did (a run: launch's gate). */
     struct sl_err e;
-    if (!policy_check_invariants(p, protected_paths, &e))
+    if (cmd != CMD_RUN && !policy_check_invariants(p, protected_paths, &e))
         die("invariant: %s", e.msg);
-    policy_place_masks(p); /* again in C, whatever the Lua layer did */
+    if (cmd != CMD_RUN)
+        policy_place_masks(p); /* again in C, whatever the Lua layer did */
+    struct launch_opts lo = {be, picked_by_auto(), bw, helper, protected_paths, o.timeout,
+                             o.host_uid, o.host_gid};
 
     int status;
     if (cmd == CMD_EXPLAIN) {
@@ -821,9 +737,6 @@ static int cmd_run_or_explain(int argc, char **argv, enum command cmd)
         status = 0;
     } else if (cmd == CMD_REPL) {
         /* stack: opts, policy, report -> session(opts, policy, report, info) */
-        static struct repl_run rr;
-        rr.ro = (struct run_opts){bw, helper, o.timeout, picked_by_auto(), o.host_uid, o.host_gid};
-        rr.be = be;
         push_module_fn(L, "sandlot.repl", "session");
         lua_insert(L, -4);
         lua_createtable(L, 0, 2);
@@ -833,7 +746,7 @@ static int cmd_run_or_explain(int argc, char **argv, enum command cmd)
         }
         lua_pushstring(L, backend_name(be == BACKEND_NATIVE ? BACKEND_NATIVE : BACKEND_BWRAP));
         lua_setfield(L, -2, "backend");
-        lua_pushlightuserdata(L, &rr);
+        lua_pushlightuserdata(L, &lo); /* lives as long as the session */
         lua_pushcclosure(L, l_repl_run, 1);
         lua_setfield(L, -2, "run");
         if (vm_pcall(L, 4, 1) != LUA_OK)
@@ -843,16 +756,15 @@ static int cmd_run_or_explain(int argc, char **argv, enum command cmd)
                  "Ctrl-D leaves", SANDLOT_VERSION, LUA_RELEASE);
         status = repl_main(L, isatty(STDIN_FILENO), banner);
     } else {
-        struct run_opts ro = {bw, helper, o.timeout, picked_by_auto(), o.host_uid, o.host_gid};
-        struct run_result res = {0};
+        struct run_result res;
         report.backend = backend_name(be);
         lua_getfield(L, -1, "stage");
         report.stage = lua_tostring(L, -1); /* anchored by the report table */
         lua_pop(L, 1);
         if (status_wanted())
             hash_policy(L, -2);
-        fflush(NULL);
-        status = run_backend(be, p, &ro, o.cmd, &res);
+        status = launch(p, &lo, o.cmd, &res);
+        report.backend = res.backend;
         report.class = res.class;
         report.status = status;
         report.exit_code = res.exit_code;
@@ -861,7 +773,8 @@ static int cmd_run_or_explain(int argc, char **argv, enum command cmd)
         report.setup_seconds = ready - started;
         report.command_seconds = res.ready > 0 ? res.ended - res.ready : 0;
         if (strcmp(res.class, "setup_error") == 0)
-            report.message = "the sandbox could not be set up (see stderr)";
+            report.message = res.message[0] ? res.message
+                                            : "the sandbox could not be set up (see stderr)";
         die_hook = NULL;
         status_write(&report);
     }

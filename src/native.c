@@ -1,9 +1,8 @@
 /* native.c: the native backend; see native.h. */
 #include "native.h"
+#include "child.h"
 #include "doctor.h"
 #include "identity.h"
-#include "rules.h"
-#include "run.h"
 #include "util.h"
 
 #include <errno.h>
@@ -28,132 +27,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define INVARIANT "sandlot: invariant"
-#define SKELETON "sandlot: baseline"
-
 #ifndef MNT_DETACH
 #define MNT_DETACH 2
 #endif
-
-/* --- the plan ------------------------------------------------------------ */
-
-static struct nstep *add(struct native_plan *pl, enum nop op, const char *origin)
-{
-    if (pl->n == pl->cap) {
-        pl->cap = pl->cap ? pl->cap * 2 : 64;
-        pl->steps = xrealloc(pl->steps, pl->cap * sizeof *pl->steps);
-    }
-    struct nstep *s = &pl->steps[pl->n++];
-    memset(s, 0, sizeof *s);
-    s->op = op;
-    s->origin = origin ? origin : "policy";
-    s->size = LIMIT_UNLIMITED;
-    return s;
-}
-
-/* One policy mount as a step. */
-static void add_mount(struct native_plan *pl, const struct mount *m)
-{
-    struct nstep *s;
-    switch (m->kind) {
-    case MOUNT_TMPFS:
-        s = add(pl, N_TMPFS, m->origin);
-        break;
-    case MOUNT_DIR:
-        s = add(pl, N_DIR, m->origin);
-        break;
-    case MOUNT_SYMLINK:
-        s = add(pl, N_SYMLINK, m->origin);
-        break;
-    case MOUNT_MASK_DIR:
-    case MOUNT_MASK_FILE:
-        s = add(pl, N_MASK, m->origin);
-        break;
-    default:
-        s = add(pl, N_BIND, m->origin);
-        break;
-    }
-    s->kind = (int)m->kind;
-    s->src = m->src;
-    s->dst = m->dst;
-}
-
-void native_plan(const struct policy *p, struct native_plan *pl)
-{
-    memset(pl, 0, sizeof *pl);
-    add(pl, N_NAMESPACES, INVARIANT);
-    add(pl, N_NETWORK, p->network ? p->network_origin : INVARIANT);
-    add(pl, N_MAP_IDS, p->id_origin ? p->id_origin : SKELETON);
-    add(pl, N_ROOT, SKELETON);
-    add(pl, N_PROC, SKELETON);
-    for (const struct proc_cover *pc = policy_proc_covers; pc->path; pc++) {
-        struct nstep *c = add(pl, N_PROC_RO, INVARIANT);
-        c->dst = pc->path;
-        c->kind = pc->optional ? MOUNT_RO_BIND_TRY : MOUNT_RO_BIND;
-    }
-    add(pl, N_DEV, SKELETON);
-    struct nstep *s = add(pl, N_TMPFS, p->limit_origin[LIMIT_SHM] ? p->limit_origin[LIMIT_SHM] : SKELETON);
-    s->dst = "/dev/shm";
-    s->size = p->limit[LIMIT_SHM];
-    s = add(pl, N_TMPFS, p->limit[LIMIT_TMP] != LIMIT_UNLIMITED ? p->limit_origin[LIMIT_TMP]
-                                                                 : SKELETON);
-    s->dst = "/tmp";
-    s->size = p->limit[LIMIT_TMP];
-
-    size_t *order = xcalloc(p->nmounts + 1, sizeof *order), before_work;
-    policy_mount_order(p, order, &before_work);
-    for (size_t k = 0; k < before_work; k++)
-        add_mount(pl, &p->mounts[order[k]]);
-    if (p->work_host) {
-        s = add(pl, N_BIND, p->work_origin);
-        s->kind = MOUNT_RW_BIND;
-        s->src = p->work_host;
-    } else {
-        s = add(pl, N_TMPFS, p->limit[LIMIT_WORK] != LIMIT_UNLIMITED
-                                 ? p->limit_origin[LIMIT_WORK]
-                                 : p->work_origin ? p->work_origin : SKELETON);
-        s->size = p->limit[LIMIT_WORK];
-    }
-    s->dst = "/work";
-    for (size_t k = before_work; k < p->nmounts; k++)
-        add_mount(pl, &p->mounts[order[k]]);
-    free(order);
-
-    add(pl, N_REMOUNT_RO, INVARIANT);
-    add(pl, N_PIVOT, SKELETON);
-    if (!p->network)
-        add(pl, N_LOOPBACK, SKELETON);
-    add(pl, N_CHDIR, SKELETON)->dst = "/work";
-
-    add(pl, N_SESSION, INVARIANT);
-    add(pl, N_PDEATH, INVARIANT);
-    add(pl, N_LANDLOCK, INVARIANT);
-    size_t nrules;
-    struct ll_rule *rules = policy_rules(p, &nrules); /* the bwrap backend's too */
-    for (size_t i = 0; i < nrules; i++) {
-        s = add(pl, N_RULE, rules[i].origin);
-        s->kind = (int)rules[i].cls;
-        s->dst = rules[i].path;
-    }
-    free(rules);
-    add(pl, N_NNP, INVARIANT);
-    add(pl, N_CAPS, INVARIANT);
-    add(pl, N_RESTRICT, INVARIANT);
-    add(pl, N_SECCOMP, p->seccomp_strict ? p->seccomp_origin : INVARIANT);
-    add(pl, N_CLEARENV, INVARIANT);
-    for (size_t i = 0; i < p->nenv; i++) {
-        s = add(pl, N_SETENV, p->env[i].origin);
-        s->src = p->env[i].name;
-        s->dst = p->env[i].value;
-    }
-    add(pl, N_EXEC, SKELETON);
-}
-
-void native_plan_free(struct native_plan *pl)
-{
-    free(pl->steps);
-    memset(pl, 0, sizeof *pl);
-}
 
 unsigned long long native_bind_attrs(int kind)
 {
@@ -171,83 +47,80 @@ static const char *bind_name(int kind)
     return kind == MOUNT_RW_BIND ? "bind" : kind == MOUNT_RO_BIND_TRY ? "ro-bind-try" : "ro-bind";
 }
 
-void native_describe(const struct policy *p, char *const *cmd, char *const *host_env,
+void native_describe(const struct plan *pl, char *const *cmd, char *const *host_env,
                      struct cmdline *out)
 {
-    struct native_plan pl;
-    native_plan(p, &pl);
     memset(out, 0, sizeof *out);
-    cmdline_group(out, SKELETON, "sandlot-native", (char *)NULL);
+    cmdline_group(out, ORIGIN_BASELINE, "sandlot-native", (char *)NULL);
     char a[32], b[32], size[32];
     int abi = landlock_abi();
-    for (size_t i = 0; i < pl.n; i++) {
-        const struct nstep *s = &pl.steps[i];
+    for (size_t i = 0; i < pl->n; i++) {
+        const struct step *s = &pl->steps[i];
         const char *o = s->origin;
         if (s->size != LIMIT_UNLIMITED)
             snprintf(size, sizeof size, "%lld", s->size);
         switch (s->op) {
-        case N_NAMESPACES:
+        case STEP_NAMESPACES:
             cmdline_group(out, o, "unshare", "user", "mount", "pid", "ipc", "uts", "cgroup",
                           (char *)NULL);
             break;
-        case N_NETWORK:
-            cmdline_group(out, o, p->network ? "share-net" : "unshare", p->network ? NULL : "net",
+        case STEP_NETWORK:
+            cmdline_group(out, o, pl->network ? "share-net" : "unshare", pl->network ? NULL : "net",
                           (char *)NULL);
             break;
-        case N_MAP_IDS:
-            snprintf(a, sizeof a, "%u", p->uid);
-            snprintf(b, sizeof b, "%u", p->gid);
+        case STEP_MAP_IDS:
+            snprintf(a, sizeof a, "%u", pl->uid);
+            snprintf(b, sizeof b, "%u", pl->gid);
             cmdline_group(out, o, "map-ids", "--uid", a, "--gid", b, (char *)NULL);
             break;
-        case N_ROOT: cmdline_group(out, o, "tmpfs-root", (char *)NULL); break;
-        case N_PROC: cmdline_group(out, o, "proc", "/proc", (char *)NULL); break;
-        case N_PROC_RO: cmdline_group(out, o, bind_name(s->kind), s->dst, s->dst, (char *)NULL); break;
-        case N_DEV: cmdline_group(out, o, "dev", "/dev", (char *)NULL); break;
-        case N_TMPFS:
+        case STEP_ROOT: cmdline_group(out, o, "tmpfs-root", (char *)NULL); break;
+        case STEP_PROC: cmdline_group(out, o, "proc", "/proc", (char *)NULL); break;
+        case STEP_PROC_RO: cmdline_group(out, o, bind_name(s->kind), s->dst, s->dst, (char *)NULL); break;
+        case STEP_DEV: cmdline_group(out, o, "dev", "/dev", (char *)NULL); break;
+        case STEP_TMPFS:
             if (s->size != LIMIT_UNLIMITED)
                 cmdline_group(out, o, "tmpfs", "--size", size, s->dst, (char *)NULL);
             else
                 cmdline_group(out, o, "tmpfs", s->dst, (char *)NULL);
             break;
-        case N_DIR: cmdline_group(out, o, "dir", s->dst, (char *)NULL); break;
-        case N_SYMLINK: cmdline_group(out, o, "symlink", s->src, s->dst, (char *)NULL); break;
-        case N_BIND: cmdline_group(out, o, bind_name(s->kind), s->src, s->dst, (char *)NULL); break;
-        case N_MASK:
+        case STEP_DIR: cmdline_group(out, o, "dir", s->dst, (char *)NULL); break;
+        case STEP_SYMLINK: cmdline_group(out, o, "symlink", s->src, s->dst, (char *)NULL); break;
+        case STEP_BIND: cmdline_group(out, o, bind_name(s->kind), s->src, s->dst, (char *)NULL); break;
+        case STEP_MASK:
             cmdline_group(out, o, s->kind == MOUNT_MASK_DIR ? "mask-dir" : "mask-file", s->dst,
                           (char *)NULL);
             break;
-        case N_REMOUNT_RO: cmdline_group(out, o, "remount-ro", "/", (char *)NULL); break;
-        case N_PIVOT: cmdline_group(out, o, "pivot-root", (char *)NULL); break;
-        case N_LOOPBACK: cmdline_group(out, o, "loopback-up", (char *)NULL); break;
-        case N_CHDIR: cmdline_group(out, o, "chdir", s->dst, (char *)NULL); break;
-        case N_SESSION: cmdline_group(out, o, "new-session", (char *)NULL); break;
-        case N_PDEATH: cmdline_group(out, o, "die-with-parent", (char *)NULL); break;
-        case N_LANDLOCK:
+        case STEP_REMOUNT_RO: cmdline_group(out, o, "remount-ro", s->dst, (char *)NULL); break;
+        case STEP_PIVOT: cmdline_group(out, o, "pivot-root", (char *)NULL); break;
+        case STEP_LOOPBACK: cmdline_group(out, o, "loopback-up", (char *)NULL); break;
+        case STEP_CHDIR: cmdline_group(out, o, "chdir", s->dst, (char *)NULL); break;
+        case STEP_SESSION: cmdline_group(out, o, "new-session", (char *)NULL); break;
+        case STEP_PDEATH: cmdline_group(out, o, "die-with-parent", (char *)NULL); break;
+        case STEP_LANDLOCK:
             snprintf(a, sizeof a, "%d", abi);
             cmdline_group(out, o, "landlock", "--abi", a, "--scope",
                           abi >= 6 ? "abstract-unix,signal" : "none", (char *)NULL);
             break;
-        case N_RULE:
+        case STEP_RULE:
             snprintf(a, sizeof a, "landlock-%s", ll_class_word((enum ll_class)s->kind));
             cmdline_group(out, o, a, s->dst, (char *)NULL);
             break;
-        case N_NNP: cmdline_group(out, o, "no-new-privs", (char *)NULL); break;
-        case N_CAPS: cmdline_group(out, o, "cap-drop", "ALL", (char *)NULL); break;
-        case N_RESTRICT: cmdline_group(out, o, "landlock-restrict-self", (char *)NULL); break;
-        case N_SECCOMP: cmdline_group(out, o, "seccomp", "<filter>", (char *)NULL); break;
-        case N_CLEARENV: cmdline_group(out, o, "clearenv", (char *)NULL); break;
-        case N_SETENV: {
+        case STEP_NNP: cmdline_group(out, o, "no-new-privs", (char *)NULL); break;
+        case STEP_CAPS: cmdline_group(out, o, "cap-drop", "ALL", (char *)NULL); break;
+        case STEP_RESTRICT: cmdline_group(out, o, "landlock-restrict-self", (char *)NULL); break;
+        case STEP_SECCOMP: cmdline_group(out, o, "seccomp", "<filter>", (char *)NULL); break;
+        case STEP_CLEARENV: cmdline_group(out, o, "clearenv", (char *)NULL); break;
+        case STEP_SETENV: {
             const char *v = s->dst ? s->dst : env_lookup(host_env, s->src);
             if (v)
                 cmdline_group(out, o, "setenv", s->src, v, (char *)NULL);
             break;
         }
-        case N_EXEC: cmdline_group(out, o, "exec", "--", (char *)NULL); break;
+        case STEP_EXEC: cmdline_group(out, o, "exec", "--", (char *)NULL); break;
         }
     }
     out->options_end = out->nwords;
     cmdline_command(out, cmd);
-    native_plan_free(&pl);
 }
 
 /* --- availability -------------------------------------------------------- */
@@ -282,8 +155,8 @@ bool native_available(char *why, size_t n)
 
 /* --- the child ----------------------------------------------------------- */
 
-/* A setup step failed: one line naming it, exit 125 (nothing ran). */
-__attribute__((noreturn)) PRINTF_LIKE(1, 2) static void fail(const char *fmt, ...)
+/* In the sandbox, a setup step failed: one line naming it, _exit 125 (nothing ran). */
+__attribute__((noreturn)) PRINTF_LIKE(1, 2) static void setup_fail(const char *fmt, ...)
 {
     char msg[1024];
     va_list ap;
@@ -300,7 +173,7 @@ static void write_file(const char *path, const char *text)
     int fd = open(path, O_WRONLY | O_CLOEXEC);
     size_t n = strlen(text);
     if (fd < 0 || write(fd, text, n) != (ssize_t)n)
-        fail("writing %s", path);
+        setup_fail("writing %s", path);
     close(fd);
 }
 
@@ -369,7 +242,7 @@ static void attach(int tree, int target, const char *what)
 {
     if (syscall(SYS_move_mount, tree, "", target, "",
                 MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0)
-        fail("mounting %s", what);
+        setup_fail("mounting %s", what);
     close(tree);
     close(target);
 }
@@ -379,7 +252,7 @@ static void attach_at(int root, int m, const char *dst, bool dir)
 {
     int t = make_target(root, dst, dir);
     if (t < 0)
-        fail("creating the mount point %s", dst);
+        setup_fail("creating the mount point %s", dst);
     attach(m, t, dst);
 }
 
@@ -388,7 +261,7 @@ static void set_attr(int tree, unsigned long long set, bool recursive, const cha
     struct mount_attr attr = {.attr_set = set};
     if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr,
                 sizeof attr) != 0)
-        fail("setting the flags of %s", what);
+        setup_fail("setting the flags of %s", what);
 }
 
 /* A fresh filesystem of type fstype with options (key=value pairs), as a detached mount. */
@@ -396,18 +269,18 @@ static int new_fs(const char *fstype, const char *const *opts, unsigned attrs, c
 {
     int fs = (int)syscall(SYS_fsopen, fstype, FSOPEN_CLOEXEC);
     if (fs < 0)
-        fail("creating %s for %s", fstype, what);
+        setup_fail("creating %s for %s", fstype, what);
     for (; opts && opts[0]; opts += 2) {
         int r = opts[1] ? (int)syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, opts[0], opts[1], 0)
                         : (int)syscall(SYS_fsconfig, fs, FSCONFIG_SET_FLAG, opts[0], NULL, 0);
         if (r != 0)
-            fail("option %s of %s for %s", opts[0], fstype, what);
+            setup_fail("option %s of %s for %s", opts[0], fstype, what);
     }
     if (syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) != 0)
-        fail("creating %s for %s", fstype, what);
+        setup_fail("creating %s for %s", fstype, what);
     int m = (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, attrs);
     if (m < 0)
-        fail("mounting %s for %s", fstype, what);
+        setup_fail("mounting %s for %s", fstype, what);
     close(fs);
     return m;
 }
@@ -426,7 +299,7 @@ static void attach_tree(int root, int tree, const char *src, const char *dst)
 {
     struct stat st;
     if (fstat(tree, &st) != 0)
-        fail("stat %s", src);
+        setup_fail("stat %s", src);
     attach_at(root, tree, dst, S_ISDIR(st.st_mode));
 }
 
@@ -437,7 +310,7 @@ static void bind_tree(int root, int srcfd, const char *src, const char *dst, uns
                             OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE |
                                 (srcfd == AT_FDCWD ? 0 : AT_EMPTY_PATH));
     if (tree < 0)
-        fail("cloning the mount of %s", src);
+        setup_fail("cloning the mount of %s", src);
     set_attr(tree, set, true, dst);
     attach_tree(root, tree, src, dst);
 }
@@ -466,11 +339,11 @@ static void cover_proc(int root, const char *path, bool optional)
     if (tree < 0 && errno == ENOENT && optional)
         return;
     if (tree < 0)
-        fail("cloning %s", path);
+        setup_fail("cloning %s", path);
     set_attr(tree, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, true, path);
     int target = open_in_root(root, path, O_PATH);
     if (target < 0)
-        fail("opening %s", path);
+        setup_fail("opening %s", path);
     attach(tree, target, path);
 }
 
@@ -479,12 +352,12 @@ static void make_symlink(int root, const char *target, const char *dst)
     const char *name;
     int parent = make_parent(root, dst, &name);
     if (parent < 0)
-        fail("creating the directory of %s", dst);
+        setup_fail("creating the directory of %s", dst);
     if (symlinkat(target, parent, name) != 0) {
         char have[4096];
         ssize_t n = errno == EEXIST ? readlinkat(parent, name, have, sizeof have - 1) : -1;
         if (n < 0 || (have[n] = '\0', strcmp(have, target) != 0))
-            fail("symlink %s -> %s", dst, target);
+            setup_fail("symlink %s -> %s", dst, target);
     }
     close(parent);
 }
@@ -494,7 +367,7 @@ static void make_symlink(int root, const char *target, const char *dst)
  * read-only bind of an empty file made in the new root and unlinked once
  * bound (the bind keeps it), so nothing of it shows elsewhere.
  */
-static void mount_mask(int root, const struct nstep *s)
+static void mount_mask(int root, const struct step *s)
 {
     const unsigned ro = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
                         MOUNT_ATTR_NOEXEC;
@@ -506,15 +379,15 @@ static void mount_mask(int root, const struct nstep *s)
     static const char name[] = ".sandlot-mask";
     int f = openat(root, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0444);
     if (f < 0)
-        fail("creating the empty file of the mask %s", s->dst);
+        setup_fail("creating the empty file of the mask %s", s->dst);
     close(f);
     int tree = (int)syscall(SYS_open_tree, root, name, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
     if (tree < 0)
-        fail("the empty file of the mask %s", s->dst);
+        setup_fail("the empty file of the mask %s", s->dst);
     set_attr(tree, ro, false, s->dst);
     attach_at(root, tree, s->dst, false);
     if (unlinkat(root, name, 0) != 0) /* attached first: the kernel binds no unlinked file */
-        fail("removing the empty file of the mask %s", s->dst);
+        setup_fail("removing the empty file of the mask %s", s->dst);
 }
 
 /* bwrap's --dev: device nodes bound from the host, devpts, shm and the usual links. */
@@ -541,18 +414,23 @@ static void mount_dev(int root)
     make_symlink(root, "/proc/kcore", "/dev/core");
     int shm = make_target(root, "/dev/shm", true);
     if (shm < 0)
-        fail("creating /dev/shm");
+        setup_fail("creating /dev/shm");
     close(shm);
-    /* /dev itself read-only: only its own tmpfs at /dev/shm (the next step) takes writes */
-    int dev = open_in_root(root, "/dev", O_PATH | O_DIRECTORY);
-    if (dev < 0)
-        fail("opening /dev");
-    set_attr(dev, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, false, "/dev");
-    close(dev);
 }
 
-/* A bind source's descriptor (bind_source_open); -1: an absent ro_bind_try source. */
-static int open_bind_source(const struct nstep *s)
+/* The mount at dst read-only (the plan: /dev once /dev/shm is mounted, then the root). */
+static void remount_ro(int root, const char *dst)
+{
+    int m = strcmp(dst, "/") == 0 ? root : open_in_root(root, dst, O_PATH | O_DIRECTORY);
+    if (m < 0)
+        setup_fail("opening %s", dst);
+    set_attr(m, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, false, dst);
+    if (m != root)
+        close(m);
+}
+
+/* A bind source, opened by bind_source_open (absent: an ro_bind_try source that is not there). */
+static struct source open_bind_source(const struct step *s)
 {
     struct sl_err e;
     int fd = bind_source_open(s->src, (enum mount_kind)s->kind, &e);
@@ -560,7 +438,7 @@ static int open_bind_source(const struct nstep *s)
         fprintf(stderr, "sandlot: %s\n", e.msg); /* the bwrap backend's message */
         _exit(EXIT_SANDLOT);
     }
-    return fd;
+    return (struct source){fd < 0 ? SOURCE_ABSENT : SOURCE_OPEN, fd};
 }
 
 static void loopback_up(void)
@@ -570,10 +448,10 @@ static void loopback_up(void)
     memset(&ifr, 0, sizeof ifr);
     strcpy(ifr.ifr_name, "lo");
     if (s < 0 || ioctl(s, SIOCGIFFLAGS, &ifr) != 0)
-        fail("reading the flags of lo");
+        setup_fail("reading the flags of lo");
     ifr.ifr_flags |= IFF_UP;
     if (ioctl(s, SIOCSIFFLAGS, &ifr) != 0)
-        fail("bringing lo up");
+        setup_fail("bringing lo up");
     close(s);
 }
 
@@ -590,7 +468,7 @@ static void scrub_self(void)
     if (fd >= 0)
         close(fd);
     if (n <= 0)
-        fail("reading /proc/self/stat");
+        setup_fail("reading /proc/self/stat");
     buf[n] = '\0';
     char *p = strrchr(buf, ')');
     /* fields 48..51: arg_start arg_end env_start env_end; p is at the end of field 2 */
@@ -600,7 +478,7 @@ static void scrub_self(void)
         if (*p == ' ')
             field++;
     if (!p || sscanf(p, "%lu %lu %lu %lu", &v[0], &v[1], &v[2], &v[3]) != 4)
-        fail("parsing /proc/self/stat");
+        setup_fail("parsing /proc/self/stat");
     for (int i = 0; i < 4; i += 2)
         if (v[i + 1] > v[i])
             explicit_bzero((void *)v[i], v[i + 1] - v[i]);
@@ -613,26 +491,26 @@ static void drop_caps(void)
 {
     for (unsigned long c = 0; prctl(PR_CAPBSET_READ, c, 0, 0, 0) >= 0; c++)
         if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) != 0)
-            fail("dropping capability %lu from the bounding set", c);
+            setup_fail("dropping capability %lu from the bounding set", c);
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL)
-        fail("clearing the ambient capabilities");
+        setup_fail("clearing the ambient capabilities");
     struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
     struct __user_cap_data_struct d[2];
     memset(d, 0, sizeof d);
     if (syscall(SYS_capset, &h, d) != 0)
-        fail("dropping every capability");
+        setup_fail("dropping every capability");
 }
 
-/* Create the ruleset from the plan's N_RULE steps (landlock_ruleset); returns its descriptor. */
-static int plan_ruleset(const struct native_plan *pl)
+/* Create the ruleset from the plan's STEP_RULE steps (landlock_ruleset); returns its descriptor. */
+static int plan_ruleset(const struct plan *pl)
 {
     int abi = landlock_abi();
     if (abi < 1)
-        fail("Landlock is not available");
+        setup_fail("Landlock is not available");
     struct ll_rule *rules = xcalloc(pl->n, sizeof *rules);
     size_t n = 0;
     for (size_t i = 0; i < pl->n; i++)
-        if (pl->steps[i].op == N_RULE)
+        if (pl->steps[i].op == STEP_RULE)
             rules[n++] = (struct ll_rule){(enum ll_class)pl->steps[i].kind, pl->steps[i].dst,
                                           pl->steps[i].origin};
     char err[512];
@@ -645,8 +523,6 @@ static int plan_ruleset(const struct native_plan *pl)
     return rs;
 }
 
-static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
-
 /*
  * The seccomp program, as sandlot compiled it while this side built the
  * sandbox: every byte until EOF.  No program (sandlot failed) is fatal.
@@ -658,14 +534,14 @@ static struct sock_filter *read_filter(int fd, size_t *len)
     for (;;) {
         if (n == cap) {
             if (cap >= (1u << 20))
-                fail("the seccomp program is too large");
+                setup_fail("the seccomp program is too large");
             buf = xrealloc(buf, cap *= 2);
         }
         ssize_t r = read(fd, buf + n, cap - n);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0)
-            fail("reading the seccomp program");
+            setup_fail("reading the seccomp program");
         if (r == 0)
             break;
         n += (size_t)r;
@@ -674,7 +550,7 @@ static struct sock_filter *read_filter(int fd, size_t *len)
     if (n == 0 || n % sizeof(struct sock_filter) != 0 ||
         n / sizeof(struct sock_filter) > 0xffff) {
         errno = EINVAL;
-        fail("the seccomp program did not arrive whole");
+        setup_fail("the seccomp program did not arrive whole");
     }
     *len = n;
     return (struct sock_filter *)buf;
@@ -689,38 +565,42 @@ static void on_signal(int sig)
 /* The command's process: the last steps, then exec. */
 __attribute__((noreturn)) static void command(const struct native_ctx *ctx, char **cmd)
 {
-    const struct native_plan *pl = ctx->plan;
-    for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
-        signal(forwarded[i], SIG_DFL);
+    const struct plan *pl = ctx->plan;
+    child_reset_signals();
     int rs = -1;
     for (size_t i = 0; i < pl->n; i++) {
-        const struct nstep *s = &pl->steps[i];
+        const struct step *s = &pl->steps[i];
         switch (s->op) {
-        case N_SESSION:
+        case STEP_SESSION:
             if (setsid() < 0)
-                fail("setsid");
+                setup_fail("setsid");
             break;
-        case N_PDEATH:
+        case STEP_PDEATH:
             if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0)
-                fail("PR_SET_PDEATHSIG");
+                setup_fail("PR_SET_PDEATHSIG");
             break;
-        case N_LANDLOCK: rs = plan_ruleset(pl); break;
-        case N_NNP:
+        case STEP_LANDLOCK: rs = plan_ruleset(pl); break;
+        case STEP_NNP:
             if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-                fail("PR_SET_NO_NEW_PRIVS");
+                setup_fail("PR_SET_NO_NEW_PRIVS");
             break;
-        case N_CAPS: drop_caps(); break;
-        case N_RESTRICT:
+        case STEP_CAPS: drop_caps(); break;
+        case STEP_RESTRICT:
             if (landlock_restrict(rs) != 0)
-                fail("enforcing the Landlock ruleset");
+                setup_fail("enforcing the Landlock ruleset");
             break;
-        case N_SECCOMP: {
+        case STEP_SECCOMP: {
             size_t len;
             struct sock_filter *bpf = read_filter(ctx->filter_fd, &len);
-            run_apply_limits(ctx->p); /* rlimits last before the filter, as for bwrap */
+            /* rlimits last before the filter, as for bwrap */
+            char err[256];
+            if (!child_apply_limits(pl->limits, pl->nlimits, err, sizeof err)) {
+                fprintf(stderr, "sandlot: %s\n", err);
+                _exit(EXIT_SANDLOT);
+            }
             struct sock_fprog prog = {(unsigned short)(len / sizeof *bpf), bpf};
             if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) != 0)
-                fail("loading the seccomp filter");
+                setup_fail("loading the seccomp filter");
             break;
         }
         default: break;
@@ -729,15 +609,10 @@ __attribute__((noreturn)) static void command(const struct native_ctx *ctx, char
     /* what sandlot-exec does under bwrap: ready byte, close all, exec */
     while (write(ctx->ready_fd, "R", 1) < 0 && errno == EINTR)
         ;
-    if (syscall(SYS_close_range, 3, ~0u, 0) != 0)
-        for (int fd = 3; fd < 65536; fd++)
-            close(fd);
+    child_close_fds();
     environ = ctx->envp;
     execvp(cmd[0], cmd);
-    int err = errno;
-    fprintf(stderr, "sandlot: %s: %s\n", cmd[0],
-            err == ENOENT ? "command not found in the sandbox" : strerror(err));
-    _exit(err == ENOENT || err == ENOTDIR ? EXIT_NOTFOUND : EXIT_NOEXEC);
+    child_exec_failed(cmd[0], errno, true);
 }
 
 
@@ -745,7 +620,7 @@ __attribute__((noreturn)) static void command(const struct native_ctx *ctx, char
 static void die_with_sandlot(const struct native_ctx *ctx)
 {
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0)
-        fail("PR_SET_PDEATHSIG");
+        setup_fail("PR_SET_PDEATHSIG");
     struct pollfd pfd = {ctx->alive_fd, 0, 0};
     if (poll(&pfd, 1, 0) != 0)
         _exit(EXIT_SANDLOT);
@@ -753,7 +628,7 @@ static void die_with_sandlot(const struct native_ctx *ctx)
 
 void native_child(const struct native_ctx *ctx)
 {
-    const struct native_plan *pl = ctx->plan;
+    const struct plan *pl = ctx->plan;
     die_with_sandlot(ctx);
     /* the command's words may live in the memory scrub_self() clears */
     size_t ncmd = 0;
@@ -768,18 +643,16 @@ void native_child(const struct native_ctx *ctx)
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
-    for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
-        sigaction(forwarded[i], &sa, NULL);
+    for (size_t i = 0; i < child_nforwarded_signals; i++)
+        sigaction(child_forwarded_signals[i], &sa, NULL);
 
-    int *fds = xcalloc(pl->n, sizeof *fds);
-    for (size_t i = 0; i < pl->n; i++)
-        fds[i] = -1;
+    struct source *src = xcalloc(pl->n, sizeof *src); /* all SOURCE_NONE */
     int root = -1;
     char map[64];
     for (size_t i = 0; i < pl->n; i++) {
-        const struct nstep *s = &pl->steps[i];
+        const struct step *s = &pl->steps[i];
         switch (s->op) {
-        case N_MAP_IDS:
+        case STEP_MAP_IDS:
             if (ctx->ids_fd >= 0) { /* root invoker: sandlot maps us onto its host identity */
                 char byte;
                 ssize_t got;
@@ -788,86 +661,84 @@ void native_child(const struct native_ctx *ctx)
                 if (got != 1)
                     _exit(EXIT_SANDLOT); /* sandlot could not write the maps: it said why */
                 close(ctx->ids_fd);
-                if (!identity_become(ctx->p->uid, ctx->p->gid, true))
-                    fail("becoming uid %u gid %u", ctx->p->uid, ctx->p->gid);
+                if (!identity_become(ctx->plan->uid, ctx->plan->gid, true))
+                    setup_fail("becoming uid %u gid %u", ctx->plan->uid, ctx->plan->gid);
                 /* a change of ids clears the parent-death signal: set it again */
                 die_with_sandlot(ctx);
                 break;
             }
             write_file("/proc/self/setgroups", "deny");
-            snprintf(map, sizeof map, "%u %u 1\n", ctx->p->uid, ctx->outer_uid);
+            snprintf(map, sizeof map, "%u %u 1\n", ctx->plan->uid, ctx->outer_uid);
             write_file("/proc/self/uid_map", map);
-            snprintf(map, sizeof map, "%u %u 1\n", ctx->p->gid, ctx->outer_gid);
+            snprintf(map, sizeof map, "%u %u 1\n", ctx->plan->gid, ctx->outer_gid);
             write_file("/proc/self/gid_map", map);
             break;
-        case N_ROOT: {
+        case STEP_ROOT: {
             /* no host mount event reaches the sandbox, nothing leaves it */
             struct mount_attr priv = {.propagation = MS_PRIVATE};
             if (syscall(SYS_mount_setattr, AT_FDCWD, "/", AT_RECURSIVE, &priv, sizeof priv) != 0)
-                fail("making the mount namespace private");
+                setup_fail("making the mount namespace private");
             /* every bind source, opened before the new root covers anything */
             for (size_t j = i + 1; j < pl->n; j++)
-                if (pl->steps[j].op == N_BIND)
-                    fds[j] = ctx->trees ? ctx->trees[j] : open_bind_source(&pl->steps[j]);
+                if (pl->steps[j].op == STEP_BIND)
+                    src[j] = ctx->trees ? ctx->trees[j] : open_bind_source(&pl->steps[j]);
             int t = open("/tmp", O_PATH | O_DIRECTORY | O_CLOEXEC);
             if (t < 0)
-                fail("opening /tmp for the new root");
+                setup_fail("opening /tmp for the new root");
             attach(new_tmpfs(LIMIT_UNLIMITED, "the new root"), t, "the new root");
             root = open("/tmp", O_PATH | O_DIRECTORY | O_CLOEXEC);
             if (root < 0)
-                fail("opening the new root");
+                setup_fail("opening the new root");
             break;
         }
-        case N_PROC: mount_proc(root); break;
-        case N_PROC_RO: cover_proc(root, s->dst, s->kind == MOUNT_RO_BIND_TRY); break;
-        case N_DEV: mount_dev(root); break;
-        case N_TMPFS: attach_at(root, new_tmpfs(s->size, s->dst), s->dst, true); break;
-        case N_DIR: {
+        case STEP_PROC: mount_proc(root); break;
+        case STEP_PROC_RO: cover_proc(root, s->dst, s->kind == MOUNT_RO_BIND_TRY); break;
+        case STEP_DEV: mount_dev(root); break;
+        case STEP_TMPFS: attach_at(root, new_tmpfs(s->size, s->dst), s->dst, true); break;
+        case STEP_DIR: {
             int d = make_target(root, s->dst, true);
             if (d < 0)
-                fail("creating the directory %s", s->dst);
+                setup_fail("creating the directory %s", s->dst);
             close(d);
             break;
         }
-        case N_SYMLINK: make_symlink(root, s->src, s->dst); break;
-        case N_BIND:
-            if (fds[i] < 0)
+        case STEP_SYMLINK: make_symlink(root, s->src, s->dst); break;
+        case STEP_BIND:
+            if (src[i].state != SOURCE_OPEN)
                 break; /* ro_bind_try of an absent source */
             if (ctx->trees)
-                attach_tree(root, fds[i], s->src, s->dst); /* its flags are set already */
+                attach_tree(root, src[i].fd, s->src, s->dst); /* its flags are set already */
             else
-                bind_tree(root, fds[i], s->src, s->dst, native_bind_attrs(s->kind));
-            close(fds[i]);
+                bind_tree(root, src[i].fd, s->src, s->dst, native_bind_attrs(s->kind));
+            close(src[i].fd);
             break;
-        case N_MASK: mount_mask(root, s); break;
-        case N_REMOUNT_RO: set_attr(root, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
-                                    false, "/");
-            break;
-        case N_PIVOT:
+        case STEP_MASK: mount_mask(root, s); break;
+        case STEP_REMOUNT_RO: remount_ro(root, s->dst); break;
+        case STEP_PIVOT:
             if (fchdir(root) != 0 || syscall(SYS_pivot_root, ".", ".") != 0 ||
                 syscall(SYS_umount2, ".", MNT_DETACH) != 0 || chdir("/") != 0)
-                fail("pivot_root into the new root");
+                setup_fail("pivot_root into the new root");
             close(root);
             break;
-        case N_LOOPBACK: loopback_up(); break;
-        case N_CHDIR:
+        case STEP_LOOPBACK: loopback_up(); break;
+        case STEP_CHDIR:
             if (chdir(s->dst) != 0)
-                fail("chdir %s", s->dst);
+                setup_fail("chdir %s", s->dst);
             break;
         default: break;
         }
     }
-    free(fds);
+    free(src);
 
     pid_t pid = fork();
     if (pid < 0)
-        fail("fork");
+        setup_fail("fork");
     if (pid == 0)
         command(ctx, cmd);
     close(ctx->ready_fd);
     /* The reaper needs no privilege and shows nothing of sandlot. */
     if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-        fail("hardening the reaper"); /* pid 1 ends: so does the command */
+        setup_fail("hardening the reaper"); /* pid 1 ends: so does the command */
     drop_caps();
     for (;;) {
         int st;

@@ -23,6 +23,7 @@
  * bwrap's generic 1.  Built static so it runs whatever the policy mounts.
  */
 
+#include "child.h"
 #include "landlock.h"
 
 #include <errno.h>
@@ -101,16 +102,8 @@ int main(int argc, char **argv)
     free(rules);
     while (write((int)fd, "R", 1) < 0 && errno == EINTR)
         ;
-    if (close_range(3, ~0u, 0) != 0) {
-        /* Older kernels: close one by one up to the soft limit. */
-        long max = sysconf(_SC_OPEN_MAX);
-        for (long i = 3; i < max; i++)
-            close((int)i);
-    }
+    child_close_fds();
     char **cmd = argv + sep + 1;
     execvp(cmd[0], cmd);
-    int err_no = errno;
-    fprintf(stderr, "sandlot: %s: %s\n", cmd[0],
-            err_no == ENOENT ? "command not found in the sandbox" : strerror(err_no));
-    return (err_no == ENOENT || err_no == ENOTDIR) ? 127 : 126;
+    child_exec_failed(cmd[0], errno, true);
 }

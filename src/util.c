@@ -143,3 +143,12 @@ fail:
     free(buf);
     return NULL;
 }
+
+const char *env_lookup(char *const *env, const char *name)
+{
+    size_t n = strlen(name);
+    for (; env && *env; env++)
+        if (strncmp(*env, name, n) == 0 && (*env)[n] == '=')
+            return *env + n + 1;
+    return NULL;
+}

@@ -1,6 +1,6 @@
 /*
  * util.h: small helpers shared by the C core: error reporting, checked
- * allocation and a growable string buffer.  No Lua in here.
+ * allocation, reading a whole file, environment lookup.  No Lua in here.
  */
 #ifndef SANDLOT_UTIL_H
 #define SANDLOT_UTIL_H
@@ -43,5 +43,8 @@ char *xasprintf(const char *fmt, ...) PRINTF_LIKE(1, 2);
  * The caller frees the result.
  */
 char *read_whole_file(const char *path, size_t *len, const char **err);
+
+/* The value of NAME in an environ-style list, or NULL. */
+const char *env_lookup(char *const *env, const char *name);
 
 #endif

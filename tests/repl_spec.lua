@@ -121,6 +121,23 @@ describe("repl without a terminal", function()
     assert.matches("\n1\n$", r.out)
   end)
 
+  it("carries on when a bind source vanished before run{}: 125, the source named", function()
+    local dir = H.tmpdir()
+    assert.is_true(os.execute(("mkdir -p %s/sub/gone && chmod 0777 %s/sub"):format(H.q(dir),
+                                                                                 H.q(dir))))
+    local r = pipe(table.concat({
+      ('policy:rw_bind(%q, "/d")'):format(dir),
+      ('policy:ro_bind(%q, "/data")'):format(dir .. "/sub/gone"),
+      'run{"mv", "/d/sub", "/d/moved"}', -- the source goes between building the policy and run{}
+      'run{"true"}',
+      '"still here"',
+    }, "\n") .. "\n")
+    assert.is_true(H.exists(dir .. "/moved/gone"), "the first run{} moved the source away")
+    assert.are.equal(0, r.code, r.err)
+    assert.are.equal("0\n125\nstill here\n", r.out)
+    assert.is_truthy(r.err:find("bind source " .. dir .. "/sub/gone", 1, true), r.err)
+  end)
+
   it("leaves on exit()", function()
     local r = pipe('exit()\n"never"\n')
     assert.are.equal(0, r.code)

@@ -9,8 +9,6 @@ local loader = require("sandlot.loader")
 
 local M = { effects = effects, loader = loader }
 
-
---- Where the system and user layers live.
 --- Where the system and user layers live (the C core computes both).
 function M.layer_dirs(opts)
   return { opts.system_dir or "/etc/sandlot/policies.d", opts.user_dir }

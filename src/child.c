@@ -1,0 +1,61 @@
+/* child.c: between fork and exec; see child.h. */
+#include "child.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+const int child_forwarded_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+const size_t child_nforwarded_signals =
+    sizeof child_forwarded_signals / sizeof child_forwarded_signals[0];
+
+void child_reset_signals(void)
+{
+    sigset_t none;
+    for (size_t i = 0; i < child_nforwarded_signals; i++)
+        signal(child_forwarded_signals[i], SIG_DFL);
+    signal(SIGALRM, SIG_DFL);
+    signal(SIGPIPE, SIG_DFL);
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+void child_close_fds(void)
+{
+    if (close_range(3, ~0u, 0) == 0)
+        return;
+    /* Older kernels: one by one up to the soft limit. */
+    long max = sysconf(_SC_OPEN_MAX);
+    for (long fd = 3; fd < (max > 0 ? max : 65536); fd++)
+        close((int)fd);
+}
+
+bool child_apply_limits(const struct child_limit *limits, size_t n, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct rlimit cur, want;
+        if (getrlimit(limits[i].resource, &cur) != 0) {
+            snprintf(err, errlen, "cannot read limit %s: %s", limits[i].name, strerror(errno));
+            return false;
+        }
+        rlim_t r = (rlim_t)limits[i].value;
+        if (cur.rlim_max != RLIM_INFINITY && r > cur.rlim_max)
+            r = cur.rlim_max;
+        want.rlim_cur = want.rlim_max = r;
+        if (setrlimit(limits[i].resource, &want) != 0) {
+            snprintf(err, errlen, "cannot set limit %s: %s", limits[i].name, strerror(errno));
+            return false;
+        }
+    }
+    return true;
+}
+
+void child_exec_failed(const char *name, int err, bool in_sandbox)
+{
+    fprintf(stderr, "sandlot: %s: %s\n", name,
+            err == ENOENT && in_sandbox ? "command not found in the sandbox" : strerror(err));
+    _exit(err == ENOENT || err == ENOTDIR ? 127 : 126);
+}

@@ -1,0 +1,47 @@
+/*
+ * child.h: what runs in a sandbox's process between fork and exec, written
+ * once for every launch path: the native backend's command process, the
+ * static exec helper under bwrap (sandlot-exec links this file), and the
+ * children launch.c forks for bwrap and for --isolate none.
+ *
+ * Plain libc: no policy model, no Lua, nothing that allocates, so the
+ * static helper can link it alone.
+ */
+#ifndef SANDLOT_CHILD_H
+#define SANDLOT_CHILD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* The signals sandlot forwards to the sandbox (launch.c) and pid 1 handles. */
+extern const int child_forwarded_signals[];
+extern const size_t child_nforwarded_signals;
+
+/* Default dispositions for every signal sandlot handles, and an empty mask. */
+void child_reset_signals(void);
+
+/* Close every descriptor above 2: nothing sandlot held open reaches the command. */
+void child_close_fds(void);
+
+/* One resource limit to set: RLIMIT_* and its value (soft = hard). */
+struct child_limit {
+    int resource;
+    unsigned long long value;
+    const char *name; /* for the message */
+};
+
+/*
+ * Set the limits, never above the hard limit already in force (only
+ * privilege could raise it).  Returns false with err filled when one
+ * cannot be set: then nothing must run (exit 125).
+ */
+bool child_apply_limits(const struct child_limit *limits, size_t n, char *err, size_t errlen);
+
+/*
+ * exec failed with errno err for the command name: one line on stderr,
+ * then the statuses of DESIGN.md, 127 (not found) or 126 (found, not
+ * executable).  in_sandbox: "not found" means not found in the sandbox.
+ */
+__attribute__((noreturn)) void child_exec_failed(const char *name, int err, bool in_sandbox);
+
+#endif

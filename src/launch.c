@@ -1,0 +1,945 @@
+/* launch.c: the gate of every launch; start and supervise the sandbox; see launch.h. */
+
+#include "launch.h"
+#include "bwrap.h"
+#include "child.h"
+#include "doctor.h"
+#include "filter.h"
+#include "identity.h"
+#include "native.h"
+#include "plan.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <linux/mount.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/resource.h>
+#include <sys/time.h>
+#include <time.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t child_pid;
+static volatile sig_atomic_t timed_out;
+static volatile sig_atomic_t kill_group; /* signal -pid (unsandboxed: own group) */
+static volatile sig_atomic_t got_signal; /* a terminating signal was forwarded */
+
+/* Forward a terminating signal to the child: bwrap dies of it and takes the sandbox down. */
+static void forward(int sig)
+{
+    got_signal = sig;
+    if (child_pid > 0)
+        kill(kill_group ? -child_pid : child_pid, sig);
+}
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    timed_out = 1;
+    if (child_pid > 0)
+        kill(kill_group ? -child_pid : child_pid, SIGKILL);
+}
+
+static void install_handlers(double timeout)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = forward;
+    for (size_t i = 0; i < child_nforwarded_signals; i++)
+        sigaction(child_forwarded_signals[i], &sa, NULL);
+    if (timeout > 0) {
+        sa.sa_handler = on_alarm;
+        sigaction(SIGALRM, &sa, NULL);
+        struct itimerval it = {{0, 0}, {(time_t)timeout,
+                                        (suseconds_t)((timeout - (double)(time_t)timeout) * 1e6)}};
+        if (it.it_value.tv_sec == 0 && it.it_value.tv_usec == 0)
+            it.it_value.tv_usec = 1;
+        setitimer(ITIMER_REAL, &it, NULL);
+    }
+}
+
+/*
+ * A setup error: one line "sandlot: MSG" on stderr, the result says so;
+ * returns 125 (nothing ran).
+ */
+PRINTF_LIKE(2, 3) static int setup_error(struct run_result *res, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(res->message, sizeof res->message, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "sandlot: %s\n", res->message);
+    res->class = "setup_error";
+    res->ended = monotonic_seconds();
+    return EXIT_SANDLOT;
+}
+
+/*
+ * Arm forwarding and the timeout, then fork.  Returns the child's pid in
+ * the parent (-1 with errno: no child) and 0 in the child, whose signals
+ * are back to defaults.
+ */
+static pid_t start_child(double timeout)
+{
+    install_handlers(timeout);
+    pid_t pid = fork();
+    if (pid == 0)
+        child_reset_signals();
+    return pid;
+}
+
+/* Wait for the child, retrying on EINTR; returns the wait status. */
+static int wait_child(pid_t pid)
+{
+    int status;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) { /* not our child any more: nothing to report but a failure */
+            fprintf(stderr, "sandlot: waitpid: %s\n", strerror(errno));
+            status = EXIT_SANDLOT << 8;
+            break;
+        }
+    }
+    struct itimerval off = {{0, 0}, {0, 0}};
+    setitimer(ITIMER_REAL, &off, NULL);
+    child_pid = 0;
+    return status;
+}
+
+double monotonic_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/*
+ * The exit status of DESIGN.md, and the result's class.  An exit status
+ * of 129..192 from bwrap is how it reports a command killed by a signal,
+ * read the same way as a shell does.
+ */
+static int status_to_exit(int status, struct run_result *res)
+{
+    res->ended = monotonic_seconds();
+    if (timed_out) {
+        res->class = "timeout";
+        return EXIT_TIMEOUT;
+    }
+    if (WIFSIGNALED(status)) {
+        res->class = "signaled";
+        res->signal = WTERMSIG(status);
+        return 128 + WTERMSIG(status);
+    }
+    int code = WEXITSTATUS(status);
+    if (code > 128 && code <= 128 + 64) {
+        res->class = "signaled";
+        res->signal = code - 128;
+    } else {
+        res->class = "exited";
+        res->exit_code = code;
+    }
+    return code;
+}
+
+/*
+ * Explain why the sandbox may have failed: when unprivileged user
+ * namespaces are unavailable, print the cause and the fix and return true.
+ */
+static bool diagnose_userns(void)
+{
+    struct check c;
+    doctor_userns(&c);
+    if (c.ok)
+        return false;
+    fprintf(stderr, "sandlot: user namespaces are unavailable here: %s; fix: %s\n", c.detail,
+            c.fix);
+    return true;
+}
+
+/* In a child before exec: the plan's rlimits, or exit 125 saying which. */
+static void apply_limits(const struct plan *pl)
+{
+    char err[256];
+    if (!child_apply_limits(pl->limits, pl->nlimits, err, sizeof err)) {
+        fprintf(stderr, "sandlot: %s\n", err);
+        _exit(EXIT_SANDLOT);
+    }
+}
+
+/*
+ * A bind source (bind_source_open): SOURCE_OPEN, or SOURCE_ABSENT for an
+ * absent ro_bind_try source; false with e set when it cannot be opened.
+ */
+static bool open_source(const char *path, enum mount_kind k, struct source *out,
+                        struct sl_err *e)
+{
+    int fd = bind_source_open(path, k, e);
+    if (fd < 0 && e->msg[0])
+        return false;
+    *out = (struct source){fd < 0 ? SOURCE_ABSENT : SOURCE_OPEN, fd};
+    return true;
+}
+
+/* Close what the sources hold and free them. */
+static void free_sources(struct source *src, size_t n)
+{
+    for (size_t i = 0; src && i < n; i++)
+        if (src[i].state == SOURCE_OPEN)
+            close(src[i].fd);
+    free(src);
+}
+
+/*
+ * In a child of a root invoker: become the sandbox's host identity for
+ * good, or exit 125.  A change of ids clears the parent-death signal, so
+ * it is set again (exec keeps it), and a parent already gone ends us.
+ */
+static void become(const struct identity *id)
+{
+    pid_t parent = getppid();
+    if (identity_become(id->uid, id->gid, false) && prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == 0) {
+        if (getppid() != parent)
+            _exit(EXIT_SANDLOT);
+        return;
+    }
+    fprintf(stderr, "sandlot: cannot become uid %u gid %u: %s\n", id->uid, id->gid,
+            strerror(errno));
+    _exit(EXIT_SANDLOT);
+}
+
+/*
+ * A root invoker's bind could not be prepared (identity_tree): when even
+ * cloning was refused, root lacks its privilege here, most likely inside a
+ * user namespace: if user namespaces are the problem, say that.
+ */
+static int refused_tree(const struct sl_err *e, struct run_result *res)
+{
+    if (errno == EPERM && diagnose_userns()) {
+        res->class = "setup_error";
+        res->ended = monotonic_seconds();
+        return EXIT_SANDLOT;
+    }
+    return setup_error(res, "%s", e->msg);
+}
+
+/*
+ * Root invoker, bwrap: replace each bind source's descriptor by an
+ * idmapped clone of its tree (identity_tree), so bwrap, run as the
+ * sandbox's unprivileged host identity, binds root's files as that
+ * identity's.  bwrap 0.8 refuses a detached tree, so the child attaches
+ * each one first (attach_trees).  Returns 0, or 125 (a setup error).
+ */
+static int idmap_sources(struct identity *id, const struct plan *pl, struct source *src,
+                         struct run_result *res)
+{
+    struct sl_err e;
+    for (size_t i = 0; i < pl->n; i++) {
+        const struct step *s = &pl->steps[i];
+        if (s->op != STEP_BIND || src[i].state != SOURCE_OPEN)
+            continue; /* nothing, or a mask's empty memfd: no tree to map */
+        int tree = identity_tree(id, src[i].fd, s->src, s->kind == MOUNT_RW_BIND, 0, &e);
+        if (tree < 0)
+            return refused_tree(&e, res);
+        close(src[i].fd);
+        src[i].fd = tree;
+    }
+    return 0;
+}
+
+/*
+ * In bwrap's child, root invoker: a private mount namespace of sandlot's
+ * own, where each idmapped tree is attached over its source (reopened
+ * by the same opener), so bwrap can bind it by descriptor.  Nothing here
+ * reaches the host's mount table.
+ */
+static void attach_trees(const struct plan *pl, const struct source *src)
+{
+    if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
+        fprintf(stderr, "sandlot: a private mount namespace for the binds: %s\n", strerror(errno));
+        _exit(EXIT_SANDLOT);
+    }
+    for (size_t i = 0; i < pl->n; i++) {
+        const struct step *s = &pl->steps[i];
+        if (s->op != STEP_BIND || src[i].state != SOURCE_OPEN)
+            continue;
+        int tree = src[i].fd;
+        struct sl_err e;
+        int at = bind_source_open(s->src, (enum mount_kind)s->kind, &e);
+        if (at < 0 || syscall(SYS_move_mount, tree, "", at, "",
+                              MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0) {
+            fprintf(stderr, "sandlot: %s\n", at < 0 && e.msg[0] ? e.msg : strerror(errno));
+            _exit(EXIT_SANDLOT);
+        }
+        close(at);
+    }
+}
+
+/* Clear FD_CLOEXEC so fd survives into bwrap. */
+static void keep_open(int fd)
+{
+    int fl = fcntl(fd, F_GETFD);
+    if (fl < 0 || fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC) < 0)
+        _exit(EXIT_SANDLOT);
+}
+
+/*
+ * Wait for the sandbox: the ready byte (the command is about to start;
+ * EOF: setup ended first), then the child's end.  Returns sandlot's exit
+ * status, or -1 when the sandbox ended before the command started (a
+ * setup failure, res->class set; *status is the wait status).
+ */
+static int supervise(pid_t pid, int ready_rd, struct run_result *res, int *status)
+{
+    /*
+     * Watch the child as well as the pipe: a process it left behind (bwrap's
+     * init, when a signal kills bwrap before the init runs) may hold the
+     * pipe's write end forever.  Without pidfd (Linux < 5.3): the pipe alone.
+     */
+    int child = (int)syscall(SYS_pidfd_open, pid, 0);
+    struct pollfd fds[2] = {{ready_rd, POLLIN, 0}, {child, POLLIN, 0}};
+    while (child >= 0 && poll(fds, 2, -1) < 0 && errno == EINTR)
+        ;
+    if (child >= 0 && !(fds[0].revents & (POLLIN | POLLHUP))) /* the child ended first */
+        fcntl(ready_rd, F_SETFL, O_NONBLOCK);
+    if (child >= 0)
+        close(child);
+    char byte;
+    ssize_t got;
+    do
+        got = read(ready_rd, &byte, 1);
+    while (got < 0 && errno == EINTR);
+    if (got == 1)
+        res->ready = monotonic_seconds();
+    close(ready_rd);
+    *status = wait_child(pid);
+    if (got == 1 || timed_out || got_signal || WIFSIGNALED(*status))
+        return status_to_exit(*status, res);
+    res->class = "setup_error";
+    res->ended = monotonic_seconds();
+    return -1;
+}
+
+/*
+ * What outlived bwrap.  bwrap's sandbox init sets die-with-parent only
+ * after it starts, so a signal that kills bwrap in that window leaves the
+ * sandbox running.  sandlot is the subreaper of its bwrap (run_bwrap), so
+ * such an orphan is sandlot's child by the time bwrap has been reaped:
+ * kill it (SIGKILL reaches a pid namespace's init from outside, and takes
+ * the namespace down) and reap it.
+ */
+static void kill_orphans(void)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)getpid());
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    buf[n > 0 ? n : 0] = '\0';
+    char *end;
+    for (const char *s = buf;; s = end) {
+        long pid = strtol(s, &end, 10);
+        if (end == s)
+            break;
+        kill((pid_t)pid, SIGKILL);
+        while (waitpid((pid_t)pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+    }
+}
+
+/* Descriptors a launch holds, closed together (an error path, or once passed on). */
+struct fdset {
+    int fd[8];
+    size_t n;
+};
+
+static int hold(struct fdset *h, int fd)
+{
+    if (fd >= 0)
+        h->fd[h->n++] = fd;
+    return fd;
+}
+
+static void close_all(struct fdset *h)
+{
+    for (size_t i = 0; i < h->n; i++)
+        close(h->fd[i]);
+    h->n = 0;
+}
+
+/*
+ * Every bind source of the plan through the opener both backends share
+ * (bwrap binds what sandlot opened), and an empty memfd for each file
+ * mask, which bwrap copies into its read-only file.  Returns the sources
+ * (per step), or NULL with res set (a setup error).
+ */
+static struct source *open_sources(const struct plan *pl, struct run_result *res)
+{
+    struct source *src = xcalloc(pl->n + 1, sizeof *src);
+    for (size_t i = 0; i < pl->n; i++) {
+        const struct step *s = &pl->steps[i];
+        struct sl_err e;
+        if (s->op == STEP_BIND && !open_source(s->src, (enum mount_kind)s->kind, &src[i], &e)) {
+            free_sources(src, i);
+            setup_error(res, "%s", e.msg);
+            return NULL;
+        }
+        if (s->op == STEP_MASK && s->kind == MOUNT_MASK_FILE) {
+            int fd = memfd_create("sandlot-mask", MFD_CLOEXEC);
+            if (fd < 0) {
+                free_sources(src, i);
+                setup_error(res, "memfd_create: %s", strerror(errno));
+                return NULL;
+            }
+            src[i] = (struct source){SOURCE_OPEN, fd};
+        }
+    }
+    return src;
+}
+
+/* Options travel in a memfd (--args), off the host's process list. */
+static int args_memfd(const struct cmdline *c, struct run_result *res)
+{
+    int args = memfd_create("sandlot-bwrap-args", MFD_CLOEXEC);
+    if (args < 0)
+        return setup_error(res, "memfd_create: %s", strerror(errno)), -1;
+    for (size_t i = 1; i < c->options_end; i++) {
+        size_t n = strlen(c->words[i]) + 1;
+        for (size_t off = 0; off < n;) {
+            ssize_t w = write(args, c->words[i] + off, n - off);
+            if (w < 0 && errno != EINTR) {
+                close(args);
+                return setup_error(res, "writing bwrap arguments: %s", strerror(errno)), -1;
+            }
+            off += w > 0 ? (size_t)w : 0;
+        }
+    }
+    if (lseek(args, 0, SEEK_SET) != 0) {
+        close(args);
+        return setup_error(res, "lseek: %s", strerror(errno)), -1;
+    }
+    return args;
+}
+
+static int run_bwrap(const struct plan *pl, const struct policy *p, const struct launch_opts *o,
+                     char *const *cmd, struct run_result *res)
+{
+    res->backend = backend_name(BACKEND_BWRAP);
+    struct fdset h = {{0}, 0};
+    int ready[2];
+    if (pipe2(ready, O_CLOEXEC) != 0)
+        return setup_error(res, "pipe: %s", strerror(errno));
+    hold(&h, ready[0]);
+    hold(&h, ready[1]);
+    /* The helper runs from this descriptor inside (/proc/self/fd/N): no bind. */
+    int helper = hold(&h, open(o->exec_helper, O_RDONLY | O_CLOEXEC));
+    if (helper < 0) {
+        int err = errno;
+        close_all(&h);
+        return setup_error(res, "cannot open the exec helper %s: %s", o->exec_helper,
+                           strerror(err));
+    }
+    struct sl_err e;
+    int filter = hold(&h, seccomp_program_fd(p, &e));
+    if (filter < 0) {
+        close_all(&h);
+        return setup_error(res, "%s", e.msg);
+    }
+    struct source *src = open_sources(pl, res);
+    if (!src) {
+        close_all(&h);
+        return EXIT_SANDLOT;
+    }
+    struct identity id;
+    if (!identity_init(&id, o->host_uid, o->host_gid, &e)) {
+        free_sources(src, pl->n);
+        close_all(&h);
+        return setup_error(res, "%s", e.msg);
+    }
+    int st = id.root ? idmap_sources(&id, pl, src, res) : 0;
+    struct cmdline c;
+    struct bwrap_inputs in = {BWRAP_RUN, o->bwrap_path, helper, ready[1], filter, src, environ};
+    bwrap_build(pl, &in, cmd, &c);
+    int args = st ? -1 : hold(&h, args_memfd(&c, res));
+    if (st || args < 0) {
+        identity_release(&id);
+        cmdline_free(&c);
+        free_sources(src, pl->n);
+        close_all(&h);
+        return EXIT_SANDLOT;
+    }
+
+    char argsfd[16];
+    snprintf(argsfd, sizeof argsfd, "%d", args);
+    size_t tail = c.nwords - c.options_end;
+    char **argv = xcalloc(tail + 4, sizeof *argv);
+    argv[0] = c.words[0];
+    argv[1] = (char *)"--args";
+    argv[2] = argsfd;
+    memcpy(argv + 3, c.words + c.options_end, tail * sizeof *argv);
+
+    pid_t pid = -1;
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0)
+        st = setup_error(res, "PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
+    else if ((pid = start_child(o->timeout)) < 0)
+        st = setup_error(res, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        /* Every descriptor bwrap inherits: ours, and each source's. */
+        keep_open(ready[1]);
+        keep_open(args);
+        keep_open(helper);
+        keep_open(filter);
+        for (size_t i = 0; i < pl->n; i++)
+            if (src[i].state == SOURCE_OPEN)
+                keep_open(src[i].fd);
+        apply_limits(pl);
+        if (id.root) {
+            /* bwrap runs as the sandbox's host identity, never as host root */
+            attach_trees(pl, src);
+            become(&id);
+        }
+        /* bwrap gets an empty environment: --setenv carries the policy's. */
+        char *empty[] = {NULL};
+        execve(argv[0], argv, empty);
+        fprintf(stderr, "sandlot: cannot execute %s: %s\n", argv[0], strerror(errno));
+        _exit(EXIT_SANDLOT);
+    }
+    child_pid = pid > 0 ? pid : 0;
+    int ready_rd = ready[0];
+    h.fd[0] = -1; /* ready[0]: supervise reads it, then closes it */
+    for (size_t i = 1; i < h.n; i++)
+        close(h.fd[i]);
+    free_sources(src, pl->n);
+    identity_release(&id);
+    if (pid < 0) {
+        close(ready_rd);
+        free(argv);
+        cmdline_free(&c);
+        return st;
+    }
+    int status;
+    st = supervise(pid, ready_rd, res, &status);
+    kill_orphans();
+    free(argv);
+    cmdline_free(&c);
+    if (st >= 0)
+        return st;
+    /* bwrap ended before the command started: say why */
+    if (!diagnose_userns())
+        fprintf(stderr, "sandlot: the sandbox could not be set up: bwrap exited with status %d "
+                        "before the command started (its message is above)\n",
+                WEXITSTATUS(status));
+    return EXIT_SANDLOT;
+}
+
+/* The policy's environment as an environ-style list (malloc'd strings). */
+static char **policy_envp(const struct policy *p)
+{
+    char **envp = xcalloc(p->nenv + 1, sizeof *envp);
+    size_t n = 0;
+    for (size_t i = 0; i < p->nenv; i++) {
+        const char *v = p->env[i].value ? p->env[i].value : env_lookup(environ, p->env[i].name);
+        if (v)
+            envp[n++] = xasprintf("%s=%s", p->env[i].name, v);
+    }
+    return envp;
+}
+
+static void free_envp(char **envp)
+{
+    for (char **e = envp; *e; e++)
+        free(*e);
+    free(envp);
+}
+
+/*
+ * Copy the seccomp program for p into fd (a pipe), then close it.  When
+ * there is none, the sandbox sees EOF and stops: nothing runs.  Returns
+ * false with e set when sandlot failed (not when the sandbox had already
+ * gone: supervise() reports that).
+ */
+static bool send_filter(const struct policy *p, int fd, struct sl_err *e)
+{
+    int prog = seccomp_program_fd(p, e);
+    if (prog < 0) {
+        close(fd);
+        return false;
+    }
+    /* a sandbox that already failed has closed its end: EPIPE, not SIGPIPE */
+    struct sigaction ign, old;
+    memset(&ign, 0, sizeof ign);
+    ign.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &ign, &old);
+    char buf[8192];
+    bool ok = true;
+    for (bool gone = false; !gone && ok;) {
+        ssize_t n = read(prog, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            snprintf(e->msg, sizeof e->msg, "seccomp filter: %s", strerror(errno));
+            ok = false;
+        }
+        if (n <= 0)
+            break;
+        for (ssize_t off = 0; off < n && !gone && ok;) {
+            ssize_t w = write(fd, buf + off, (size_t)(n - off));
+            gone = w < 0 && errno == EPIPE; /* supervise() reports its failure */
+            if (w < 0 && errno != EINTR && !gone) {
+                snprintf(e->msg, sizeof e->msg, "passing the seccomp filter: %s",
+                         strerror(errno));
+                ok = false;
+            }
+            off += w > 0 ? w : 0;
+        }
+    }
+    sigaction(SIGPIPE, &old, NULL);
+    close(prog);
+    close(fd);
+    return ok;
+}
+
+/*
+ * Root invoker, native: every bind source opened here, as root, and
+ * cloned into an idmapped tree with its flags set (identity_tree); the
+ * child, which by then is the unprivileged host identity, only attaches
+ * them.  Returns one source per plan step; NULL with *st 125 (a setup
+ * error, res set) or, when auto may fall back and the clone was refused,
+ * -1.
+ */
+static struct source *native_trees(struct identity *id, const struct plan *pl,
+                                   bool may_fall_back, struct run_result *res, int *st)
+{
+    struct source *trees = xcalloc(pl->n + 1, sizeof *trees);
+    for (size_t i = 0; i < pl->n; i++) {
+        const struct step *s = &pl->steps[i];
+        if (s->op != STEP_BIND)
+            continue;
+        struct sl_err e;
+        struct source src;
+        if (!open_source(s->src, (enum mount_kind)s->kind, &src, &e)) {
+            free_sources(trees, pl->n);
+            *st = setup_error(res, "%s", e.msg);
+            return NULL;
+        }
+        if (src.state == SOURCE_ABSENT) {
+            trees[i] = src;
+            continue;
+        }
+        int tree = identity_tree(id, src.fd, s->src, s->kind == MOUNT_RW_BIND,
+                                 native_bind_attrs(s->kind), &e);
+        close(src.fd);
+        if (tree >= 0) {
+            trees[i] = (struct source){SOURCE_OPEN, tree};
+            continue;
+        }
+        int err = errno;
+        free_sources(trees, pl->n);
+        errno = err;
+        /* auto: as a refused clone, bwrap then */
+        *st = err == EPERM && may_fall_back ? -1 : refused_tree(&e, res);
+        return NULL;
+    }
+    return trees;
+}
+
+/*
+ * Root invoker, native: the child's uid and gid maps, written from here
+ * (only a process privileged outside may map an id other than its own):
+ * the policy's ids inside are the sandbox identity's outside.  Then one
+ * byte on ids tells the child to become them.  On failure the child reads
+ * EOF and exits 125.
+ */
+static void map_ids(pid_t pid, const struct plan *pl, const struct identity *id, int ids)
+{
+    char path[64], map[64];
+    static const char *const files[] = {"uid_map", "gid_map"};
+    bool ok = true;
+    for (int i = 0; i < 2 && ok; i++) {
+        snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, files[i]);
+        snprintf(map, sizeof map, "%u %u 1\n", i ? pl->gid : pl->uid, i ? id->gid : id->uid);
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        ok = fd >= 0 && write(fd, map, strlen(map)) == (ssize_t)strlen(map);
+        if (!ok)
+            fprintf(stderr, "sandlot: native backend: mapping the sandbox onto host uid %u gid %u "
+                            "(writing %s): %s%s\n", id->uid, id->gid, path, strerror(errno),
+                    errno == EPERM ? " (root inside a user namespace where they are not mapped: "
+                                     "run sandlot as an ordinary user)" : "");
+        if (fd >= 0)
+            close(fd);
+    }
+    if (ok)
+        while (write(ids, "M", 1) < 0 && errno == EINTR)
+            ;
+    close(ids);
+}
+
+/*
+ * The native backend (native.h), same statuses as run_bwrap.  With
+ * o->may_fall_back, a kernel that refuses the namespaces returns -1
+ * before anything ran, so auto can use bwrap instead.
+ */
+static int run_native(const struct plan *pl, const struct policy *p, const struct launch_opts *o,
+                      char *const *cmd, struct run_result *res)
+{
+    res->backend = backend_name(BACKEND_NATIVE);
+    struct fdset h = {{0}, 0};
+    int ready[2], alive[2], filt[2], ids[2] = {-1, -1};
+    for (int i = 0; i < 3; i++) {
+        int *pp = i == 0 ? ready : i == 1 ? alive : filt;
+        if (pipe2(pp, O_CLOEXEC) != 0) {
+            close_all(&h);
+            return setup_error(res, "pipe: %s", strerror(errno));
+        }
+        hold(&h, pp[0]);
+        hold(&h, pp[1]);
+    }
+    struct identity id;
+    struct sl_err e;
+    if (!identity_init(&id, o->host_uid, o->host_gid, &e)) {
+        close_all(&h);
+        return setup_error(res, "%s", e.msg);
+    }
+    int st = 0;
+    struct source *trees = id.root ? native_trees(&id, pl, o->may_fall_back, res, &st) : NULL;
+    if (id.root && trees && pipe2(ids, O_CLOEXEC) != 0)
+        st = setup_error(res, "pipe: %s", strerror(errno));
+    if (st) {
+        identity_release(&id);
+        free_sources(trees, pl->n);
+        close_all(&h);
+        return st;
+    }
+    struct native_ctx ctx = {pl, id.uid, id.gid, ready[1], alive[0], filt[0],
+                             policy_envp(p), cmd, ids[0], trees};
+
+    install_handlers(o->timeout);
+    /* fork-like clone (no new stack): the child is pid 1 of the new pid namespace */
+    pid_t pid = (pid_t)syscall(SYS_clone, native_clone_flags(p) | SIGCHLD, NULL, NULL, NULL, 0);
+    if (pid == 0) {
+        child_reset_signals();
+        close(ready[0]);
+        close(alive[1]);
+        close(filt[1]);
+        if (ids[1] >= 0)
+            close(ids[1]);
+        native_child(&ctx);
+    }
+    int err = errno;
+    close(ready[1]);
+    close(alive[0]);
+    close(filt[0]);
+    if (ids[0] >= 0)
+        close(ids[0]);
+    free_sources(trees, pl->n);
+    if (pid > 0 && id.root)
+        map_ids(pid, pl, &id, ids[1]);
+    else if (ids[1] >= 0)
+        close(ids[1]);
+    identity_release(&id);
+    if (pid < 0) {
+        close(ready[0]);
+        close(alive[1]);
+        close(filt[1]);
+        free_envp(ctx.envp);
+        if (o->may_fall_back &&
+            (err == EPERM || err == EACCES || err == ENOSPC || err == EUSERS || err == EINVAL))
+            return -1;
+        res->class = "setup_error";
+        res->ended = monotonic_seconds();
+        if (!diagnose_userns())
+            fprintf(stderr, "sandlot: native backend: cannot create the namespaces: %s\n",
+                    strerror(err));
+        return EXIT_SANDLOT;
+    }
+    child_pid = pid;
+    /* compiled while the sandbox is being built: libseccomp takes a while */
+    bool sent = send_filter(p, filt[1], &e);
+    int status;
+    st = supervise(pid, ready[0], res, &status);
+    close(alive[1]);
+    free_envp(ctx.envp);
+    if (!sent) /* the sandbox saw EOF and stopped: nothing ran */
+        return setup_error(res, "%s", e.msg);
+    return st >= 0 ? st : EXIT_SANDLOT; /* a setup failure: the child said why */
+}
+
+/* Run cmd with no sandbox (explicit opt-in), environment per policy. */
+static int run_unsandboxed(const struct policy *p, const struct launch_opts *o, char *const *cmd,
+                           struct run_result *res)
+{
+    res->backend = backend_name(BACKEND_NONE);
+    struct identity id;
+    struct sl_err e;
+    if (!identity_init(&id, o->host_uid, o->host_gid, &e))
+        return setup_error(res, "%s", e.msg);
+    /* The environment is still the policy's, never the caller's whole one. */
+    char **envp = policy_envp(p);
+    struct child_limit limits[LIMIT_COUNT];
+    size_t nlimits = plan_limits(p, limits);
+    pid_t pid = start_child(o->timeout);
+    if (pid == 0) {
+        setpgid(0, 0);
+        char err[256];
+        if (!child_apply_limits(limits, nlimits, err, sizeof err)) {
+            fprintf(stderr, "sandlot: %s\n", err);
+            _exit(EXIT_SANDLOT);
+        }
+        /* no sandbox, but still never host root: the same host identity */
+        if (id.root)
+            become(&id);
+        /* No /work without a sandbox: the host work directory, if any, is the cwd. */
+        if (p->work_host && chdir(p->work_host) != 0) {
+            fprintf(stderr, "sandlot: cannot enter the work directory %s: %s\n", p->work_host,
+                    strerror(errno));
+            _exit(EXIT_SANDLOT);
+        }
+        environ = envp;
+        execvp(cmd[0], cmd);
+        child_exec_failed(cmd[0], errno, false);
+    }
+    identity_release(&id);
+    if (pid < 0) {
+        free_envp(envp);
+        return setup_error(res, "fork: %s", strerror(errno));
+    }
+    setpgid(pid, pid);
+    child_pid = pid;
+    res->ready = monotonic_seconds();
+    int status = wait_child(pid);
+    free_envp(envp);
+    return status_to_exit(status, res);
+}
+
+const char *backend_name(enum backend be)
+{
+    return be == BACKEND_NATIVE ? "native" : be == BACKEND_BWRAP ? "bwrap" : "none";
+}
+
+const char launch_no_helper[] =
+    "the exec helper sandlot-exec was not found next to sandlot or in ../libexec/sandlot; "
+    "reinstall sandlot";
+
+char *launch_find_bwrap(struct sl_err *e)
+{
+    bool from_path;
+    char *bw = bwrap_find(getenv("PATH"), &from_path);
+    if (!bw) {
+        snprintf(e->msg, sizeof e->msg,
+                 "bwrap (bubblewrap) not found in /usr/bin, /usr/local/bin, the Nix profiles or "
+                 "PATH; install it (Debian/Ubuntu: apt-get install bubblewrap; Fedora: dnf "
+                 "install bubblewrap); sandlot never falls back to running unsandboxed");
+        return NULL;
+    }
+    if (from_path)
+        warnx_("bwrap found through PATH at %s, not in a root-owned location; a writable PATH "
+               "entry could replace the sandbox", bw);
+    return bw;
+}
+
+/* The bwrap backend, with bwrap looked up when the caller did not. */
+static int launch_bwrap(const struct plan *pl, const struct policy *p,
+                        const struct launch_opts *o, char *const *cmd, struct run_result *res)
+{
+    res->backend = backend_name(BACKEND_BWRAP);
+    if (!o->exec_helper)
+        return setup_error(res, "%s", launch_no_helper);
+    if (o->bwrap_path)
+        return run_bwrap(pl, p, o, cmd, res);
+    struct sl_err e;
+    struct launch_opts bo = *o;
+    char *bw = launch_find_bwrap(&e);
+    if (!bw)
+        return setup_error(res, "%s", e.msg);
+    bo.bwrap_path = bw;
+    int st = run_bwrap(pl, p, &bo, cmd, res);
+    free(bw);
+    return st;
+}
+
+static int dispatch(const struct policy *p, const struct launch_opts *o, char *const *cmd,
+                    struct run_result *res)
+{
+    /* a launch starts afresh (the REPL launches many) */
+    timed_out = 0;
+    got_signal = 0;
+    kill_group = o->backend == BACKEND_NONE; /* unsandboxed: its own process group */
+    if (o->backend == BACKEND_NONE)
+        return run_unsandboxed(p, o, cmd, res);
+    struct plan pl;
+    plan_build(p, &pl);
+    int st;
+    if (o->backend == BACKEND_NATIVE && (st = run_native(&pl, p, o, cmd, res)) != -1) {
+        plan_free(&pl);
+        return st;
+    }
+    if (o->backend == BACKEND_NATIVE) /* auto's native was refused before anything ran */
+        verbose("auto: the kernel refused the native backend's namespaces; using bwrap");
+    st = launch_bwrap(&pl, p, o, cmd, res);
+    plan_free(&pl);
+    return st;
+}
+
+/* The modes of the terminal sandlot runs on (the first of stdin, stdout,
+ * stderr that is one), saved before a stage so they can be put back. */
+struct tty_modes {
+    int fd; /* -1: no terminal */
+    struct termios t;
+};
+
+static void tty_save(struct tty_modes *m)
+{
+    m->fd = -1;
+    for (int fd = 0; fd <= 2 && m->fd < 0; fd++)
+        if (isatty(fd) && tcgetattr(fd, &m->t) == 0)
+            m->fd = fd;
+}
+
+/* Put the saved modes back, also from a background process group (with
+ * SIGTTOU blocked the kernel lets tcsetattr through instead of stopping us). */
+static void tty_restore(const struct tty_modes *m)
+{
+    if (m->fd < 0)
+        return;
+    sigset_t ttou, old;
+    sigemptyset(&ttou);
+    sigaddset(&ttou, SIGTTOU);
+    sigprocmask(SIG_BLOCK, &ttou, &old);
+    tcsetattr(m->fd, TCSANOW, &m->t);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
+int launch(struct policy *p, const struct launch_opts *o, char *const *cmd,
+           struct run_result *res)
+{
+    memset(res, 0, sizeof *res);
+    res->backend = backend_name(o->backend);
+    /* The invariants once more, in C, whatever the caller or the Lua layer did. */
+    struct sl_err e;
+    if (!policy_check_invariants(p, o->protected_paths, &e))
+        return setup_error(res, "invariant: %s", e.msg);
+    policy_place_masks(p);
+    /*
+     * Whatever ended the stage (its exit, a signal, --timeout), the
+     * terminal gets back the modes it had before: a stage that ran `stty
+     * raw -echo` does not leave the invoker's terminal so.
+     */
+    struct tty_modes modes;
+    tty_save(&modes);
+    fflush(NULL);
+    int status = dispatch(p, o, cmd, res);
+    tty_restore(&modes);
+    return status;
+}

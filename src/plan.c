@@ -1,0 +1,154 @@
+/* plan.c: the policy as one ordered list of steps; see plan.h. */
+#include "plan.h"
+#include "rules.h"
+#include "util.h"
+
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <string.h>
+
+static struct step *add(struct plan *pl, enum step_op op, const char *origin)
+{
+    if (pl->n == pl->cap) {
+        pl->cap = pl->cap ? pl->cap * 2 : 64;
+        pl->steps = xrealloc(pl->steps, pl->cap * sizeof *pl->steps);
+    }
+    struct step *s = &pl->steps[pl->n++];
+    memset(s, 0, sizeof *s);
+    s->op = op;
+    s->origin = origin ? origin : "policy";
+    s->size = LIMIT_UNLIMITED;
+    return s;
+}
+
+/* One policy mount as a step. */
+static void add_mount(struct plan *pl, const struct mount *m)
+{
+    enum step_op op = STEP_BIND;
+    switch (m->kind) {
+    case MOUNT_TMPFS: op = STEP_TMPFS; break;
+    case MOUNT_DIR: op = STEP_DIR; break;
+    case MOUNT_SYMLINK: op = STEP_SYMLINK; break;
+    case MOUNT_MASK_DIR:
+    case MOUNT_MASK_FILE: op = STEP_MASK; break;
+    case MOUNT_RO_BIND:
+    case MOUNT_RW_BIND:
+    case MOUNT_RO_BIND_TRY: break;
+    }
+    struct step *s = add(pl, op, m->origin);
+    s->kind = (int)m->kind;
+    s->src = m->src;
+    s->dst = m->dst;
+}
+
+/* A tmpfs at dst sized by limit l: the limit's origin when sized, else unsized's. */
+static void add_sized(struct plan *pl, const struct policy *p, enum limit l, const char *dst,
+                      const char *unsized)
+{
+    struct step *s = add(pl, STEP_TMPFS, p->limit[l] != LIMIT_UNLIMITED ? p->limit_origin[l]
+                                                                        : unsized);
+    s->dst = dst;
+    s->size = p->limit[l];
+}
+
+size_t plan_limits(const struct policy *p, struct child_limit out[LIMIT_COUNT])
+{
+    static const struct {
+        enum limit l;
+        int resource;
+    } map[] = {{LIMIT_NOFILE, RLIMIT_NOFILE}, {LIMIT_NPROC, RLIMIT_NPROC},
+               {LIMIT_AS, RLIMIT_AS},         {LIMIT_DATA, RLIMIT_DATA},
+               {LIMIT_CPU, RLIMIT_CPU},       {LIMIT_FSIZE, RLIMIT_FSIZE},
+               {LIMIT_CORE, RLIMIT_CORE}};
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (p->limit[map[i].l] != LIMIT_UNLIMITED)
+            out[n++] = (struct child_limit){map[i].resource,
+                                            (unsigned long long)p->limit[map[i].l],
+                                            limit_name(map[i].l)};
+    return n;
+}
+
+void plan_build(const struct policy *p, struct plan *pl)
+{
+    memset(pl, 0, sizeof *pl);
+    pl->nlimits = plan_limits(p, pl->limits);
+    pl->network = p->network;
+    pl->uid = p->uid;
+    pl->gid = p->gid;
+
+    /* Invariants 1 and 2: nothing a script did changes these. */
+    add(pl, STEP_NAMESPACES, ORIGIN_INVARIANT);
+    add(pl, STEP_NETWORK, p->network ? p->network_origin : ORIGIN_INVARIANT);
+    /* Invariant 3: uid/gid are never 0 (policy_set_ids refused it). */
+    add(pl, STEP_MAP_IDS, p->id_origin ? p->id_origin : ORIGIN_BASELINE);
+
+    add(pl, STEP_ROOT, ORIGIN_BASELINE);
+    add(pl, STEP_PROC, ORIGIN_BASELINE);
+    /* the kernel's knobs read-only, whatever the identity */
+    for (const struct proc_cover *pc = policy_proc_covers; pc->path; pc++) {
+        struct step *c = add(pl, STEP_PROC_RO, ORIGIN_INVARIANT);
+        c->src = c->dst = pc->path;
+        c->kind = pc->optional ? MOUNT_RO_BIND_TRY : MOUNT_RO_BIND;
+    }
+    add(pl, STEP_DEV, ORIGIN_BASELINE)->dst = "/dev";
+    /* /dev/shm a sized tmpfs of its own, the rest of /dev read-only */
+    struct step *shm = add(pl, STEP_TMPFS, p->limit_origin[LIMIT_SHM] ? p->limit_origin[LIMIT_SHM]
+                                                                      : ORIGIN_BASELINE);
+    shm->dst = "/dev/shm";
+    shm->size = p->limit[LIMIT_SHM];
+    add(pl, STEP_REMOUNT_RO, ORIGIN_INVARIANT)->dst = "/dev";
+    add_sized(pl, p, LIMIT_TMP, "/tmp", ORIGIN_BASELINE);
+
+    /* Mount order: policy_mount_order's (noether's contract), /work between its parts. */
+    size_t *order = xcalloc(p->nmounts + 1, sizeof *order), before_work;
+    policy_mount_order(p, order, &before_work);
+    for (size_t k = 0; k < before_work; k++)
+        add_mount(pl, &p->mounts[order[k]]);
+    if (p->work_host) {
+        struct step *s = add(pl, STEP_BIND, p->work_origin);
+        s->kind = MOUNT_RW_BIND;
+        s->src = p->work_host;
+        s->dst = "/work";
+    } else {
+        add_sized(pl, p, LIMIT_WORK, "/work", p->work_origin ? p->work_origin : ORIGIN_BASELINE);
+    }
+    for (size_t k = before_work; k < p->nmounts; k++)
+        add_mount(pl, &p->mounts[order[k]]);
+    free(order);
+
+    add(pl, STEP_REMOUNT_RO, ORIGIN_INVARIANT)->dst = "/";
+    add(pl, STEP_PIVOT, ORIGIN_BASELINE);
+    if (!p->network)
+        add(pl, STEP_LOOPBACK, ORIGIN_BASELINE);
+    add(pl, STEP_CHDIR, ORIGIN_BASELINE)->dst = "/work";
+
+    add(pl, STEP_SESSION, ORIGIN_INVARIANT);
+    add(pl, STEP_PDEATH, ORIGIN_INVARIANT);
+    add(pl, STEP_LANDLOCK, ORIGIN_INVARIANT);
+    size_t nrules;
+    struct ll_rule *rules = policy_rules(p, &nrules);
+    for (size_t i = 0; i < nrules; i++) {
+        struct step *s = add(pl, STEP_RULE, rules[i].origin);
+        s->kind = (int)rules[i].cls;
+        s->dst = rules[i].path;
+    }
+    free(rules);
+    add(pl, STEP_NNP, ORIGIN_INVARIANT);
+    add(pl, STEP_CAPS, ORIGIN_INVARIANT);
+    add(pl, STEP_RESTRICT, ORIGIN_INVARIANT);
+    add(pl, STEP_SECCOMP, p->seccomp_strict ? p->seccomp_origin : ORIGIN_INVARIANT);
+    add(pl, STEP_CLEARENV, ORIGIN_INVARIANT);
+    for (size_t i = 0; i < p->nenv; i++) {
+        struct step *s = add(pl, STEP_SETENV, p->env[i].origin);
+        s->src = p->env[i].name;
+        s->dst = p->env[i].value;
+    }
+    add(pl, STEP_EXEC, ORIGIN_BASELINE);
+}
+
+void plan_free(struct plan *pl)
+{
+    free(pl->steps);
+    memset(pl, 0, sizeof *pl);
+}
