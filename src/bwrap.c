@@ -111,14 +111,16 @@ void bwrap_build(const struct plan *pl, const struct bwrap_inputs *in, char *con
 {
     memset(out, 0, sizeof *out);
     cmdline_group(out, ORIGIN_BASELINE, in->bwrap_path, (char *)NULL);
-    /* bwrap's global options first, each where bwrap reads it */
+    /* bwrap's options for the whole sandbox first (the plan has each once), in this order */
     static const enum step_op process[] = {STEP_NAMESPACES, STEP_NETWORK, STEP_PDEATH,
                                            STEP_SESSION,    STEP_CAPS,    STEP_CLEARENV,
                                            STEP_SECCOMP,    STEP_MAP_IDS};
+    const struct step *once[STEP_EXEC + 1] = {NULL};
+    for (size_t i = 0; i < pl->n; i++)
+        once[pl->steps[i].op] = &pl->steps[i];
     for (size_t k = 0; k < sizeof process / sizeof process[0]; k++)
-        for (size_t i = 0; i < pl->n; i++)
-            if (pl->steps[i].op == process[k])
-                render_process(out, pl, &pl->steps[i], in);
+        if (once[process[k]])
+            render_process(out, pl, once[process[k]], in);
     /* the filesystem in the plan's order */
     for (size_t i = 0; i < pl->n; i++)
         render_fs(out, &pl->steps[i], in->sources ? &in->sources[i] : NULL, in);

@@ -5,25 +5,55 @@
 #include <stdlib.h>
 #include <string.h>
 
+/*
+ * The words' text, copied into blocks that never move (a command line is
+ * a few hundred short words: a handful of allocations, not one each).
+ */
+struct cmdline_block {
+    struct cmdline_block *next;
+    size_t used, size;
+    char text[];
+};
+
+#define BLOCK_BYTES 4096
+
+static char *copy_word(struct cmdline *c, const char *w)
+{
+    size_t n = strlen(w) + 1;
+    struct cmdline_block *b = c->blocks;
+    if (!b || b->size - b->used < n) {
+        size_t size = n > BLOCK_BYTES ? n : BLOCK_BYTES;
+        b = xmalloc(sizeof *b + size);
+        b->used = 0;
+        b->size = size;
+        b->next = c->blocks;
+        c->blocks = b;
+    }
+    char *at = b->text + b->used;
+    memcpy(at, w, n);
+    b->used += n;
+    return at;
+}
+
 static void push_word(struct cmdline *c, const char *w)
 {
     if (c->nwords + 1 >= c->capwords) {
-        c->capwords = c->capwords ? c->capwords * 2 : 64;
+        c->capwords = c->capwords ? c->capwords * 2 : 256;
         c->words = xrealloc(c->words, c->capwords * sizeof *c->words);
     }
-    c->words[c->nwords++] = xstrdup(w);
+    c->words[c->nwords++] = copy_word(c, w);
     c->words[c->nwords] = NULL;
 }
 
 void cmdline_vgroup(struct cmdline *c, const char *origin, va_list ap)
 {
     if (c->ngroups == c->capgroups) {
-        c->capgroups = c->capgroups ? c->capgroups * 2 : 64;
+        c->capgroups = c->capgroups ? c->capgroups * 2 : 128;
         c->groups = xrealloc(c->groups, c->capgroups * sizeof *c->groups);
     }
     struct group *g = &c->groups[c->ngroups++];
     g->start = c->nwords;
-    g->origin = xstrdup(origin ? origin : "policy");
+    g->origin = copy_word(c, origin ? origin : "policy");
     for (const char *w; (w = va_arg(ap, const char *));)
         push_word(c, w);
     g->count = c->nwords - g->start;
@@ -48,10 +78,10 @@ void cmdline_command(struct cmdline *c, char *const *cmd)
 
 void cmdline_free(struct cmdline *c)
 {
-    for (size_t i = 0; i < c->nwords; i++)
-        free(c->words[i]);
-    for (size_t i = 0; i < c->ngroups; i++)
-        free(c->groups[i].origin);
+    for (struct cmdline_block *b = c->blocks, *next; b; b = next) {
+        next = b->next;
+        free(b);
+    }
     free(c->words);
     free(c->groups);
     memset(c, 0, sizeof *c);

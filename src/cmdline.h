@@ -16,12 +16,15 @@ struct group {
     char *origin;
 };
 
+struct cmdline_block; /* where the words' text lives (cmdline.c) */
+
 struct cmdline {
-    char **words;
+    char **words;       /* NULL-terminated; each valid until cmdline_free */
     size_t nwords, capwords;
     struct group *groups;
     size_t ngroups, capgroups;
     size_t options_end; /* words before this index are the backend's options */
+    struct cmdline_block *blocks;
 };
 
 /* Append one group: the words given (NULL-terminated) with their origin. */

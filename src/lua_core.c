@@ -12,6 +12,7 @@
  */
 #include "bwrap.h"
 #include "native.h"
+#include "plan.h"
 #include "doctor.h"
 #include "landlock.h"
 #include "lua_vm.h"
@@ -910,8 +911,7 @@ static const luaL_Reg core_funcs[] = {
     {NULL, NULL},
 };
 
-struct policy *lua_core_policy(lua_State *L, int idx);
-/* For the CLI: the policy at idx, or NULL if it is not one. */
+/* For the command line's entry (lua_main.c): the policy at idx, or NULL if it is not one. */
 struct policy *lua_core_policy(lua_State *L, int idx)
 {
     struct lpolicy *lp = luaL_testudata(L, idx, POLICY_MT);

@@ -56,4 +56,7 @@ const char *vm_dev_dir(lua_State *L);
 /* Open sandlot.core into package.preload (lua_core.c). */
 int luaopen_sandlot_core(lua_State *L);
 
+/* The policy userdata at idx, or NULL if it is not one (lua_core.c). */
+struct policy *lua_core_policy(lua_State *L, int idx);
+
 #endif

@@ -7,18 +7,16 @@
 #include "bwrap.h"
 #include "doctor.h"
 #include "launch.h"
-#include "lua_vm.h"
+#include "lua_main.h"
 #include "native.h"
+#include "plan.h"
 #include "policy.h"
-#include "repl.h"
 #include "status.h"
 #include "util.h"
 
 #include <errno.h>
 #include <getopt.h>
-#include <lauxlib.h>
 #include <limits.h>
-#include <lualib.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -35,14 +33,6 @@
 #ifndef SANDLOT_VERSION
 #define SANDLOT_VERSION "0.1.0"
 #endif
-
-/* Budget of one policy evaluation (all layers of one stage). */
-#define POLICY_INSTRUCTIONS 100000000LL
-#define POLICY_SECONDS 1.0
-#define POLICY_WATCHDOG 2u
-#define POLICY_MEMORY ((size_t)SANDLOT_POLICY_MEMORY_MIB << 20)
-
-struct policy *lua_core_policy(lua_State *L, int idx);
 
 enum command { CMD_RUN, CMD_EXPLAIN, CMD_CHECK, CMD_REPL };
 
@@ -376,144 +366,40 @@ static char *read_option_file(const char *opt, const char *path)
     return text;
 }
 
-static void set_str(lua_State *L, const char *key, const char *v)
-{
-    if (v) {
-        lua_pushstring(L, v);
-        lua_setfield(L, -2, key);
-    }
-}
-
-static void set_list(lua_State *L, const char *key, const char *const *v, size_t n)
-{
-    lua_createtable(L, (int)n, 0);
-    for (size_t i = 0; i < n; i++) {
-        lua_pushstring(L, v[i]);
-        lua_rawseti(L, -2, (lua_Integer)i + 1);
-    }
-    lua_setfield(L, -2, key);
-}
-
-/* Push require(module)[field] or die. */
-static void push_module_fn(lua_State *L, const char *module, const char *field)
-{
-    lua_getglobal(L, "require");
-    lua_pushstring(L, module);
-    if (vm_pcall(L, 1, 1) != LUA_OK)
-        die("loading the built-in Lua library: %s", lua_tostring(L, -1));
-    lua_getfield(L, -1, field);
-    lua_remove(L, -2);
-}
-
-static void push_sandlot_fn(lua_State *L, const char *field)
-{
-    push_module_fn(L, "sandlot", field);
-}
-
-/*
- * Set opts.system_dir, opts.user_dir and opts.protected (protected_list's)
- * on the table on top.
- */
-static void set_layers(lua_State *L, const char *const *protected_paths)
-{
-    size_t n = 0;
-    while (protected_paths[n])
-        n++;
-    set_list(L, "protected", protected_paths, n);
-    set_str(L, "system_dir", SYSTEM_POLICY_DIR);
-    char *user_dir = user_policy_dir();
-    set_str(L, "user_dir", user_dir);
-    free(user_dir);
-}
-
-/* Push the options table the Lua build() takes. */
-static void push_build_opts(lua_State *L, const struct opts *o, const char *const *protected_paths)
-{
-    lua_newtable(L);
-    set_list(L, "effects", o->effects, o->neffects);
-    set_list(L, "policy_files", o->policies, o->npolicies);
-    if (o->effects_json) {
-        char *t = read_option_file("--effects-json", o->effects_json);
-        lua_pushstring(L, t);
-        free(t);
-        lua_setfield(L, -2, "effects_json");
-        lua_pushfstring(L, "--effects-json %s", o->effects_json);
-        lua_setfield(L, -2, "effects_json_name");
-    }
-    if (o->policy_json) {
-        char *t = read_option_file("--policy-json", o->policy_json);
-        lua_pushstring(L, t);
-        free(t);
-        lua_setfield(L, -2, "policy_json");
-        lua_pushfstring(L, "policy-json:%s", strcmp(o->policy_json, "-") ? o->policy_json
-                                                                          : "stdin");
-        lua_setfield(L, -2, "policy_json_name");
-    }
-    set_str(L, "stage", o->stage);
-    set_str(L, "work", o->work);
-    size_t n = 0;
-    for (char **a = o->cmd; a && *a; a++)
-        n++;
-    set_list(L, "argv", (const char *const *)o->cmd, n);
-    lua_pushboolean(L, !o->no_system_policies);
-    lua_setfield(L, -2, "system_policies");
-    set_layers(L, protected_paths);
-    lua_createtable(L, 0, 2);
-    lua_pushinteger(L, getuid());
-    lua_setfield(L, -2, "uid");
-    lua_pushinteger(L, geteuid());
-    lua_setfield(L, -2, "euid");
-    lua_setfield(L, -2, "ids");
-    lua_pushboolean(L, g_verbosity >= 2);
-    lua_setfield(L, -2, "verbose");
-}
-
-/* Call the function below nargs args under the policy budget; die on error. */
-static void budgeted_call(lua_State *L, int nargs, int nresults)
-{
-    vm_set_memory_limit(L, POLICY_MEMORY);
-    vm_budget_start(L, POLICY_INSTRUCTIONS, POLICY_SECONDS, POLICY_WATCHDOG);
-    int st = vm_pcall(L, nargs, nresults);
-    vm_budget_stop(L);
-    vm_set_memory_limit(L, 0);
-    if (st != LUA_OK)
-        die("%s", lua_tostring(L, -1));
-}
-
-/* Why auto picked its backend (for explain and doctor); empty unless auto chose. */
-static char auto_why[256];
-
-/* Only a backend auto picked may fall back (native to bwrap); an explicit one never does. */
-static bool picked_by_auto(void)
-{
-    return auto_why[0] != '\0';
-}
+/* The backend a command uses, as a value: which, and whether auto chose it, why. */
+struct backend_choice {
+    enum backend kind;
+    bool by_auto;   /* only a backend auto picked may fall back (native to bwrap) */
+    char why[256];  /* auto's reason (explain, doctor); empty unless auto chose */
+};
 
 /*
  * auto: native where every layer it needs is available, else bwrap.
  * userns_ok is doctor's definitive test where it ran (1/0), else -1: the
- * sysctls decide, and a refused clone falls back to bwrap (run_native).
+ * sysctls decide, and a refused clone falls back to bwrap (launch.c).
  */
-static enum backend auto_backend(int userns_ok)
+static void auto_backend(int userns_ok, struct backend_choice *c)
 {
     char why[200];
+    c->by_auto = true;
     if (userns_ok == 0) {
-        snprintf(auto_why, sizeof auto_why,
+        c->kind = BACKEND_BWRAP;
+        snprintf(c->why, sizeof c->why,
                  "auto picked bwrap: native is unavailable: this process cannot create user "
                  "namespaces");
-        return BACKEND_BWRAP;
+    } else if (native_available(why, sizeof why)) {
+        c->kind = BACKEND_NATIVE;
+        snprintf(c->why, sizeof c->why, "auto picked native: %s", why);
+    } else {
+        c->kind = BACKEND_BWRAP;
+        snprintf(c->why, sizeof c->why, "auto picked bwrap: native is unavailable: %s", why);
     }
-    if (native_available(why, sizeof why)) {
-        snprintf(auto_why, sizeof auto_why, "auto picked native: %s", why);
-        return BACKEND_NATIVE;
-    }
-    snprintf(auto_why, sizeof auto_why, "auto picked bwrap: native is unavailable: %s", why);
-    return BACKEND_BWRAP;
 }
 
 /* Decide the backend from --isolate / SANDLOT_ISOLATION; dies on misuse. */
-static enum backend choose_backend(const struct opts *o, const char *usage)
+static void choose_backend(const struct opts *o, const char *usage, struct backend_choice *c)
 {
+    memset(c, 0, sizeof *c);
     const char *mode = o->isolate ? o->isolate : getenv("SANDLOT_ISOLATION");
     if (!mode || !*mode)
         mode = "auto";
@@ -526,21 +412,21 @@ static enum backend choose_backend(const struct opts *o, const char *usage)
             fprintf(stderr, "sandlot: WARNING: --isolate none: the command runs UNSANDBOXED "
                             "with your full privileges (only the environment is filtered); "
                             "pass --unsafe-no-isolation to confirm this is intended\n");
-        return BACKEND_NONE;
-    }
-    if (strcmp(mode, "auto") == 0)
-        return auto_backend(-1);
-    if (strcmp(mode, "bwrap") == 0)
-        return BACKEND_BWRAP;
-    if (strcmp(mode, "native") == 0) {
+        c->kind = BACKEND_NONE;
+    } else if (strcmp(mode, "auto") == 0) {
+        auto_backend(-1, c);
+    } else if (strcmp(mode, "bwrap") == 0) {
+        c->kind = BACKEND_BWRAP;
+    } else if (strcmp(mode, "native") == 0) {
         char why[200];
         if (!native_available(why, sizeof why))
             die("--isolate native: %s; use --isolate bwrap (or auto, which picks bwrap here)",
                 why);
-        return BACKEND_NATIVE;
+        c->kind = BACKEND_NATIVE;
+    } else {
+        usage_error(usage, "unknown isolation mode \"%s\" (expected auto, native, bwrap or none)",
+                    mode);
     }
-    usage_error(usage, "unknown isolation mode \"%s\" (expected auto, native, bwrap or none)",
-                mode);
 }
 
 static char *require_bwrap(void)
@@ -559,138 +445,96 @@ static void require_helper(const char *helper)
         die("%s", launch_no_helper);
 }
 
-/*
- * Print what `explain` shows for the policy at -2 (report at -1): the
- * noether JSON, or the bwrap command with the origin of every flag.
- * *bw is looked up (and kept for the caller to free) when not known yet.
- */
-static void print_explain(lua_State *L, const struct policy *p, const struct opts *o,
-                          enum backend be, char **bw)
-{
-    if (!*bw) {
-        bool from_path;
-        *bw = bwrap_find(getenv("PATH"), &from_path);
-    }
-    if (o->print_argv) {
-        /* Runnable: NUL-terminated words (xargs -0), no exec helper.  Values
-         * passed through from the host are left out: explain never prints one. */
-        struct cmdline c;
-        struct plan pl;
-        struct bwrap_inputs in = {BWRAP_ARGV, *bw ? *bw : "bwrap", -1, -1, -1, NULL, NULL};
-        plan_build(p, &pl);
-        bwrap_build(&pl, &in, o->cmd, &c);
-        plan_free(&pl);
-        for (size_t i = 0; i < c.nwords; i++)
-            fwrite(c.words[i], 1, strlen(c.words[i]) + 1, stdout);
-        cmdline_free(&c);
-        fflush(stdout);
-        return;
-    }
-    if (o->json) {
-        push_module_fn(L, "sandlot.noether", "export");
-        lua_pushvalue(L, -3); /* the policy */
-        if (vm_pcall(L, 1, 1) != LUA_OK)
-            die("%s", lua_tostring(L, -1));
-        printf("%s\n", lua_tostring(L, -1));
-        lua_pop(L, 1);
-        fflush(stdout);
-        return;
-    }
-    if (be == BACKEND_NONE)
-        printf("# backend: none (UNSANDBOXED; the bwrap command below is not used)\n");
-    else if (be == BACKEND_NATIVE)
-        printf("# backend: native (sandlot itself, no bwrap): the steps it takes, in order\n");
-    else
-        printf("# backend: %s\n", *bw ? *bw : "bwrap (NOT FOUND: run would fail)");
-    if (picked_by_auto())
-        printf("# %s\n", auto_why);
-    push_sandlot_fn(L, "explain_text");
-    lua_pushvalue(L, -3); /* the policy */
-    lua_newtable(L);
-    for (int i = 0; o->cmd[i]; i++) {
-        lua_pushstring(L, o->cmd[i]);
-        lua_rawseti(L, -2, i + 1);
-    }
-    lua_createtable(L, 0, 2);
-    lua_pushstring(L, backend_name(be == BACKEND_NATIVE ? BACKEND_NATIVE : BACKEND_BWRAP));
-    lua_setfield(L, -2, "name");
-    lua_pushstring(L, *bw ? *bw : "bwrap");
-    lua_setfield(L, -2, "bwrap");
-    lua_pushvalue(L, -5); /* the report */
-    if (vm_pcall(L, 4, 1) != LUA_OK)
-        die("%s", lua_tostring(L, -1));
-    fputs(lua_tostring(L, -1), stdout);
-    lua_pop(L, 1);
-    fflush(stdout);
-}
-
-/* The status report being assembled for this run. */
-static struct status_report report = {.class = "setup_error", .status = EXIT_SANDLOT};
-static double started;
+/* One `run` or `explain --argv`: what the stage needs once the policy is built. */
+struct stage_run {
+    const struct opts *o;
+    const struct launch_opts *lo;
+    const char *bwrap_path;      /* explain --argv: argv[0] */
+    struct status_report report; /* run: assembled as the stage goes */
+    double started;
+};
 
 /* die() before the command started: the report says why. */
-static void report_setup_error(const char *msg)
+static void report_setup_error(const char *msg, void *arg)
 {
-    report.class = "setup_error";
-    report.status = EXIT_SANDLOT;
-    report.message = msg;
-    report.setup_seconds = monotonic_seconds() - started;
-    status_write(&report);
+    struct stage_run *sr = arg;
+    sr->report.class = "setup_error";
+    sr->report.status = EXIT_SANDLOT;
+    sr->report.message = msg;
+    sr->report.setup_seconds = monotonic_seconds() - sr->started;
+    status_write(&sr->report);
 }
 
-/* sha256 of the effective policy: its canonical JSON (policy at idx). */
-static void hash_policy(lua_State *L, int idx)
+/* explain --argv: runnable NUL-terminated words (xargs -0), no exec helper.  Values
+ * passed through from the host are left out: explain never prints one. */
+static int print_argv(void *ctx, const struct lua_built *b)
 {
-    idx = lua_absindex(L, idx);
-    push_module_fn(L, "sandlot.noether", "export");
-    lua_pushvalue(L, idx);
-    if (vm_pcall(L, 1, 1) != LUA_OK)
-        die("%s", lua_tostring(L, -1));
-    size_t len;
-    const char *json = lua_tolstring(L, -1, &len);
-    sha256_hex(json, len, report.policy_sha256);
-    lua_pop(L, 1);
+    const struct stage_run *sr = ctx;
+    struct cmdline c;
+    struct plan pl;
+    struct bwrap_inputs in = {BWRAP_ARGV, sr->bwrap_path, -1, -1, -1, NULL, NULL};
+    plan_build(b->policy, &pl);
+    bwrap_build(&pl, &in, sr->o->cmd, &c);
+    plan_free(&pl);
+    for (size_t i = 0; i < c.nwords; i++)
+        fwrite(c.words[i], 1, strlen(c.words[i]) + 1, stdout);
+    cmdline_free(&c);
+    fflush(stdout);
+    return 0;
 }
 
-/* run(policy, {cmd, arg...}) -> exit status; upvalue: struct launch_opts */
-static int l_repl_run(lua_State *L)
+/* run: launch the stage through the gate, then write the status report. */
+static int run_stage(void *ctx, const struct lua_built *b)
 {
-    const struct launch_opts *lo = lua_touserdata(L, lua_upvalueindex(1));
-    struct policy *p = lua_core_policy(L, 1);
-    if (!p)
-        return luaL_argerror(L, 1, "expected a policy");
-    luaL_checktype(L, 2, LUA_TTABLE);
-    lua_Integer n = luaL_len(L, 2);
-    if (n < 1 || n > 100000)
-        return luaL_argerror(L, 2, "expected a command");
-    char **argv = lua_newuserdatauv(L, ((size_t)n + 1) * sizeof *argv, 0);
-    for (lua_Integer i = 1; i <= n; i++) {
-        lua_rawgeti(L, 2, i);
-        argv[i - 1] = (char *)lua_tostring(L, -1); /* anchored by the table */
-        lua_pop(L, 1);
-        if (!argv[i - 1])
-            return luaL_argerror(L, 2, "command words must be strings");
-    }
-    argv[n] = NULL;
-    if (lo->backend == BACKEND_BWRAP && (!lo->bwrap_path || !lo->exec_helper))
-        return luaL_error(L, "run: bwrap or sandlot's exec helper is missing");
+    struct stage_run *sr = ctx;
+    struct status_report *r = &sr->report;
+    r->stage = b->stage;
+    if (b->sha256)
+        memcpy(r->policy_sha256, b->sha256, sizeof r->policy_sha256);
     struct run_result res;
-    int status = launch(p, lo, argv, &res); /* the gate: invariants, sources, backend */
-    repl_signals();
-    lua_pushinteger(L, status);
-    return 1;
+    int status = launch(b->policy, sr->lo, sr->o->cmd, &res);
+    r->backend = res.backend;
+    r->class = res.class;
+    r->status = status;
+    r->exit_code = res.exit_code;
+    r->signal = res.signal;
+    double ready = res.ready > 0 ? res.ready : res.ended;
+    r->setup_seconds = ready - sr->started;
+    r->command_seconds = res.ready > 0 ? res.ended - res.ready : 0;
+    if (strcmp(res.class, "setup_error") == 0)
+        r->message = res.message[0] ? res.message : "the sandbox could not be set up (see stderr)";
+    die_hook = NULL;
+    status_write(r);
+    return status;
+}
+
+/* explain's first lines: the backend, and auto's reason. */
+static char *explain_header(const struct backend_choice *be, const char *bw)
+{
+    const char *what =
+        be->kind == BACKEND_NONE     ? "none (UNSANDBOXED; the bwrap command below is not used)"
+        : be->kind == BACKEND_NATIVE ? "native (sandlot itself, no bwrap): the steps it takes, "
+                                       "in order"
+        : bw                         ? bw
+                                     : "bwrap (NOT FOUND: run would fail)";
+    return be->by_auto ? xasprintf("# backend: %s\n# %s\n", what, be->why)
+                       : xasprintf("# backend: %s\n", what);
 }
 
 static int cmd_run_or_explain(int argc, char **argv, enum command cmd)
 {
     struct opts o;
-    started = monotonic_seconds();
+    struct stage_run sr = {.o = &o, .report = {.class = "setup_error", .status = EXIT_SANDLOT}};
+    sr.started = monotonic_seconds();
     parse_opts(argc, argv, cmd, &o);
-    if (status_wanted())
+    if (status_wanted()) {
         die_hook = report_setup_error;
-    enum backend be = choose_backend(&o, cmd == CMD_RUN    ? usage_run
-                                         : cmd == CMD_REPL ? usage_repl
-                                                           : usage_explain);
+        die_hook_arg = &sr;
+    }
+    struct backend_choice be;
+    choose_backend(&o, cmd == CMD_RUN    ? usage_run
+                       : cmd == CMD_REPL ? usage_repl
+                                         : usage_explain, &be);
     char *bw = NULL;
     char *self = self_path();
     /*
@@ -699,86 +543,72 @@ static int cmd_run_or_explain(int argc, char **argv, enum command cmd)
      * a native or explain run checks the same invariants as a bwrap run.
      */
     char *helper = find_exec_helper(self);
-    if (be == BACKEND_BWRAP && cmd == CMD_RUN) {
+    if (be.kind == BACKEND_BWRAP && cmd == CMD_RUN) {
         bw = require_bwrap();
         require_helper(helper);
-    } else if (be == BACKEND_BWRAP && cmd == CMD_REPL) {
-        bool from_path; /* the REPL works without it; run{} says what is missing */
-        bw = bwrap_find(getenv("PATH"), &from_path);
+    } else if (cmd != CMD_RUN) {
+        /* the REPL works without it (run{} says what is missing); explain names it */
+        bool from_path;
+        if (be.kind == BACKEND_BWRAP || cmd == CMD_EXPLAIN)
+            bw = bwrap_find(getenv("PATH"), &from_path);
     }
     const char *dev = dev_source_dir(self);
     char *user_dir = user_policy_dir();
     const char **protected_paths =
         protected_list(self, helper, dev, user_dir, o.policies, o.npolicies);
-
-    lua_State *L = vm_open(dev);
-    push_sandlot_fn(L, "build");
-    push_build_opts(L, &o, protected_paths);
-    if (cmd == CMD_REPL) { /* keep the options: the REPL rebuilds with them */
-        lua_pushvalue(L, -1);
-        lua_insert(L, -3);
-    }
-    budgeted_call(L, 1, 2);
-    struct policy *p = lua_core_policy(L, -2);
-    if (!p)
-        die("internal error: the policy layer returned no policy");
-    /* The invariants once more, in C, whatever the Lua layer did (a run: launch's gate). */
-    struct sl_err e;
-    if (cmd != CMD_RUN && !policy_check_invariants(p, protected_paths, &e))
-        die("invariant: %s", e.msg);
-    if (cmd != CMD_RUN)
-        policy_place_masks(p); /* again in C, whatever the Lua layer did */
-    struct launch_opts lo = {be, picked_by_auto(), bw, helper, protected_paths, o.timeout,
+    char *effects_json = o.effects_json ? read_option_file("--effects-json", o.effects_json)
+                                        : NULL;
+    char *policy_json = o.policy_json ? read_option_file("--policy-json", o.policy_json) : NULL;
+    char *effects_json_name = o.effects_json ? xasprintf("--effects-json %s", o.effects_json)
+                                             : NULL;
+    char *policy_json_name =
+        o.policy_json ? xasprintf("policy-json:%s", strcmp(o.policy_json, "-") ? o.policy_json
+                                                                             : "stdin")
+                      : NULL;
+    struct launch_opts lo = {be.kind, be.by_auto, bw, helper, protected_paths, o.timeout,
                              o.host_uid, o.host_gid};
+    sr.lo = &lo;
+    sr.bwrap_path = bw ? bw : "bwrap";
+    sr.report.backend = backend_name(be.kind);
+    char banner[160];
+    snprintf(banner, sizeof banner, "sandlot %s repl (%s): help() lists the helpers, "
+             "Ctrl-D leaves", SANDLOT_VERSION, lua_main_release());
+    char *header = cmd == CMD_EXPLAIN ? explain_header(&be, bw) : NULL;
 
-    int status;
-    if (cmd == CMD_EXPLAIN) {
-        print_explain(L, p, &o, be, &bw);
-        status = 0;
-    } else if (cmd == CMD_REPL) {
-        /* stack: opts, policy, report -> session(opts, policy, report, info) */
-        push_module_fn(L, "sandlot.repl", "session");
-        lua_insert(L, -4);
-        lua_createtable(L, 0, 2);
-        if (bw) {
-            lua_pushstring(L, bw);
-            lua_setfield(L, -2, "bwrap");
-        }
-        lua_pushstring(L, backend_name(be == BACKEND_NATIVE ? BACKEND_NATIVE : BACKEND_BWRAP));
-        lua_setfield(L, -2, "backend");
-        lua_pushlightuserdata(L, &lo); /* lives as long as the session */
-        lua_pushcclosure(L, l_repl_run, 1);
-        lua_setfield(L, -2, "run");
-        if (vm_pcall(L, 4, 1) != LUA_OK)
-            die("%s", lua_tostring(L, -1));
-        char banner[160];
-        snprintf(banner, sizeof banner, "sandlot %s repl (%s): help() lists the helpers, "
-                 "Ctrl-D leaves", SANDLOT_VERSION, LUA_RELEASE);
-        status = repl_main(L, isatty(STDIN_FILENO), banner);
-    } else {
-        struct run_result res;
-        report.backend = backend_name(be);
-        lua_getfield(L, -1, "stage");
-        report.stage = lua_tostring(L, -1); /* anchored by the report table */
-        lua_pop(L, 1);
-        if (status_wanted())
-            hash_policy(L, -2);
-        status = launch(p, &lo, o.cmd, &res);
-        report.backend = res.backend;
-        report.class = res.class;
-        report.status = status;
-        report.exit_code = res.exit_code;
-        report.signal = res.signal;
-        double ready = res.ready > 0 ? res.ready : res.ended;
-        report.setup_seconds = ready - started;
-        report.command_seconds = res.ready > 0 ? res.ended - res.ready : 0;
-        if (strcmp(res.class, "setup_error") == 0)
-            report.message = res.message[0] ? res.message
-                                            : "the sandbox could not be set up (see stderr)";
-        die_hook = NULL;
-        status_write(&report);
-    }
-    vm_close(L);
+    struct lua_front f = {
+        .task = cmd == CMD_REPL      ? LUA_TASK_REPL
+                : cmd == CMD_RUN     ? LUA_TASK_POLICY
+                : o.print_argv       ? LUA_TASK_POLICY
+                : o.json             ? LUA_TASK_JSON
+                                     : LUA_TASK_EXPLAIN,
+        .dev_dir = dev,
+        .system_dir = SYSTEM_POLICY_DIR,
+        .user_dir = user_dir,
+        .protected_paths = protected_paths,
+        .stage = {o.effects, o.neffects, effects_json, effects_json_name, policy_json,
+                  policy_json_name, o.policies, o.npolicies, o.stage, o.work, o.cmd,
+                  !o.no_system_policies},
+        .check_invariants = cmd != CMD_RUN, /* a run: launch() is the gate */
+        .backend = backend_name(be.kind == BACKEND_NATIVE ? BACKEND_NATIVE : BACKEND_BWRAP),
+        .bwrap_path = bw,
+        .explain_header = header,
+        .banner = banner,
+        .launch = &lo,
+        .want_hash = cmd == CMD_RUN && status_wanted(),
+        .with_policy = cmd == CMD_RUN ? run_stage : print_argv,
+        .ctx = &sr,
+    };
+    char *error = NULL;
+    if (cmd == CMD_RUN)
+        fflush(NULL);
+    int status = lua_main(&f, &error);
+    if (status < 0)
+        die("%s", error);
+    free(header);
+    free(effects_json);
+    free(policy_json);
+    free(effects_json_name);
+    free(policy_json_name);
     free(protected_paths);
     free(user_dir);
     free(bw);
@@ -803,30 +633,20 @@ static int cmd_check(int argc, char **argv)
     /* check runs each script against sample stages that may write where it
      * lives: the scripts themselves are not in this list */
     const char **protected_paths = protected_list(self, NULL, dev, user_dir, NULL, 0);
-    lua_State *L = vm_open(dev);
-    push_sandlot_fn(L, "check");
-    lua_newtable(L);
-    for (int i = 1; i < argc; i++) {
-        lua_pushstring(L, argv[i]);
-        lua_rawseti(L, -2, i);
-    }
-    lua_newtable(L);
-    set_layers(L, protected_paths);
-    budgeted_call(L, 2, 1);
-    lua_Integer n = luaL_len(L, -1);
-    for (lua_Integer i = 1; i <= n; i++) {
-        lua_rawgeti(L, -1, i);
-        fprintf(stderr, "sandlot: %s\n", lua_tostring(L, -1));
-        lua_pop(L, 1);
-    }
-    if (g_verbosity >= 1)
-        printf("%d script%s checked, %d problem%s\n", argc - 1, argc == 2 ? "" : "s", (int)n,
-               n == 1 ? "" : "s");
-    vm_close(L);
+    struct lua_front f = {.task = LUA_TASK_CHECK,
+                          .dev_dir = dev,
+                          .system_dir = SYSTEM_POLICY_DIR,
+                          .user_dir = user_dir,
+                          .protected_paths = protected_paths,
+                          .check_files = argv + 1};
+    char *error = NULL;
+    int status = lua_main(&f, &error);
+    if (status < 0)
+        die("%s", error);
     free(protected_paths);
     free(user_dir);
     free(self);
-    return n ? 1 : 0;
+    return status;
 }
 
 /* sandlot doctor [--json]: exit 0 when every required check passes, else 1. */
@@ -844,7 +664,9 @@ static int cmd_doctor(int argc, char **argv)
                     argv[json ? 2 : 1]);
     struct check c[CHECK_COUNT];
     doctor_run(c);
-    enum backend be = auto_backend(c[CHECK_USERNS].ok);
+    struct backend_choice auto_be;
+    auto_backend(c[CHECK_USERNS].ok, &auto_be);
+    enum backend be = auto_be.kind;
     /* the native backend needs no bwrap: then its absence is a gap, not a failure */
     if (be == BACKEND_NATIVE)
         c[CHECK_BWRAP].required = false;
@@ -856,7 +678,7 @@ static int cmd_doctor(int argc, char **argv)
         printf("{\"usable\":%s,\"auto_backend\":%s%s%s,\"auto_reason\":",
                usable ? "true" : "false", auto_name ? "\"" : "", auto_name ? auto_name : "null",
                auto_name ? "\"" : "");
-        json_write_str(stdout, auto_why);
+        json_write_str(stdout, auto_be.why);
         printf(",\"checks\":[");
         for (int i = 0; i < CHECK_COUNT; i++) {
             printf("%s{\"name\":\"%s\",\"ok\":%s,\"required\":%s,\"detail\":", i ? "," : "",
@@ -875,9 +697,9 @@ static int cmd_doctor(int argc, char **argv)
                 printf("      %-9s fix: %s\n", "", c[i].fix);
         }
         if (usable)
-            printf("auto backend: %s (%s)\n", auto_name, auto_why);
+            printf("auto backend: %s (%s)\n", auto_name, auto_be.why);
         else
-            printf("auto backend: none available: run would exit 125 (%s)\n", auto_why);
+            printf("auto backend: none available: run would exit 125 (%s)\n", auto_be.why);
     }
     return usable ? 0 : 1;
 }
@@ -898,7 +720,7 @@ int main(int argc, char **argv)
     if (strcmp(c, "doctor") == 0)
         return cmd_doctor(argc - 1, argv + 1);
     if (strcmp(c, "version") == 0 || strcmp(c, "--version") == 0) {
-        printf("sandlot %s (%s)\n", SANDLOT_VERSION, LUA_RELEASE);
+        printf("sandlot %s (%s)\n", SANDLOT_VERSION, lua_main_release());
         return 0;
     }
     if (strcmp(c, "help") == 0 || strcmp(c, "--help") == 0 || strcmp(c, "-h") == 0) {

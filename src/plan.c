@@ -72,6 +72,9 @@ size_t plan_limits(const struct policy *p, struct child_limit out[LIMIT_COUNT])
 void plan_build(const struct policy *p, struct plan *pl)
 {
     memset(pl, 0, sizeof *pl);
+    /* room for every step at once: the fixed ones, each mount and its rule, each variable */
+    pl->cap = 40 + 2 * p->nmounts + p->nenv;
+    pl->steps = xmalloc(pl->cap * sizeof *pl->steps);
     pl->nlimits = plan_limits(p, pl->limits);
     pl->network = p->network;
     pl->uid = p->uid;

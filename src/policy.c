@@ -230,10 +230,14 @@ static bool path_is_normal(const char *p, struct sl_err *e)
 
 bool path_within(const char *path, const char *dir)
 {
-    size_t n = strlen(dir);
-    if (strcmp(dir, "/") == 0)
+    if (dir[0] == '/' && dir[1] == '\0')
         return true;
-    return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
+    /* the common prefix, stopping at the first difference (checks run this a lot) */
+    while (*dir && *dir == *path) {
+        dir++;
+        path++;
+    }
+    return *dir == '\0' && (*path == '\0' || *path == '/');
 }
 
 bool target_allowed(const char *dst, struct sl_err *e)

@@ -9,7 +9,8 @@
 #include <unistd.h>
 
 int g_verbosity = 1;
-void (*die_hook)(const char *msg);
+void (*die_hook)(const char *msg, void *arg);
+void *die_hook_arg;
 
 static void vreport(const char *prefix, const char *fmt, va_list ap)
 {
@@ -31,9 +32,9 @@ void die(const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, "sandlot: %s\n", msg);
     if (die_hook) {
-        void (*hook)(const char *) = die_hook;
+        void (*hook)(const char *, void *) = die_hook;
         die_hook = NULL; /* once, even if the hook itself dies */
-        hook(msg);
+        hook(msg, die_hook_arg);
     }
     exit(EXIT_SANDLOT);
 }

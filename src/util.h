@@ -19,8 +19,9 @@ enum {
 
 #define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
 
-/* Called by die() with the message before it exits (the status report). */
-extern void (*die_hook)(const char *msg);
+/* Called by die() with the message and die_hook_arg before it exits (the status report). */
+extern void (*die_hook)(const char *msg, void *arg);
+extern void *die_hook_arg;
 
 /* Print "sandlot: MSG" on stderr and exit 125.  Never returns. */
 __attribute__((noreturn)) void die(const char *fmt, ...) PRINTF_LIKE(1, 2);
