@@ -44,6 +44,17 @@ static void forward(int sig)
         kill(kill_group ? -child_pid : child_pid, sig);
 }
 
+/*
+ * The child is known from now on: a signal that came before (forward()
+ * had no one to pass it to) goes to it now, or the sandbox would run on.
+ */
+static void track_child(pid_t pid)
+{
+    child_pid = pid;
+    if (got_signal)
+        kill(kill_group ? -pid : pid, got_signal);
+}
+
 static void on_alarm(int sig)
 {
     (void)sig;
@@ -516,7 +527,8 @@ static int run_bwrap(const struct plan *pl, const struct policy *p, const struct
         fprintf(stderr, "sandlot: cannot execute %s: %s\n", argv[0], strerror(errno));
         _exit(EXIT_SANDLOT);
     }
-    child_pid = pid > 0 ? pid : 0;
+    if (pid > 0)
+        track_child(pid);
     int ready_rd = ready[0];
     h.fd[0] = -1; /* ready[0]: supervise reads it, then closes it */
     for (size_t i = 1; i < h.n; i++)
@@ -764,7 +776,7 @@ static int run_native(const struct plan *pl, const struct policy *p, const struc
                     strerror(err));
         return EXIT_SANDLOT;
     }
-    child_pid = pid;
+    track_child(pid);
     /* compiled while the sandbox is being built: libseccomp takes a while */
     bool sent = send_filter(p, filt[1], &e);
     int status;
@@ -816,7 +828,7 @@ static int run_unsandboxed(const struct policy *p, const struct launch_opts *o, 
         return setup_error(res, "fork: %s", strerror(errno));
     }
     setpgid(pid, pid);
-    child_pid = pid;
+    track_child(pid);
     res->ready = monotonic_seconds();
     int status = wait_child(pid);
     free_envp(envp);
