@@ -119,6 +119,7 @@ FUZZ_OBJS_argv := $(FUZZ_OBJS_path) $(call fuzz_objs,plan rules landlock cmdline
 FUZZ_OBJS_effects := $(FUZZ_OBJS_argv) $(call fuzz_objs,lua_vm lua_core doctor status native \
                      child identity) build/fuzz/embedded.o
 FUZZ_OBJS_policy_json := $(FUZZ_OBJS_effects)
+.SECONDARY: $(FUZZ_OBJS_effects)
 
 build/fuzz/%.o: src/%.c src/*.h Makefile
 	@mkdir -p build/fuzz

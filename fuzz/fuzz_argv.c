@@ -1,12 +1,12 @@
 /*
  * fuzz_argv: build a policy from a byte-driven sequence of operations
  * (mounts of every kind, env, network, ids, limits, seccomp), check the
- * invariants, then the plan rendered as the bwrap command line.  Properties of any accepted
- * policy's command: it starts with the bwrap path; every invariant flag
- * is present; --share-net appears exactly when the network is on, and
- * --unshare-net otherwise; "--" comes right before the command, which is
- * intact; rw binds come before ro binds, and both before /work, for
- * targets outside /work.
+ * invariants, then the plan rendered as the bwrap command line.
+ * Properties of any accepted policy's command: it starts with the bwrap
+ * path; every invariant flag is present; --share-net appears exactly when
+ * the network is on, and --unshare-net otherwise; "--" comes right before
+ * the command, which is intact; the policy's rw binds come before its ro
+ * binds, and both before /work, for targets outside /work and /proc.
  */
 #include "bwrap.h"
 #include "policy.h"
@@ -100,6 +100,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             const char *f = c.words[c.groups[g].start];
             const char *dst = c.groups[g].count >= 3 ? c.words[c.groups[g].start + 2] : "";
             bool below = path_within(dst, "/work") && strcmp(dst, "/work") != 0;
+            if (path_within(dst, "/proc"))
+                continue; /* the fixed layout's read-only /proc knobs, before any policy mount */
             if (strcmp(f, "--bind") == 0 && strcmp(dst, "/work") == 0)
                 work = g;
             else if (strcmp(f, "--tmpfs") == 0 && c.groups[g].count == 2 &&
