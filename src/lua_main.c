@@ -210,10 +210,11 @@ static int pmain(lua_State *L)
         return 0;
     }
     /* build(opts) -> policy, report; opts kept (the REPL rebuilds with them) */
-    push_build_opts(L, f);
     push_module_fn(L, "sandlot", "build");
-    lua_pushvalue(L, SLOT_OPTS);
-    budgeted_call(L, 1, 2); /* SLOT_POLICY, SLOT_REPORT */
+    push_build_opts(L, f);
+    lua_pushvalue(L, -1);
+    lua_insert(L, SLOT_OPTS); /* SLOT_OPTS, build, opts */
+    budgeted_call(L, 1, 2);   /* SLOT_OPTS, SLOT_POLICY, SLOT_REPORT */
     struct policy *p = lua_core_policy(L, SLOT_POLICY);
     if (!p)
         return luaL_error(L, "internal error: the policy layer returned no policy");
