@@ -420,28 +420,33 @@ static struct source *open_sources(const struct plan *pl, struct run_result *res
     return src;
 }
 
-/* Options travel in a memfd (--args), off the host's process list. */
+/*
+ * Options travel in a memfd (--args), off the host's process list.
+ * Returns it, or -1 with res set (a setup error).
+ */
 static int args_memfd(const struct cmdline *c, struct run_result *res)
 {
     int args = memfd_create("sandlot-bwrap-args", MFD_CLOEXEC);
-    if (args < 0)
-        return setup_error(res, "memfd_create: %s", strerror(errno)), -1;
-    for (size_t i = 1; i < c->options_end; i++) {
+    const char *what = "memfd_create";
+    for (size_t i = 1; args >= 0 && i < c->options_end; i++) {
         size_t n = strlen(c->words[i]) + 1;
         for (size_t off = 0; off < n;) {
             ssize_t w = write(args, c->words[i] + off, n - off);
             if (w < 0 && errno != EINTR) {
-                close(args);
-                return setup_error(res, "writing bwrap arguments: %s", strerror(errno)), -1;
+                what = "writing bwrap arguments";
+                goto failed;
             }
             off += w > 0 ? (size_t)w : 0;
         }
     }
-    if (lseek(args, 0, SEEK_SET) != 0) {
+    if (args >= 0 && lseek(args, 0, SEEK_SET) == 0)
+        return args;
+    what = args < 0 ? what : "lseek";
+failed:
+    setup_error(res, "%s: %s", what, strerror(errno));
+    if (args >= 0)
         close(args);
-        return setup_error(res, "lseek: %s", strerror(errno)), -1;
-    }
-    return args;
+    return -1;
 }
 
 static int run_bwrap(const struct plan *pl, const struct policy *p, const struct launch_opts *o,
@@ -576,6 +581,9 @@ static void free_envp(char **envp)
     free(envp);
 }
 
+/* run_native's answer when auto's native was refused before anything ran: use bwrap. */
+#define FALL_BACK (-1)
+
 /*
  * Copy the seccomp program for p into fd (a pipe), then close it.  When
  * there is none, the sandbox sees EOF and stops: nothing runs.  Returns
@@ -629,7 +637,7 @@ static bool send_filter(const struct policy *p, int fd, struct sl_err *e)
  * child, which by then is the unprivileged host identity, only attaches
  * them.  Returns one source per plan step; NULL with *st 125 (a setup
  * error, res set) or, when auto may fall back and the clone was refused,
- * -1.
+ * FALL_BACK.
  */
 static struct source *native_trees(struct identity *id, const struct plan *pl,
                                    bool may_fall_back, struct run_result *res, int *st)
@@ -661,7 +669,7 @@ static struct source *native_trees(struct identity *id, const struct plan *pl,
         free_sources(trees, pl->n);
         errno = err;
         /* auto: as a refused clone, bwrap then */
-        *st = err == EPERM && may_fall_back ? -1 : refused_tree(&e, res);
+        *st = err == EPERM && may_fall_back ? FALL_BACK : refused_tree(&e, res);
         return NULL;
     }
     return trees;
@@ -700,7 +708,7 @@ static void map_ids(pid_t pid, const struct plan *pl, const struct identity *id,
 
 /*
  * The native backend (native.h), same statuses as run_bwrap.  With
- * o->may_fall_back, a kernel that refuses the namespaces returns -1
+ * o->may_fall_back, a kernel that refuses the namespaces returns FALL_BACK
  * before anything ran, so auto can use bwrap instead.
  */
 static int run_native(const struct plan *pl, const struct policy *p, const struct launch_opts *o,
@@ -768,7 +776,7 @@ static int run_native(const struct plan *pl, const struct policy *p, const struc
         free_envp(ctx.envp);
         if (o->may_fall_back &&
             (err == EPERM || err == EACCES || err == ENOSPC || err == EUSERS || err == EINVAL))
-            return -1;
+            return FALL_BACK;
         res->class = "setup_error";
         res->ended = monotonic_seconds();
         if (!diagnose_userns())
@@ -893,7 +901,7 @@ static int dispatch(const struct policy *p, const struct launch_opts *o, char *c
     struct plan pl;
     plan_build(p, &pl);
     int st;
-    if (o->backend == BACKEND_NATIVE && (st = run_native(&pl, p, o, cmd, res)) != -1) {
+    if (o->backend == BACKEND_NATIVE && (st = run_native(&pl, p, o, cmd, res)) != FALL_BACK) {
         plan_free(&pl);
         return st;
     }

@@ -521,12 +521,16 @@ static char *explain_header(const struct backend_choice *be, const char *bw)
                        : xasprintf("# backend: %s\n", what);
 }
 
-static int cmd_run_or_explain(int argc, char **argv, enum command cmd)
+/*
+ * run, explain or repl with parsed options (parse_opts', or another
+ * front end's mapped onto them); started: when sandlot started, for the
+ * status report.
+ */
+static int stage_main(enum command cmd, struct opts *op, double started)
 {
-    struct opts o;
+    struct opts o = *op;
     struct stage_run sr = {.o = &o, .report = {.class = "setup_error", .status = EXIT_SANDLOT}};
-    sr.started = monotonic_seconds();
-    parse_opts(argc, argv, cmd, &o);
+    sr.started = started;
     if (status_wanted()) {
         die_hook = report_setup_error;
         die_hook_arg = &sr;
@@ -614,6 +618,15 @@ static int cmd_run_or_explain(int argc, char **argv, enum command cmd)
     free(bw);
     free(helper);
     free(self);
+    return status;
+}
+
+static int cmd_run_or_explain(int argc, char **argv, enum command cmd)
+{
+    double started = monotonic_seconds();
+    struct opts o;
+    parse_opts(argc, argv, cmd, &o);
+    int status = stage_main(cmd, &o, started);
     free(o.effects);
     free(o.policies);
     return status;
