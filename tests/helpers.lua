@@ -14,6 +14,13 @@ H.SANDLOT = H.ROOT .. "/sandlot"
 H.TESTCONF = H.ROOT .. "/build/sandlot-testconf"
 H.TEST_SYSTEM_DIR = H.ROOT .. "/build/test-etc/sandlot/policies.d"
 
+--- Empty the tests' system layer (build/test-etc), then write text, if
+-- any, as its 00-site.lua: an administrator's file for the testconf build.
+function H.system_layer(text)
+  os.execute("rm -rf " .. H.q(H.TEST_SYSTEM_DIR) .. " && mkdir -p " .. H.q(H.TEST_SYSTEM_DIR))
+  if text then H.write(H.TEST_SYSTEM_DIR .. "/00-site.lua", text) end
+end
+
 --- The backend this run of the suite exercises (tools/run-tests.sh runs it
 -- once per backend): every sandlot call gets SANDLOT_ISOLATION from it
 -- unless the spec names a backend itself.
