@@ -99,9 +99,9 @@ describe("noether EffectSet JSON", function()
     { '[{"effect":"FsRead","path":"rel"}]', "path must be absolute" },
     { '[{"effect":"Cost","cents":-2}]', "non%-negative integer" },
     { '[{"effect":"Cost","cents":1.5}]', "non%-negative integer" },
-    { '[{"effect":"Network","extra":1}]', 'unexpected field "extra"' },
+    { '[{"effect":"Network","extra":1}]', 'unknown field "extra"' },
     { '[{"path":"/x"}]', 'missing "effect" tag' },
-    { '{"effects":[],"other":1}', 'unexpected field "other"' },
+    { '{"effects":[],"other":1}', 'unknown field "other"' },
     { '"network"', "expected an array" },
     { "[1]", "expected an object" },
     { "false", "expected an array" }, -- found by fuzz/fuzz_effects.c

@@ -71,7 +71,7 @@ function M.build(opts)
     -- and user layers still run after it, so their seals and additions hold,
     -- then the --policy files.
     require("sandlot.noether").import(policy, opts.policy_json,
-                                      opts.policy_json_name or "policy-json")
+                                      opts.policy_json_name or "policy-json", ctx.host)
     list = loader.collect({ dirs = dirs, files = opts.policy_files, system_first = true })
     for i = #list, 1, -1 do
       if list[i].builtin then table.remove(list, i) end
