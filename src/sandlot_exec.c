@@ -17,6 +17,8 @@
  * whatever the policy mounts.
  */
 
+#include "execfail.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,8 +80,5 @@ int main(int argc, char **argv)
             close((int)i);
     }
     execvp(argv[3], argv + 3);
-    int err = errno;
-    fprintf(stderr, "sandlot: %s: %s\n", argv[3],
-            err == ENOENT ? "command not found in the sandbox" : strerror(err));
-    return (err == ENOENT || err == ENOTDIR) ? 127 : 126;
+    return execfail_report(argv[3], errno); /* 127 not found, 126 not executable */
 }
