@@ -91,6 +91,7 @@ end
 -- opts.env     extra environment variables {NAME = value}
 -- opts.stdin   text fed to standard input
 -- opts.bin     "testconf" for the build whose system layer is the tests' own
+-- opts.exe     the path to run instead (e.g. a noether-sandbox symlink)
 -- Returns {code = exit status, out = stdout, err = stderr}.
 function H.run(args, opts)
   opts = opts or {}
@@ -108,7 +109,7 @@ function H.run(args, opts)
   for k, v in pairs(opts.env or {}) do env[k] = v end
   for k, v in pairs(env) do words[#words + 1] = H.q(k .. "=" .. v) end
   if opts.user == "nobody" then words[#words + 1] = "HOME=/nonexistent" end
-  words[#words + 1] = H.q(H.bin_dir() .. "/" .. bin)
+  words[#words + 1] = H.q(opts.exe or (H.bin_dir() .. "/" .. bin))
   for _, a in ipairs(args) do words[#words + 1] = H.q(a) end
   local stdin = "/dev/null"
   if opts.stdin then
