@@ -305,7 +305,9 @@ function M.import(policy, text, what, host)
       if extra.limits ~= nil then
         if not is_object(extra.limits) then fail(what, "sandlot.limits must be an object") end
         for name, v in pairs(extra.limits) do
-          if json.is_big(v) then fail(what, "sandlot.limits.%s: %s is too large", name, v.digits) end
+          if json.is_big(v) then
+            fail(what, "sandlot.limits.%s: %s is too large", name, v.digits)
+          end
           local n = type(v) == "number" and math.tointeger(v)
           policy:limit(name, n or v)
         end
