@@ -129,7 +129,12 @@ function M.decode(text)
     error(err or doc, 0)
   end
   if count > 0 or (type(doc) == "table" and text:find("u0000", 1, true)) then
-    local found = type(doc) == "table" and restore(doc, 0) or 0
+    local found = 0
+    if type(doc) == "table" then
+      found = restore(doc, 0)
+    elseif type(doc) == "string" and doc:sub(1, #MARK) == MARK then
+      doc, found = exact(doc:sub(#MARK + 1)), 1
+    end
     if found ~= count then
       error("a string begins with NUL followed by sandlot's internal integer marker", 0)
     end
