@@ -242,6 +242,11 @@ describe("noether IsolationPolicy JSON", function()
       .. '"sandlot":{"mounts":[]}}', "ro_binds disagree with sandlot.mounts" },
     { '{"ro_binds":[],"network":false,"env_allowlist":[],"sandlot":{"seal":1}}',
       'unknown field "seal" in "sandlot"' },
+    { '{"ro_binds":[],"network":false,"env_allowlist":[],"sandlot":{"mounts":'
+      .. '[{"kind":"tmpfs","target":"/x","mode":"rw"}]}}',
+      'unknown field "mode" in sandlot.mounts entry #1' },
+    { '{"ro_binds":[],"network":false,"env_allowlist":[],"sandlot":{"seccomp":{"allow":[]}}}',
+      'unknown field "allow" in sandlot.seccomp' },
   }
   for _, case in ipairs(bad) do
     it("refuses " .. case[1], function()

@@ -197,6 +197,19 @@ for _, user in ipairs(H.users()) do
           assert.are.equal(127, r.code, r.err)
         end)
 
+        it("takes noether's documented example on stdin", function()
+          -- it binds only /nix/store: where that is missing the bind fails
+          -- (exit 2, nothing ran); where it exists /bin/true is not inside
+          local r = personality(spelling, { "--", "/bin/true" },
+                                { stdin = fixture("documented.json"), user = user })
+          if H.exists("/nix/store") then
+            assert.are.equal(127, r.code, r.err)
+          else
+            assert.are.equal(2, r.code, r.err)
+            assert.is_truthy(r.err:find("bind source /nix/store", 1, true), r.err)
+          end
+        end)
+
         it("takes --policy-file; the command then reads its own stdin", function()
           local f = fixture_file("v0.7.1.json")
           for _, args in ipairs({ { "--policy-file", f }, { "--policy-file=" .. f } }) do
