@@ -35,7 +35,7 @@ endif
 
 SRCS := src/main.c src/util.c src/policy.c src/bwrap.c src/run.c src/lua_vm.c \
         src/lua_core.c src/repl.c src/filter.c src/status.c src/doctor.c src/native.c \
-        src/landlock.c src/rules.c src/identity.c
+        src/landlock.c src/rules.c src/identity.c src/execfail.c
 LUA_FILES := $(sort $(wildcard lua/sandlot/*.lua))
 POLICY_FILES := $(sort $(wildcard policies.d/*.lua))
 BUILD := build/$(if $(filter 1,$(SANITIZE)),asan,default)
@@ -56,9 +56,10 @@ sandlot: $(BUILD)/sandlot FORCE
 	@cmp -s $< $@ || cp -f $< $@
 
 # The exec helper is static so it runs under any policy's mounts.  It
-# applies Landlock with the same code as the native backend (landlock.c).
-sandlot-exec: src/sandlot_exec.c src/landlock.c src/landlock.h
-	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -static -Isrc -o $@ src/sandlot_exec.c src/landlock.c
+# applies Landlock with the same code as the native backend (landlock.c),
+# and names a missing interpreter as native does (execfail.c).
+sandlot-exec: src/sandlot_exec.c src/landlock.c src/landlock.h src/execfail.c src/execfail.h
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -static -Isrc -o $@ src/sandlot_exec.c src/landlock.c src/execfail.c
 
 $(BUILD)/%.o: src/%.c src/*.h Makefile | $(BUILD)
 	$(CC) $(ALL_CFLAGS) -DSANDLOT_SYSCONFDIR='"$(SYSCONFDIR)"' -Isrc -c -o $@ $<
@@ -111,7 +112,7 @@ FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -g -O1 -fno-omit-frame-pointer \
                -DLUA_CMOD_DIR='"$(LUA_CMOD)"' -Isrc
 FUZZ_OBJS := $(patsubst src/%.c,build/fuzz/%.o,src/util.c src/policy.c src/bwrap.c \
              src/lua_vm.c src/lua_core.c src/filter.c src/doctor.c src/status.c \
-             src/native.c src/run.c src/landlock.c src/rules.c src/identity.c) \
+             src/native.c src/run.c src/landlock.c src/rules.c src/identity.c src/execfail.c) \
              build/fuzz/embedded.o
 
 build/fuzz/%.o: src/%.c src/*.h Makefile
@@ -154,9 +155,11 @@ install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR)/sandlot
 	install -m 0755 sandlot $(DESTDIR)$(BINDIR)/sandlot
 	install -m 0755 sandlot-exec $(DESTDIR)$(LIBEXECDIR)/sandlot/sandlot-exec
+	ln -sf sandlot $(DESTDIR)$(BINDIR)/noether-sandbox
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/sandlot $(DESTDIR)$(LIBEXECDIR)/sandlot/sandlot-exec
+	rm -f $(DESTDIR)$(BINDIR)/sandlot $(DESTDIR)$(BINDIR)/noether-sandbox \
+	      $(DESTDIR)$(LIBEXECDIR)/sandlot/sandlot-exec
 
 clean:
 	rm -rf build sandlot sandlot-exec tests/probe tests/ptydrive

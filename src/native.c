@@ -1,6 +1,7 @@
 /* native.c: the native backend; see native.h. */
 #include "native.h"
 #include "doctor.h"
+#include "execfail.h"
 #include "identity.h"
 #include "rules.h"
 #include "run.h"
@@ -734,10 +735,7 @@ __attribute__((noreturn)) static void command(const struct native_ctx *ctx, char
             close(fd);
     environ = ctx->envp;
     execvp(cmd[0], cmd);
-    int err = errno;
-    fprintf(stderr, "sandlot: %s: %s\n", cmd[0],
-            err == ENOENT ? "command not found in the sandbox" : strerror(err));
-    _exit(err == ENOENT || err == ENOTDIR ? EXIT_NOTFOUND : EXIT_NOEXEC);
+    _exit(execfail_report(cmd[0], errno));
 }
 
 

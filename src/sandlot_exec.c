@@ -23,6 +23,7 @@
  * bwrap's generic 1.  Built static so it runs whatever the policy mounts.
  */
 
+#include "execfail.h"
 #include "landlock.h"
 
 #include <errno.h>
@@ -109,8 +110,5 @@ int main(int argc, char **argv)
     }
     char **cmd = argv + sep + 1;
     execvp(cmd[0], cmd);
-    int err_no = errno;
-    fprintf(stderr, "sandlot: %s: %s\n", cmd[0],
-            err_no == ENOENT ? "command not found in the sandbox" : strerror(err_no));
-    return (err_no == ENOENT || err_no == ENOTDIR) ? 127 : 126;
+    return execfail_report(cmd[0], errno); /* 127 not found, 126 not executable */
 }
