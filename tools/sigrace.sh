@@ -101,7 +101,7 @@ while read -r i mode delay; do
         fi
         kill -KILL "$s"
     fi
-    wait "$s"
+    { wait "$s"; } 2>/dev/null # no "Killed" from the shell
     left=$(marked "$m")
     # what sandlot killed may take a moment to go: count what stays 2 s
     k=0
