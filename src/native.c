@@ -768,6 +768,10 @@ void native_child(const struct native_ctx *ctx)
     sigemptyset(&sa.sa_mask);
     for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
         sigaction(forwarded[i], &sa, NULL);
+    /* blocked since the clone (run.c): one forwarded meanwhile lands now */
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
 
     int *fds = xcalloc(pl->n, sizeof *fds);
     for (size_t i = 0; i < pl->n; i++)

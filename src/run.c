@@ -71,30 +71,81 @@ static void install_handlers(double timeout)
     }
 }
 
-/* In the child before exec: default dispositions and an empty mask. */
-static void reset_signals(void)
+/* The signals whose handlers name child_pid: the forwarded ones and SIGALRM. */
+static void handled_signals(sigset_t *set)
 {
-    sigset_t none;
+    sigemptyset(set);
+    for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
+        sigaddset(set, forwarded[i]);
+    sigaddset(set, SIGALRM);
+}
+
+static sigset_t mask_before; /* the mask sandlot had before arm_signals() */
+
+/*
+ * Arm forwarding and the timeout, with their signals blocked until
+ * child_started() has named the child: a signal that lands while the
+ * child is being forked or cloned waits instead of reaching a handler
+ * that has no child to forward it to (it used to be lost, and sandlot
+ * then waited for a command that ran to its end).
+ */
+static void arm_signals(double timeout)
+{
+    sigset_t block;
+    handled_signals(&block);
+    sigprocmask(SIG_BLOCK, &block, &mask_before);
+    install_handlers(timeout);
+}
+
+/*
+ * In the parent, once fork or clone has returned pid: name the child the
+ * handlers signal (its own process group first when kill_group), then
+ * restore the mask, which delivers and forwards what came meanwhile.
+ */
+static void child_started(pid_t pid)
+{
+    if (kill_group)
+        setpgid(pid, pid);
+    child_pid = pid;
+    sigprocmask(SIG_SETMASK, &mask_before, NULL);
+}
+
+/*
+ * In the child before exec: default dispositions, then an empty mask,
+ * so that a signal forwarded to it before this point (held pending by
+ * the mask it inherited) now takes its default effect.  With hold, the
+ * forwarded signals stay blocked: the native pid 1 unblocks them once its
+ * own handlers are in place, as a pid namespace's init discards a signal
+ * it has no handler for.
+ */
+static void reset_signals(bool hold)
+{
+    sigset_t mask;
     for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
         signal(forwarded[i], SIG_DFL);
     signal(SIGALRM, SIG_DFL);
     signal(SIGPIPE, SIG_DFL);
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
+    sigemptyset(&mask);
+    for (size_t i = 0; hold && i < sizeof forwarded / sizeof forwarded[0]; i++)
+        sigaddset(&mask, forwarded[i]);
+    sigprocmask(SIG_SETMASK, &mask, NULL);
 }
 
 /*
  * Arm forwarding and the timeout, then fork.  Returns the child's pid in
- * the parent and 0 in the child, whose signals are back to defaults.
+ * the parent, where the handlers already reach it, and 0 in the child,
+ * whose signals are back to defaults.
  */
 static pid_t start_child(double timeout)
 {
-    install_handlers(timeout);
+    arm_signals(timeout);
     pid_t pid = fork();
     if (pid < 0)
         die("fork: %s", strerror(errno));
     if (pid == 0)
-        reset_signals();
+        reset_signals(false);
+    else
+        child_started(pid);
     return pid;
 }
 
@@ -344,25 +395,31 @@ static int supervise(pid_t pid, int ready_rd, struct run_result *res, int *statu
  * sandbox running.  sandlot is the subreaper of its bwrap (run_bwrap), so
  * such an orphan is sandlot's child by the time bwrap has been reaped:
  * kill it (SIGKILL reaches a pid namespace's init from outside, and takes
- * the namespace down) and reap it.
+ * the namespace down) and reap it.  Round after round until sandlot has
+ * no child left, so that nothing reparented while a round ran is missed.
  */
 static void kill_orphans(void)
 {
-    char path[64], buf[1024];
+    char path[64], buf[4096];
     snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)getpid());
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
-    if (fd >= 0)
-        close(fd);
-    buf[n > 0 ? n : 0] = '\0';
-    char *end;
-    for (const char *s = buf;; s = end) {
-        long pid = strtol(s, &end, 10);
-        if (end == s)
-            break;
-        kill((pid_t)pid, SIGKILL);
-        while (waitpid((pid_t)pid, NULL, 0) < 0 && errno == EINTR)
-            ;
+    for (bool any = true; any;) {
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+        if (fd >= 0)
+            close(fd);
+        buf[n > 0 ? n : 0] = '\0';
+        any = false;
+        char *end;
+        /* "PID PID ": a number cut short by the buffer is left to the next round */
+        for (const char *s = buf;; s = end + 1) {
+            long pid = strtol(s, &end, 10);
+            if (end == s || *end != ' ')
+                break;
+            any = true;
+            kill((pid_t)pid, SIGKILL);
+            while (waitpid((pid_t)pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+        }
     }
 }
 
@@ -458,7 +515,6 @@ int run_bwrap(const struct policy *p, const struct run_opts *o, char *const *cmd
         fprintf(stderr, "sandlot: cannot execute %s: %s\n", argv[0], strerror(errno));
         _exit(EXIT_SANDLOT);
     }
-    child_pid = pid;
     for (size_t i = 0; i < npass; i++)
         close(pass[i]);
     free(pass);
@@ -636,11 +692,11 @@ int run_native(const struct policy *p, const struct run_opts *o, char *const *cm
     struct native_ctx ctx = {p, &plan, id.uid, id.gid, ready[1], alive[0], filt[0],
                              policy_envp(p), cmd, ids[0], trees};
 
-    install_handlers(o->timeout);
+    arm_signals(o->timeout);
     /* fork-like clone (no new stack): the child is pid 1 of the new pid namespace */
     pid_t pid = (pid_t)syscall(SYS_clone, native_clone_flags(p) | SIGCHLD, NULL, NULL, NULL, 0);
     if (pid == 0) {
-        reset_signals();
+        reset_signals(true);
         close(ready[0]);
         close(alive[1]);
         close(filt[1]);
@@ -649,6 +705,10 @@ int run_native(const struct policy *p, const struct run_opts *o, char *const *cm
         native_child(&ctx);
     }
     int err = errno;
+    if (pid > 0)
+        child_started(pid);
+    else
+        sigprocmask(SIG_SETMASK, &mask_before, NULL); /* as before arm_signals() */
     close(ready[1]);
     close(alive[0]);
     close(filt[0]);
@@ -674,7 +734,6 @@ int run_native(const struct policy *p, const struct run_opts *o, char *const *cm
                     strerror(err));
         return EXIT_SANDLOT;
     }
-    child_pid = pid;
     /* compiled while the sandbox is being built: libseccomp takes a while */
     send_filter(p, filt[1]);
     int status;
@@ -712,8 +771,6 @@ int run_unsandboxed(const struct policy *p, const struct run_opts *o, char *cons
         fprintf(stderr, "sandlot: %s: %s\n", cmd[0], strerror(err));
         _exit(err == ENOENT || err == ENOTDIR ? EXIT_NOTFOUND : EXIT_NOEXEC);
     }
-    setpgid(pid, pid);
-    child_pid = pid;
     res->ready = monotonic_seconds();
     int status = wait_child(pid);
     free_envp(envp);
