@@ -717,6 +717,8 @@ int run_native(const struct policy *p, const struct run_opts *o, char *const *cm
     free_trees(trees, &plan);
     if (pid > 0 && id.root)
         map_ids(pid, p, &id, ids[1]);
+    else if (ids[1] >= 0)
+        close(ids[1]);
     identity_release(&id);
     if (pid < 0) {
         close(ready[0]);
