@@ -728,8 +728,11 @@ __attribute__((noreturn)) static void command(const struct native_ctx *ctx, char
         }
     }
     /* what sandlot-exec does under bwrap: ready byte, close all, exec */
-    while (write(ctx->ready_fd, "R", 1) < 0 && errno == EINTR)
+    ssize_t w; /* sandlot gone (EPIPE): nobody supervises, so nothing runs */
+    while ((w = write(ctx->ready_fd, "R", 1)) < 0 && errno == EINTR)
         ;
+    if (w != 1)
+        _exit(EXIT_SANDLOT);
     if (syscall(SYS_close_range, 3, ~0u, 0) != 0)
         for (int fd = 3; fd < 65536; fd++)
             close(fd);

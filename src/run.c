@@ -264,17 +264,13 @@ static void host_identity(const struct run_opts *o, struct identity *id)
 
 /*
  * In a child of a root invoker: become the sandbox's host identity for
- * good, or exit 125.  A change of ids clears the parent-death signal, so
- * it is set again (exec keeps it), and a parent already gone ends us.
+ * good, or exit 125.  (This clears the parent-death signal, which the
+ * child had none of: bwrap arms its own, in the order its sandbox needs.)
  */
 static void become(const struct identity *id)
 {
-    pid_t parent = getppid();
-    if (identity_become(id->uid, id->gid, false) && prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == 0) {
-        if (getppid() != parent)
-            _exit(EXIT_SANDLOT);
+    if (identity_become(id->uid, id->gid, false))
         return;
-    }
     fprintf(stderr, "sandlot: cannot become uid %u gid %u: %s\n", id->uid, id->gid,
             strerror(errno));
     _exit(EXIT_SANDLOT);

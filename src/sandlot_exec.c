@@ -100,8 +100,12 @@ int main(int argc, char **argv)
         return SETUP_FAILED;
     }
     free(rules);
-    while (write((int)fd, "R", 1) < 0 && errno == EINTR)
+    /* sandlot gone (EPIPE: nobody reads the pipe) means nobody supervises: run nothing */
+    ssize_t w;
+    while ((w = write((int)fd, "R", 1)) < 0 && errno == EINTR)
         ;
+    if (w != 1)
+        return SETUP_FAILED;
     if (close_range(3, ~0u, 0) != 0) {
         /* Older kernels: close one by one up to the soft limit. */
         long max = sysconf(_SC_OPEN_MAX);

@@ -114,6 +114,9 @@ while read -r i mode delay; do
         survived=$((survived + 1))
         echo "sigrace: launch $i (mode $mode, delay $delay): outlived sandlot:" \
              $left >&2
+        if [ -n "${SIGRACE_DEBUG:-}" ]; then
+            for p in $left; do ps -o pid,ppid,user,stat,wchan:20,cmd -p "$p" >&2; done
+        fi
         for p in $left; do kill -KILL "$p" 2>/dev/null; done
     fi
 done <<EOF
