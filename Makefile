@@ -34,8 +34,9 @@ ALL_LDFLAGS += -fsanitize=address,undefined
 endif
 
 SRCS := src/main.c src/util.c src/policy.c src/plan.c src/cmdline.c src/bwrap.c src/launch.c \
-        src/child.c src/lua_main.c src/lua_vm.c src/lua_core.c src/repl.c src/filter.c \
-        src/status.c src/doctor.c src/native.c src/landlock.c src/rules.c src/identity.c
+        src/child.c src/execfail.c src/lua_main.c src/lua_vm.c src/lua_core.c src/repl.c \
+        src/filter.c src/status.c src/doctor.c src/native.c src/landlock.c src/rules.c \
+        src/identity.c
 LUA_FILES := $(sort $(wildcard lua/sandlot/*.lua))
 POLICY_FILES := $(sort $(wildcard policies.d/*.lua))
 BUILD := build/$(if $(filter 1,$(SANITIZE)),asan,default)
@@ -56,10 +57,11 @@ sandlot: $(BUILD)/sandlot FORCE
 	@cmp -s $< $@ || cp -f $< $@
 
 # The exec helper is static so it runs under any policy's mounts.  It
-# applies Landlock with the same code as the native backend (landlock.c)
-# and execs the command the way the native backend does (child.c).
-EXEC_SRCS := src/sandlot_exec.c src/landlock.c src/child.c
-sandlot-exec: $(EXEC_SRCS) src/landlock.h src/child.h
+# applies Landlock with the same code as the native backend (landlock.c),
+# and execs the command (a failure named, a missing interpreter too) the
+# way the native backend does (child.c, execfail.c).
+EXEC_SRCS := src/sandlot_exec.c src/landlock.c src/child.c src/execfail.c
+sandlot-exec: $(EXEC_SRCS) src/landlock.h src/child.h src/execfail.h
 	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -static -Isrc -o $@ $(EXEC_SRCS)
 
 $(BUILD)/%.o: src/%.c src/*.h Makefile | $(BUILD)
@@ -117,7 +119,7 @@ fuzz_objs = $(patsubst %,build/fuzz/%.o,$(1))
 FUZZ_OBJS_path := $(call fuzz_objs,util policy filter)
 FUZZ_OBJS_argv := $(FUZZ_OBJS_path) $(call fuzz_objs,plan rules landlock cmdline bwrap)
 FUZZ_OBJS_effects := $(FUZZ_OBJS_argv) $(call fuzz_objs,lua_vm lua_core doctor status native \
-                     child identity) build/fuzz/embedded.o
+                     child execfail identity) build/fuzz/embedded.o
 FUZZ_OBJS_policy_json := $(FUZZ_OBJS_effects)
 .SECONDARY: $(FUZZ_OBJS_effects)
 
@@ -162,9 +164,11 @@ install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR)/sandlot
 	install -m 0755 sandlot $(DESTDIR)$(BINDIR)/sandlot
 	install -m 0755 sandlot-exec $(DESTDIR)$(LIBEXECDIR)/sandlot/sandlot-exec
+	ln -sf sandlot $(DESTDIR)$(BINDIR)/noether-sandbox
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/sandlot $(DESTDIR)$(LIBEXECDIR)/sandlot/sandlot-exec
+	rm -f $(DESTDIR)$(BINDIR)/sandlot $(DESTDIR)$(BINDIR)/noether-sandbox \
+	      $(DESTDIR)$(LIBEXECDIR)/sandlot/sandlot-exec
 
 clean:
 	rm -rf build sandlot sandlot-exec tests/probe tests/ptydrive

@@ -62,6 +62,13 @@ tab=$(printf '\t')
     printf 'lua5.4 -e "" (VM reference)\t/usr/bin/lua5.4\t-e\t\n'
     printf 'sandlot run --isolate native -- /bin/true\t%s\trun\t--isolate\tnative\t--\t/bin/true\n' "$S"
     printf 'kernel floor: clone into the same namespaces, fork, exec /bin/true\t%s\n' "$work/ns_floor"
+    # BASELINE=/path/to/an/older/sandlot: the same three launches by it, in
+    # the same alternating run, for before/after ratios (rows after 9)
+    if [ -n "${BASELINE:-}" ]; then
+        printf 'baseline: run --isolate bwrap -- /bin/true\t%s\trun\t--isolate\tbwrap\t--\t/bin/true\n' "$BASELINE"
+        printf 'baseline: explain (policy only)\t%s\texplain\n' "$BASELINE"
+        printf 'baseline: run --isolate native -- /bin/true\t%s\trun\t--isolate\tnative\t--\t/bin/true\n' "$BASELINE"
+    fi
     if command -v firejail >/dev/null 2>&1; then
         printf 'firejail --noprofile --net=none\t%s\t--quiet\t--noprofile\t--net=none\t/bin/true\n' \
             "$(command -v firejail)"
@@ -85,6 +92,9 @@ if command -v valgrind >/dev/null 2>&1; then
     i_effects=$(instr "$S" explain -e "$effects")
     i_effects100=$(instr "$S" explain -e "$effects100")
     i_lua=$(instr /usr/bin/lua5.4 "$work/empty.lua")
+    if [ -n "${BASELINE:-}" ]; then
+        i_base_explain=$(instr "$BASELINE" explain)
+    fi
 fi
 
 med() { echo "$table" | awk -F'|' -v r="$1" '$2+0 == r { gsub(/ /, "", $4); print $4 }'; }
@@ -127,6 +137,9 @@ t3=$(( extra_rss <= 4096 ))
         echo "| sandlot explain, 100 effects | $i_effects100 |"
         echo "| sandlot explain, 1000 effects | $i_effects |"
         echo "| lua5.4 on an empty chunk | $i_lua |"
+        if [ -n "${i_base_explain:-}" ]; then
+            echo "| baseline: sandlot explain | $i_base_explain |"
+        fi
         echo
         per() { awk -v a="$1" -v b="$i_explain" -v n="$2" 'BEGIN { printf "%.0f", (a - b) / n }'; }
         echo "Linearity: per policy script $(per "$i_scripts" 100) instructions at 100," \

@@ -1,5 +1,6 @@
 /* child.c: between fork and exec; see child.h. */
 #include "child.h"
+#include "execfail.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -12,15 +13,17 @@ const int child_forwarded_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
 const size_t child_nforwarded_signals =
     sizeof child_forwarded_signals / sizeof child_forwarded_signals[0];
 
-void child_reset_signals(void)
+void child_reset_signals(bool hold)
 {
-    sigset_t none;
+    sigset_t mask;
     for (size_t i = 0; i < child_nforwarded_signals; i++)
         signal(child_forwarded_signals[i], SIG_DFL);
     signal(SIGALRM, SIG_DFL);
     signal(SIGPIPE, SIG_DFL);
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
+    sigemptyset(&mask);
+    for (size_t i = 0; hold && i < child_nforwarded_signals; i++)
+        sigaddset(&mask, child_forwarded_signals[i]);
+    sigprocmask(SIG_SETMASK, &mask, NULL);
 }
 
 void child_close_fds(void)
@@ -55,7 +58,8 @@ bool child_apply_limits(const struct child_limit *limits, size_t n, char *err, s
 
 void child_exec_failed(const char *name, int err, bool in_sandbox)
 {
-    fprintf(stderr, "sandlot: %s: %s\n", name,
-            err == ENOENT && in_sandbox ? "command not found in the sandbox" : strerror(err));
+    if (in_sandbox) /* names a missing interpreter too */
+        _exit(execfail_report(name, err));
+    fprintf(stderr, "sandlot: %s: %s\n", name, strerror(err));
     _exit(err == ENOENT || err == ENOTDIR ? 127 : 126);
 }

@@ -5,7 +5,7 @@
  * children launch.c forks for bwrap and for --isolate none.
  *
  * Plain libc: no policy model, no Lua, nothing that allocates, so the
- * static helper can link it alone.
+ * static helper can link it (with execfail.c).
  */
 #ifndef SANDLOT_CHILD_H
 #define SANDLOT_CHILD_H
@@ -17,8 +17,15 @@
 extern const int child_forwarded_signals[];
 extern const size_t child_nforwarded_signals;
 
-/* Default dispositions for every signal sandlot handles, and an empty mask. */
-void child_reset_signals(void);
+/*
+ * Default dispositions for every signal sandlot handles, then an empty
+ * mask, so that a signal forwarded before this point (held pending by the
+ * mask inherited from launch.c) now takes its default effect.  With hold,
+ * the forwarded signals stay blocked: the native pid 1 unblocks them once
+ * its own handlers are in place, as a pid namespace's init discards a
+ * signal it has no handler for.
+ */
+void child_reset_signals(bool hold);
 
 /* Close every descriptor above 2: nothing sandlot held open reaches the command. */
 void child_close_fds(void);
@@ -40,7 +47,8 @@ bool child_apply_limits(const struct child_limit *limits, size_t n, char *err, s
 /*
  * exec failed with errno err for the command name: one line on stderr,
  * then the statuses of DESIGN.md, 127 (not found) or 126 (found, not
- * executable).  in_sandbox: "not found" means not found in the sandbox.
+ * executable).  in_sandbox: the diagnosis of execfail.h (not found in the
+ * sandbox, or which interpreter is missing).
  */
 __attribute__((noreturn)) void child_exec_failed(const char *name, int err, bool in_sandbox);
 

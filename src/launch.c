@@ -44,17 +44,6 @@ static void forward(int sig)
         kill(kill_group ? -child_pid : child_pid, sig);
 }
 
-/*
- * The child is known from now on: a signal that came before (forward()
- * had no one to pass it to) goes to it now, or the sandbox would run on.
- */
-static void track_child(pid_t pid)
-{
-    child_pid = pid;
-    if (got_signal)
-        kill(kill_group ? -pid : pid, got_signal);
-}
-
 static void on_alarm(int sig)
 {
     (void)sig;
@@ -98,17 +87,63 @@ PRINTF_LIKE(2, 3) static int setup_error(struct run_result *res, const char *fmt
     return EXIT_SANDLOT;
 }
 
+/* The signals whose handlers name child_pid: the forwarded ones and SIGALRM. */
+static void handled_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    for (size_t i = 0; i < child_nforwarded_signals; i++)
+        sigaddset(set, child_forwarded_signals[i]);
+    sigaddset(set, SIGALRM);
+}
+
+static sigset_t mask_before; /* the mask sandlot had before arm_signals() */
+
+/*
+ * Arm forwarding and the timeout, with their signals blocked until
+ * child_started() has named the child: a signal that lands while the
+ * child is being forked or cloned waits instead of reaching a handler
+ * that has no child to forward it to (it used to be lost, and sandlot
+ * then waited for a command that ran to its end).
+ */
+static void arm_signals(double timeout)
+{
+    sigset_t block;
+    handled_signals(&block);
+    sigprocmask(SIG_BLOCK, &block, &mask_before);
+    install_handlers(timeout);
+}
+
+/*
+ * In the parent, once fork or clone has returned: name the child the
+ * handlers signal (its own process group first when kill_group), then
+ * restore the mask, which delivers and forwards what came meanwhile.
+ * pid < 0 (no child): only the mask.
+ */
+static void child_started(pid_t pid)
+{
+    if (pid > 0 && kill_group)
+        setpgid(pid, pid);
+    if (pid > 0)
+        child_pid = pid;
+    sigprocmask(SIG_SETMASK, &mask_before, NULL);
+}
+
 /*
  * Arm forwarding and the timeout, then fork.  Returns the child's pid in
- * the parent (-1 with errno: no child) and 0 in the child, whose signals
- * are back to defaults.
+ * the parent, where the handlers already reach it (-1 with errno: no
+ * child), and 0 in the child, whose signals are back to defaults.
  */
 static pid_t start_child(double timeout)
 {
-    install_handlers(timeout);
+    arm_signals(timeout);
     pid_t pid = fork();
-    if (pid == 0)
-        child_reset_signals();
+    if (pid == 0) {
+        child_reset_signals(false);
+        return 0;
+    }
+    int err = errno;
+    child_started(pid);
+    errno = err;
     return pid;
 }
 
@@ -214,17 +249,13 @@ static void free_sources(struct source *src, size_t n)
 
 /*
  * In a child of a root invoker: become the sandbox's host identity for
- * good, or exit 125.  A change of ids clears the parent-death signal, so
- * it is set again (exec keeps it), and a parent already gone ends us.
+ * good, or exit 125.  (This clears the parent-death signal, which the
+ * child had none of: bwrap arms its own, in the order its sandbox needs.)
  */
 static void become(const struct identity *id)
 {
-    pid_t parent = getppid();
-    if (identity_become(id->uid, id->gid, false) && prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == 0) {
-        if (getppid() != parent)
-            _exit(EXIT_SANDLOT);
+    if (identity_become(id->uid, id->gid, false))
         return;
-    }
     fprintf(stderr, "sandlot: cannot become uid %u gid %u: %s\n", id->uid, id->gid,
             strerror(errno));
     _exit(EXIT_SANDLOT);
@@ -348,25 +379,31 @@ static int supervise(pid_t pid, int ready_rd, struct run_result *res, int *statu
  * sandbox running.  sandlot is the subreaper of its bwrap (run_bwrap), so
  * such an orphan is sandlot's child by the time bwrap has been reaped:
  * kill it (SIGKILL reaches a pid namespace's init from outside, and takes
- * the namespace down) and reap it.
+ * the namespace down) and reap it.  Round after round until sandlot has
+ * no child left, so that nothing reparented while a round ran is missed.
  */
 static void kill_orphans(void)
 {
-    char path[64], buf[1024];
+    char path[64], buf[4096];
     snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)getpid());
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
-    if (fd >= 0)
-        close(fd);
-    buf[n > 0 ? n : 0] = '\0';
-    char *end;
-    for (const char *s = buf;; s = end) {
-        long pid = strtol(s, &end, 10);
-        if (end == s)
-            break;
-        kill((pid_t)pid, SIGKILL);
-        while (waitpid((pid_t)pid, NULL, 0) < 0 && errno == EINTR)
-            ;
+    for (bool any = true; any;) {
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+        if (fd >= 0)
+            close(fd);
+        buf[n > 0 ? n : 0] = '\0';
+        any = false;
+        char *end;
+        /* "PID PID ": a number cut short by the buffer is left to the next round */
+        for (const char *s = buf;; s = end + 1) {
+            long pid = strtol(s, &end, 10);
+            if (end == s || *end != ' ')
+                break;
+            any = true;
+            kill((pid_t)pid, SIGKILL);
+            while (waitpid((pid_t)pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+        }
     }
 }
 
@@ -532,8 +569,6 @@ static int run_bwrap(const struct plan *pl, const struct policy *p, const struct
         fprintf(stderr, "sandlot: cannot execute %s: %s\n", argv[0], strerror(errno));
         _exit(EXIT_SANDLOT);
     }
-    if (pid > 0)
-        track_child(pid);
     int ready_rd = ready[0];
     h.fd[0] = -1; /* ready[0]: supervise reads it, then closes it */
     for (size_t i = 1; i < h.n; i++)
@@ -745,11 +780,11 @@ static int run_native(const struct plan *pl, const struct policy *p, const struc
     struct native_ctx ctx = {pl, id.uid, id.gid, ready[1], alive[0], filt[0],
                              policy_envp(p), cmd, ids[0], trees};
 
-    install_handlers(o->timeout);
+    arm_signals(o->timeout);
     /* fork-like clone (no new stack): the child is pid 1 of the new pid namespace */
     pid_t pid = (pid_t)syscall(SYS_clone, native_clone_flags(p) | SIGCHLD, NULL, NULL, NULL, 0);
     if (pid == 0) {
-        child_reset_signals();
+        child_reset_signals(true); /* pid 1 unblocks them once its handlers are in */
         close(ready[0]);
         close(alive[1]);
         close(filt[1]);
@@ -758,6 +793,7 @@ static int run_native(const struct plan *pl, const struct policy *p, const struc
         native_child(&ctx);
     }
     int err = errno;
+    child_started(pid);
     close(ready[1]);
     close(alive[0]);
     close(filt[0]);
@@ -784,7 +820,6 @@ static int run_native(const struct plan *pl, const struct policy *p, const struc
                     strerror(err));
         return EXIT_SANDLOT;
     }
-    track_child(pid);
     /* compiled while the sandbox is being built: libseccomp takes a while */
     bool sent = send_filter(p, filt[1], &e);
     int status;
@@ -835,8 +870,6 @@ static int run_unsandboxed(const struct policy *p, const struct launch_opts *o, 
         free_envp(envp);
         return setup_error(res, "fork: %s", strerror(errno));
     }
-    setpgid(pid, pid);
-    track_child(pid);
     res->ready = monotonic_seconds();
     int status = wait_child(pid);
     free_envp(envp);

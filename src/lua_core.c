@@ -911,6 +911,10 @@ static const luaL_Reg core_funcs[] = {
     {NULL, NULL},
 };
 
+#ifndef SANDLOT_VERSION
+#define SANDLOT_VERSION "0.1.0"
+#endif
+
 /* For the command line's entry (lua_main.c): the policy at idx, or NULL if it is not one. */
 struct policy *lua_core_policy(lua_State *L, int idx)
 {
@@ -949,5 +953,7 @@ int luaopen_sandlot_core(lua_State *L)
     luaL_newlib(L, core_funcs);
     lua_pushinteger(L, SANDLOT_POLICY_MEMORY_MIB);
     lua_setfield(L, -2, "MEMORY_LIMIT_MIB");
+    lua_pushliteral(L, SANDLOT_VERSION); /* named in refusals of unknown JSON fields */
+    lua_setfield(L, -2, "VERSION");
     return 1;
 }

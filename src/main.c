@@ -15,6 +15,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
@@ -43,6 +44,7 @@ struct opts {
     const char **policies;
     size_t npolicies;
     const char *policy_json;
+    const char *policy_json_text, *policy_json_label; /* noether-sandbox: read already */
     const char *stage;
     const char *work;
     const char *isolate;
@@ -96,6 +98,7 @@ static const char usage_main[] =
     "  repl    [OPTIONS]                       try policies interactively\n"
     "  check   FILE...                         check policy scripts against sample stages\n"
     "  doctor  [--json]                        what this host offers a sandbox, and fixes\n"
+    "  noether-sandbox [...] -- COMMAND        noether's sandbox binary, its protocol\n"
     "  version                                 print the version\n"
     "\n"
     "'sandlot COMMAND --help' describes each command.  Exit status: the command's own,\n"
@@ -524,9 +527,10 @@ static char *explain_header(const struct backend_choice *be, const char *bw)
 /*
  * run, explain or repl with parsed options (parse_opts', or another
  * front end's mapped onto them); started: when sandlot started, for the
- * status report.
+ * status report.  *setup_error (if not NULL): the sandbox could not be
+ * set up, nothing ran.
  */
-static int stage_main(enum command cmd, struct opts *op, double started)
+static int stage_main(enum command cmd, const struct opts *op, double started, bool *setup_error)
 {
     struct opts o = *op;
     struct stage_run sr = {.o = &o, .report = {.class = "setup_error", .status = EXIT_SANDLOT}};
@@ -562,13 +566,16 @@ static int stage_main(enum command cmd, struct opts *op, double started)
         protected_list(self, helper, dev, user_dir, o.policies, o.npolicies);
     char *effects_json = o.effects_json ? read_option_file("--effects-json", o.effects_json)
                                         : NULL;
-    char *policy_json = o.policy_json ? read_option_file("--policy-json", o.policy_json) : NULL;
+    char *policy_json = o.policy_json_text  ? xstrdup(o.policy_json_text)
+                        : o.policy_json ? read_option_file("--policy-json", o.policy_json)
+                                        : NULL;
     char *effects_json_name = o.effects_json ? xasprintf("--effects-json %s", o.effects_json)
                                              : NULL;
     char *policy_json_name =
-        o.policy_json ? xasprintf("policy-json:%s", strcmp(o.policy_json, "-") ? o.policy_json
-                                                                             : "stdin")
-                      : NULL;
+        o.policy_json_text ? xstrdup(o.policy_json_label)
+        : o.policy_json    ? xasprintf("policy-json:%s", strcmp(o.policy_json, "-") ? o.policy_json
+                                                                                : "stdin")
+                           : NULL;
     struct launch_opts lo = {be.kind, be.by_auto, bw, helper, protected_paths, o.timeout,
                              o.host_uid, o.host_gid};
     sr.lo = &lo;
@@ -608,6 +615,8 @@ static int stage_main(enum command cmd, struct opts *op, double started)
     int status = lua_main(&f, &error);
     if (status < 0)
         die("%s", error);
+    if (setup_error)
+        *setup_error = strcmp(sr.report.class, "setup_error") == 0;
     free(header);
     free(effects_json);
     free(policy_json);
@@ -626,10 +635,145 @@ static int cmd_run_or_explain(int argc, char **argv, enum command cmd)
     double started = monotonic_seconds();
     struct opts o;
     parse_opts(argc, argv, cmd, &o);
-    int status = stage_main(cmd, &o, started);
+    int status = stage_main(cmd, &o, started, NULL);
     free(o.effects);
     free(o.policies);
     return status;
+}
+
+/*
+ * The noether-sandbox personality: noether's binary of that name
+ * (crates/noether-sandbox), its arguments, environment and exit statuses,
+ * mapped onto `sandlot run`.  Its own errors exit 2, as noether's do.
+ */
+#define NOETHER_POLICY_MAX ((size_t)1 << 20)
+static const char usage_noether[] =
+    "usage: noether-sandbox [--isolate=auto|bwrap|none] [--require-isolation]\n"
+    "                       [--policy-file PATH] -- COMMAND [ARG...]\n"
+    "Run COMMAND in a sandbox built from a noether IsolationPolicy JSON: read from\n"
+    "standard input (at most 1 MiB; COMMAND then inherits the drained input), or\n"
+    "from PATH with --policy-file (COMMAND then gets standard input).  An empty\n"
+    "policy is noether's default, the pure effect's.  --isolate MODE also works;\n"
+    "environment: NOETHER_ISOLATION, NOETHER_REQUIRE_ISOLATION=1.\n"
+    "Exit status: COMMAND's, 128+N when it died of signal N, 127 not found, 126 not\n"
+    "executable, 2 for an argument or policy error or a sandbox that cannot be set\n"
+    "up (nothing ran).\n"
+    "This is sandlot (sandlot noether-sandbox ...), not noether's binary.  It differs:\n"
+    "auto never runs COMMAND unsandboxed: with no usable sandbox it exits 2 and says\n"
+    "why; --isolate=native is accepted too; sandlot's system policy layers, seals and\n"
+    "invariants still apply (read-only root, LD_* refused, binds never follow links:\n"
+    "the host's merged-usr links are recreated as links).\n";
+
+static void noether_error(const char *fmt, ...) PRINTF_LIKE(1, 2);
+__attribute__((noreturn)) static void noether_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("noether-sandbox: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    fputs(usage_noether, stderr);
+    exit(2);
+}
+
+/* die() in the personality: the message is out, the status is noether's. */
+static void noether_die(const char *msg, void *arg)
+{
+    (void)msg;
+    (void)arg;
+    exit(2);
+}
+
+/* The policy text: PATH, or standard input up to NOETHER_POLICY_MAX. */
+static char *noether_policy(const char *path)
+{
+    int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : STDIN_FILENO;
+    if (fd < 0)
+        noether_error("--policy-file %s: %s", path, strerror(errno));
+    char *buf = xmalloc(NOETHER_POLICY_MAX + 2);
+    size_t n = 0;
+    while (n <= NOETHER_POLICY_MAX) {
+        ssize_t r = read(fd, buf + n, NOETHER_POLICY_MAX + 1 - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            noether_error("reading the policy from %s: %s", path ? path : "stdin",
+                          strerror(errno));
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    if (path)
+        close(fd);
+    if (n > NOETHER_POLICY_MAX)
+        noether_error("the policy on %s is larger than 1 MiB", path ? path : "stdin");
+    if (memchr(buf, '\0', n))
+        noether_error("the policy on %s contains a NUL byte", path ? path : "stdin");
+    buf[n] = '\0';
+    return buf;
+}
+
+static int cmd_noether(int argc, char **argv)
+{
+    struct opts o;
+    memset(&o, 0, sizeof o);
+    double started = monotonic_seconds();
+    const char *isolate = getenv("NOETHER_ISOLATION"), *policy_file = NULL;
+    int i = 1;
+    for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
+        const char *a = argv[i];
+        if (strncmp(a, "--isolate=", 10) == 0)
+            isolate = a + 10;
+        else if (strcmp(a, "--isolate") == 0 && i + 1 < argc)
+            isolate = argv[++i];
+        else if (strncmp(a, "--policy-file=", 14) == 0)
+            policy_file = a + 14;
+        else if (strcmp(a, "--policy-file") == 0 && i + 1 < argc)
+            policy_file = argv[++i];
+        else if (strcmp(a, "--require-isolation") == 0)
+            o.require_isolation = true;
+        else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            fputs(usage_noether, stdout);
+            return 0;
+        } else if (strcmp(a, "--isolate") == 0 || strcmp(a, "--policy-file") == 0)
+            noether_error("missing value for %s", a);
+        else
+            noether_error("unknown argument `%s` before `--`", a);
+    }
+    if (i == argc)
+        noether_error("missing `--` separator before the command");
+    o.cmd = argv + i + 1;
+    if (!o.cmd[0])
+        noether_error("empty inner command after `--`");
+    if (!isolate || !*isolate)
+        isolate = "auto";
+    if (strcmp(isolate, "auto") && strcmp(isolate, "bwrap") && strcmp(isolate, "none") &&
+        strcmp(isolate, "native"))
+        noether_error("unknown isolation mode \"%s\" (expected auto, bwrap or none; or native)",
+                      isolate);
+    o.isolate = isolate;
+    o.unsafe_no_isolation = true; /* none is the caller's explicit choice, as in noether */
+    o.require_isolation = o.require_isolation || env_true("NOETHER_REQUIRE_ISOLATION");
+    char *text = noether_policy(policy_file);
+    size_t blank = strspn(text, " \t\r\n");
+    char *label = NULL;
+    if (text[blank] == '\0') {
+        /* noether: IsolationPolicy::from_effects(&EffectSet::pure()) */
+        o.effects = push_str(o.effects, &o.neffects, "pure");
+    } else {
+        label = policy_file ? xasprintf("policy-file:%s", policy_file) : xstrdup("policy:stdin");
+        o.policy_json_text = text;
+        o.policy_json_label = label;
+    }
+    die_hook = noether_die;
+    bool setup_error;
+    int status = stage_main(CMD_RUN, &o, started, &setup_error);
+    free(text);
+    free(label);
+    free(o.effects);
+    /* the sandbox could not be set up: nothing ran, noether's status for that */
+    return setup_error ? 2 : status;
 }
 
 static int cmd_check(int argc, char **argv)
@@ -719,6 +863,9 @@ static int cmd_doctor(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    const char *base = argc > 0 ? strrchr(argv[0], '/') : NULL;
+    if (argc > 0 && strcmp(base ? base + 1 : argv[0], "noether-sandbox") == 0)
+        return cmd_noether(argc, argv);
     if (argc < 2)
         usage_error(usage_main, "missing command");
     const char *c = argv[1];
@@ -732,6 +879,8 @@ int main(int argc, char **argv)
         return cmd_run_or_explain(argc - 1, argv + 1, CMD_REPL);
     if (strcmp(c, "doctor") == 0)
         return cmd_doctor(argc - 1, argv + 1);
+    if (strcmp(c, "noether-sandbox") == 0)
+        return cmd_noether(argc - 1, argv + 1);
     if (strcmp(c, "version") == 0 || strcmp(c, "--version") == 0) {
         printf("sandlot %s (%s)\n", SANDLOT_VERSION, lua_main_release());
         return 0;

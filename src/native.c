@@ -566,7 +566,7 @@ static void on_signal(int sig)
 __attribute__((noreturn)) static void command(const struct native_ctx *ctx, char **cmd)
 {
     const struct plan *pl = ctx->plan;
-    child_reset_signals();
+    child_reset_signals(false);
     int rs = -1;
     for (size_t i = 0; i < pl->n; i++) {
         const struct step *s = &pl->steps[i];
@@ -607,8 +607,11 @@ __attribute__((noreturn)) static void command(const struct native_ctx *ctx, char
         }
     }
     /* what sandlot-exec does under bwrap: ready byte, close all, exec */
-    while (write(ctx->ready_fd, "R", 1) < 0 && errno == EINTR)
+    ssize_t w; /* sandlot gone (EPIPE): nobody supervises, so nothing runs */
+    while ((w = write(ctx->ready_fd, "R", 1)) < 0 && errno == EINTR)
         ;
+    if (w != 1)
+        _exit(EXIT_SANDLOT);
     child_close_fds();
     environ = ctx->envp;
     execvp(cmd[0], cmd);
@@ -645,6 +648,10 @@ void native_child(const struct native_ctx *ctx)
     sigemptyset(&sa.sa_mask);
     for (size_t i = 0; i < child_nforwarded_signals; i++)
         sigaction(child_forwarded_signals[i], &sa, NULL);
+    /* blocked since the clone (launch.c): one forwarded meanwhile lands now */
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
 
     struct source *src = xcalloc(pl->n, sizeof *src); /* all SOURCE_NONE */
     int root = -1;

@@ -100,10 +100,14 @@ int main(int argc, char **argv)
         return SETUP_FAILED;
     }
     free(rules);
-    while (write((int)fd, "R", 1) < 0 && errno == EINTR)
+    /* sandlot gone (EPIPE: nobody reads the pipe) means nobody supervises: run nothing */
+    ssize_t w;
+    while ((w = write((int)fd, "R", 1)) < 0 && errno == EINTR)
         ;
+    if (w != 1)
+        return SETUP_FAILED;
     child_close_fds();
     char **cmd = argv + sep + 1;
     execvp(cmd[0], cmd);
-    child_exec_failed(cmd[0], errno, true);
+    child_exec_failed(cmd[0], errno, true); /* 127 not found, 126 not executable */
 }

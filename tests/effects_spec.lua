@@ -86,6 +86,48 @@ describe("noether EffectSet JSON", function()
     assert.are.equal("network", header_effects(r.out))
   end)
 
+  it("keeps Cost.cents exact over noether's whole u64 range", function()
+    for _, cents in ipairs({ "9007199254740993", "9223372036854775807", "9223372036854775808",
+                             "18446744073709551615" }) do
+      local r = explain({ "--effects-json", json_file(('[{"effect":"Cost","cents":%s}]')
+                                                       :format(cents)) })
+      assert.are.equal(0, r.code, r.err)
+      assert.are.equal("cost:" .. cents, header_effects(r.out))
+      r = explain({ "-e", "cost:" .. cents })
+      assert.are.equal(0, r.code, r.err)
+      assert.are.equal("cost:" .. cents, header_effects(r.out))
+    end
+  end)
+
+  it("refuses cents beyond u64, saying so", function()
+    local big = "18446744073709551616"
+    local r = explain({ "--effects-json", json_file('[{"effect":"Cost","cents":' .. big .. '}]') })
+    assert.are.equal(125, r.code)
+    assert.is_truthy(r.err:find("cents " .. big .. " is above 18446744073709551615", 1, true),
+                     r.err)
+    r = explain({ "-e", "cost:" .. big })
+    assert.are.equal(125, r.code)
+    assert.is_truthy(r.err:find("cents " .. big .. " is above 18446744073709551615", 1, true),
+                     r.err)
+  end)
+
+  it("refuses an Effect with an unknown field, naming it and sandlot's version", function()
+    local work = H.tmpdir()
+    local function run(text)
+      return H.run({ "run", "--work", work, "--effects-json", json_file(text), "--",
+                     "sh", "-c", "touch /work/m" })
+    end
+    local r = run('[{"effect":"Cost","cents":5}]')
+    assert.are.equal(0, r.code, r.err)
+    assert.is_true(H.exists(work .. "/m"), "the probe ran")
+    os.remove(work .. "/m")
+    r = run('[{"effect":"Cost","cents":5,"note":"budget"}]')
+    assert.are.equal(125, r.code)
+    assert.is_truthy(r.err:find('unknown field "note" in Cost', 1, true), r.err)
+    assert.matches("sandlot %d+%.%d+%.%d+ refuses fields it does not know", r.err)
+    assert.is_false(H.exists(work .. "/m"), "the command ran")
+  end)
+
   it("merges with -e", function()
     local f = json_file('[{"effect":"Network"}]')
     local r = explain({ "-e", "pure", "--effects-json", f })
@@ -99,9 +141,9 @@ describe("noether EffectSet JSON", function()
     { '[{"effect":"FsRead","path":"rel"}]', "path must be absolute" },
     { '[{"effect":"Cost","cents":-2}]', "non%-negative integer" },
     { '[{"effect":"Cost","cents":1.5}]', "non%-negative integer" },
-    { '[{"effect":"Network","extra":1}]', 'unexpected field "extra"' },
+    { '[{"effect":"Network","extra":1}]', 'unknown field "extra"' },
     { '[{"path":"/x"}]', 'missing "effect" tag' },
-    { '{"effects":[],"other":1}', 'unexpected field "other"' },
+    { '{"effects":[],"other":1}', 'unknown field "other"' },
     { '"network"', "expected an array" },
     { "[1]", "expected an object" },
     { "false", "expected an array" }, -- found by fuzz/fuzz_effects.c
@@ -139,8 +181,8 @@ describe("noether IsolationPolicy JSON", function()
     local cjson = require("cjson")
     local doc = cjson.decode(out)
     assert.is_true(doc.network)
-    assert.are.same({ "/usr", "/usr" }, doc.ro_binds[1])
-    assert.are.same({ { d, d } }, doc.rw_binds)
+    assert.are.same({ host = "/usr", sandbox = "/usr" }, doc.ro_binds[1])
+    assert.are.same({ { host = d, sandbox = d } }, doc.rw_binds)
     assert.are.equal(d, doc.work_host)
     assert.is_truthy(out:find('"env_allowlist":["PATH","HOME","USER"', 1, true))
     assert.is_nil(out:find("\\/", 1, true), "slashes are not escaped")
@@ -200,6 +242,11 @@ describe("noether IsolationPolicy JSON", function()
       .. '"sandlot":{"mounts":[]}}', "ro_binds disagree with sandlot.mounts" },
     { '{"ro_binds":[],"network":false,"env_allowlist":[],"sandlot":{"seal":1}}',
       'unknown field "seal" in "sandlot"' },
+    { '{"ro_binds":[],"network":false,"env_allowlist":[],"sandlot":{"mounts":'
+      .. '[{"kind":"tmpfs","target":"/x","mode":"rw"}]}}',
+      'unknown field "mode" in sandlot.mounts entry #1' },
+    { '{"ro_binds":[],"network":false,"env_allowlist":[],"sandlot":{"seccomp":{"allow":[]}}}',
+      'unknown field "allow" in sandlot.seccomp' },
   }
   for _, case in ipairs(bad) do
     it("refuses " .. case[1], function()

@@ -14,6 +14,13 @@ H.SANDLOT = H.ROOT .. "/sandlot"
 H.TESTCONF = H.ROOT .. "/build/sandlot-testconf"
 H.TEST_SYSTEM_DIR = H.ROOT .. "/build/test-etc/sandlot/policies.d"
 
+--- Empty the tests' system layer (build/test-etc), then write text, if
+-- any, as its 00-site.lua: an administrator's file for the testconf build.
+function H.system_layer(text)
+  os.execute("rm -rf " .. H.q(H.TEST_SYSTEM_DIR) .. " && mkdir -p " .. H.q(H.TEST_SYSTEM_DIR))
+  if text then H.write(H.TEST_SYSTEM_DIR .. "/00-site.lua", text) end
+end
+
 --- The backend this run of the suite exercises (tools/run-tests.sh runs it
 -- once per backend): every sandlot call gets SANDLOT_ISOLATION from it
 -- unless the spec names a backend itself.
@@ -93,6 +100,7 @@ end
 -- opts.stdin_path  a host path (a file or a directory) opened as standard input
 -- opts.stdout_append  a host file standard output appends to (>>); out is then ""
 -- opts.bin     "testconf" for the build whose system layer is the tests' own
+-- opts.exe     the path to run instead (e.g. a noether-sandbox symlink)
 -- Returns {code = exit status, out = stdout, err = stderr}.
 function H.run(args, opts)
   opts = opts or {}
@@ -110,7 +118,7 @@ function H.run(args, opts)
   for k, v in pairs(opts.env or {}) do env[k] = v end
   for k, v in pairs(env) do words[#words + 1] = H.q(k .. "=" .. v) end
   if opts.user == "nobody" then words[#words + 1] = "HOME=/nonexistent" end
-  words[#words + 1] = H.q(H.bin_dir() .. "/" .. bin)
+  words[#words + 1] = H.q(opts.exe or (H.bin_dir() .. "/" .. bin))
   for _, a in ipairs(args) do words[#words + 1] = H.q(a) end
   local stdin = opts.stdin_path or "/dev/null"
   if opts.stdin then

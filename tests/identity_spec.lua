@@ -60,7 +60,6 @@ end
 
 for _, who in ipairs(H.users()) do
   local user = who == "nobody" and "nobody" or nil
-  local host_uid = who == "root" and "0" or who == "nobody" and "65534" or nil
 
   describe("the sandbox's host identity, invoked as " .. who, function()
     it("is never host uid or gid 0: every process of the sandbox", function()
@@ -104,25 +103,22 @@ for _, who in ipairs(H.users()) do
       end
     end)
 
-    it("cannot write /proc/sys, nor the sysrq trigger", function()
-      local r = H.run({ "run", "--", "sh", "-c",
-                        "echo ran; for f in /proc/sys/kernel/core_pattern /proc/sys/kernel/ns_last_pid "
-                        .. "/proc/sysrq-trigger; do (exec 3>$f) 2>/dev/null && echo writable $f; "
-                        .. "done; true" }, { user = user })
+    -- a shell script that prints "ran", then a word for each attempt that worked
+    local function none_work(script)
+      local r = H.run({ "run", "--", "sh", "-c", "echo ran; " .. script .. "; true" },
+                      { user = user })
       assert.are.equal(0, r.code, r.err)
-      assert.matches("^ran\n", r.out)
-      assert.is_nil(r.out:find("writable", 1, true), r.out)
+      assert.are.equal("ran\n", r.out)
+    end
+
+    it("cannot write /proc/sys, nor the sysrq trigger", function()
+      none_work("for f in /proc/sys/kernel/core_pattern /proc/sys/kernel/ns_last_pid "
+                .. "/proc/sysrq-trigger; do (exec 3>$f) 2>/dev/null && echo writable $f; done")
     end)
 
     it("cannot change a host device node's metadata", function()
-      local r = H.run({ "run", "--", "sh", "-c",
-                        "echo ran; for d in null zero urandom; do chmod 0666 /dev/$d 2>/dev/null "
-                        .. "&& echo chmod $d; chown 65534 /dev/$d 2>/dev/null && echo chown $d; "
-                        .. "done; true" }, { user = user })
-      assert.are.equal(0, r.code, r.err)
-      assert.matches("^ran\n", r.out)
-      assert.is_nil(r.out:find("chmod", 1, true), r.out)
-      assert.is_nil(r.out:find("chown", 1, true), r.out)
+      none_work("for d in null zero urandom; do chmod 0666 /dev/$d 2>/dev/null && echo chmod $d; "
+                .. "chown 65534 /dev/$d 2>/dev/null && echo chown $d; done")
     end)
 
     it("reaches a host unix socket as an unprivileged peer", function()

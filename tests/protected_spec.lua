@@ -6,10 +6,7 @@ local H = require("helpers")
 
 local SITE = H.TEST_SYSTEM_DIR .. "/00-site.lua"
 
-local function reset(text)
-  os.execute("rm -rf " .. H.q(H.TEST_SYSTEM_DIR) .. " && mkdir -p " .. H.q(H.TEST_SYSTEM_DIR))
-  if text then H.write(SITE, text) end
-end
+local reset = H.system_layer
 
 -- `sandlot run ARGS -- sh -c 'touch /work/marker'`: the result and whether it ran
 local function attempt(args, user)

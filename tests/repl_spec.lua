@@ -104,7 +104,7 @@ describe("repl without a terminal", function()
     assert.are.equal(0, r.code, r.err)
     -- bwrap's --share-net, or the native plan's share-net step
     assert.matches("%s%-?%-?share%-net%s+# policies%.d/20%-network%.lua:%d+", r.out)
-    assert.matches('{"ro_binds":%[%["/usr","/usr"%]', r.out)
+    assert.matches('{"ro_binds":%[{"host":"/usr","sandbox":"/usr"}', r.out)
   end)
 
   it("runs a command under the current policy and returns its status", function()

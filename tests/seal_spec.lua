@@ -5,10 +5,7 @@ local H = require("helpers")
 
 local SEAL = H.TEST_SYSTEM_DIR .. "/00-site.lua"
 
-local function reset(text)
-  os.execute("rm -rf " .. H.q(H.TEST_SYSTEM_DIR) .. " && mkdir -p " .. H.q(H.TEST_SYSTEM_DIR))
-  if text then H.write(SEAL, text) end
-end
+local reset = H.system_layer
 
 -- run the test build (its system layer is ours) with a marker command
 local function attempt(args, stdin)

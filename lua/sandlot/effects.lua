@@ -3,10 +3,16 @@
 -- An effect is a table {kind = "network"} or, for the kinds that carry
 -- data, {kind = "fs-read", path = "/data"}, {kind = "llm", model = "m"},
 -- {kind = "cost", cents = 5}.  Anything unknown or malformed is an error
--- (a string naming the culprit), never ignored.
+-- (a string naming the culprit), never ignored: an unexpected field in an
+-- Effect too, where noether's serde would skip it.
+--
+-- cents is noether's u64.  It is a Lua integer up to 2^63-1 (Lua's largest)
+-- and, from 2^63 to 2^64-1, the exact decimal string; above that it is
+-- refused (a script comparing costs checks type(cents) == "string" first).
 local core = require("sandlot.core")
 -- cjson and the JSON writer load on first use: most runs have no JSON.
 local function cjson() return require("cjson") end
+local function json() return require("sandlot.json") end
 
 local M = {}
 
@@ -46,6 +52,19 @@ local function suggest(word, known)
     if n > best_len then best, best_len = name, n end
   end
   return best and (" (did you mean \"" .. best .. "\"?)") or ""
+end
+
+local U64_MAX = "18446744073709551615"
+
+-- cents from decimal digits (no sign): an integer, the decimal string above
+-- 2^63-1, or nil and a message above 2^64-1.
+local function cents_of(digits)
+  local d = digits:match("^0*(%d+)$")
+  if #d < #U64_MAX or (#d == #U64_MAX and d <= U64_MAX) then
+    return math.tointeger(tonumber(d)) or d
+  end
+  return nil, ("cents %s is above %s, the largest Cost noether can hold (u64)"):format(
+    digits, U64_MAX)
 end
 
 local function check_path(kind, path)
@@ -93,10 +112,11 @@ local function parse_word(word)
     if not p then return nil, err end
     return { kind = kind, path = p }, kind .. ":" .. p
   elseif k.field == "cents" then
-    local n = #arg <= 15 and arg:find("^%d+$") and math.tointeger(tonumber(arg))
-    if not n then
+    if not arg:find("^%d+$") then
       return nil, ("effect \"cost\" takes a whole number of cents (got \"%s\")"):format(arg)
     end
+    local n, err = cents_of(arg)
+    if not n then return nil, "effect \"cost\": " .. err end
     return { kind = kind, cents = n }, kind .. ":" .. n
   end
   if arg == "" then
@@ -156,7 +176,10 @@ local function from_json_object(obj, where)
   local k = KINDS[kind]
   for key in pairs(obj) do
     if key ~= "effect" and key ~= k.field then
-      return nil, ("%s: unexpected field \"%s\" in %s"):format(where, tostring(key), tag)
+      return nil, ("%s: unknown field \"%s\" in %s: sandlot %s refuses fields it does not "
+                   .. "know (%s has %s)"):format(where, tostring(key), tag, core.VERSION, tag,
+                                                 k.field and ("\"effect\" and \"" .. k.field
+                                                              .. "\"") or "only \"effect\"")
     end
   end
   local e = { kind = kind }
@@ -172,10 +195,16 @@ local function from_json_object(obj, where)
       if not p then return nil, where .. ": " .. err end
       e.path = p
     elseif k.field == "cents" then
-      -- cjson decodes every number as a float: accept the integral ones
-      local n = type(v) == "number" and math.tointeger(v)
-      if not n or n < 0 then
-        return nil, where .. ": cents must be a non-negative integer"
+      -- json.decode reads long integers exactly (json.is_big beyond 2^63-1)
+      local n, err
+      if json().is_big(v) and v.digits:find("^%d+$") then
+        n, err = cents_of(v.digits)
+        if not n then return nil, where .. ": " .. err end
+      else
+        n = math.type(v) == "integer" and v or (type(v) == "number" and math.tointeger(v))
+      end
+      if not n or (type(n) == "number" and n < 0) then
+        return nil, where .. ": cents must be a non-negative integer (noether's u64)"
       end
       e.cents = n
     else
@@ -190,7 +219,7 @@ end
 -- EffectSet) or a bare array of Effect objects.  `what` names the source.
 function M.parse_json(text, what)
   what = what or "effects JSON"
-  local ok, doc = pcall(cjson().decode, text)
+  local ok, doc = pcall(json().decode, text)
   if not ok then
     return nil, ("%s: malformed JSON: %s"):format(what, tostring(doc))
   end
@@ -198,8 +227,9 @@ function M.parse_json(text, what)
   if type(doc) == "table" and doc.effects ~= nil then
     for key in pairs(doc) do
       if key ~= "effects" then
-        return nil, ("%s: unexpected field \"%s\" (an EffectSet has only \"effects\")")
-          :format(what, tostring(key))
+        return nil, ("%s: unknown field \"%s\": sandlot %s refuses fields it does not know "
+                     .. "(an EffectSet has only \"effects\")"):format(what, tostring(key),
+                                                                      core.VERSION)
       end
     end
     list = doc.effects

@@ -71,7 +71,7 @@ function M.build(opts)
     -- and user layers still run after it, so their seals and additions hold,
     -- then the --policy files.
     require("sandlot.noether").import(policy, opts.policy_json,
-                                      opts.policy_json_name or "policy-json")
+                                      opts.policy_json_name or "policy-json", ctx.host)
     -- It replaces 20-network.lua too, which opens the target of
     -- /etc/resolv.conf where that lies under the protected /run: so does
     -- sandlot for a JSON policy.
