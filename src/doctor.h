@@ -28,7 +28,7 @@ bool doctor_userns_sysctls(struct check *c);
 /* The first line of a file, without its newline; false when unreadable. */
 bool read_line(const char *path, char *buf, size_t cap);
 
-/* The user-namespace check alone (also run.c's diagnosis of a failed setup). */
+/* The user-namespace check alone (also launch.c's diagnosis of a failed setup). */
 void doctor_userns(struct check *c);
 
 /* Run every check (forks for bwrap --version and a user namespace test). */

@@ -345,7 +345,7 @@ static bool source_not_in_proc(const char *src, struct sl_err *e)
 /*
  * A bind source that a racing host process could swap is refused: one
  * under /proc, or one with a symlink in any component.  At launch the
- * source is opened again without following links (run.c), so a symlink
+ * source is opened again without following links (launch.c), so a symlink
  * planted after this check fails the run.
  */
 bool bind_source_allowed(const char *src, struct sl_err *e)
