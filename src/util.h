@@ -44,4 +44,11 @@ char *xasprintf(const char *fmt, ...) PRINTF_LIKE(1, 2);
  */
 char *read_whole_file(const char *path, size_t *len, const char **err);
 
+/*
+ * A duration in timeout(1)'s syntax: a non-negative decimal number with an
+ * optional unit, s (seconds, the default), m, h or d.  Returns false for
+ * anything else (also NaN, infinities and empty text).
+ */
+bool parse_duration(const char *s, double *seconds);
+
 #endif

@@ -35,3 +35,25 @@ for _, who in ipairs(H.users()) do
     end)
   end)
 end
+
+describe("--timeout", function()
+  it("takes timeout(1)'s durations and says when it fired", function()
+    for _, d in ipairs({ "0.5", "0.5s", "0.01m" }) do
+      local r = H.run({ "run", "--timeout", d, "--", "sleep", "30" })
+      assert.are.equal(124, r.code, d .. ": " .. r.err)
+      assert.are.equal("sandlot: the --timeout expired: the sandbox was killed (exit 124)\n", r.err)
+    end
+    local quiet = H.run({ "run", "-q", "--timeout", "0.5s", "--", "sleep", "30" })
+    assert.are.equal(124, quiet.code)
+    assert.are.equal("", quiet.err)
+    assert.are.equal(0, H.run({ "run", "--timeout", "1h", "--", "true" }).code)
+  end)
+
+  it("refuses what timeout(1) would not take", function()
+    for _, d in ipairs({ "2x", "s", "-1", "0", "1ms", "nan", "inf", "400d" }) do
+      local r = H.run({ "run", "--timeout", d, "--", "true" })
+      assert.are.equal(125, r.code, d)
+      assert.matches("^sandlot: %-%-timeout: expected a positive duration", r.err)
+    end
+  end)
+end)
