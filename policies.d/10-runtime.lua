@@ -16,8 +16,9 @@ for _, path in ipairs({ "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32" }
 end
 
 -- ld.so's cache and configuration; /etc/alternatives for Debian's
--- alternatives links (awk, editor, ...).  No other /etc file.
+-- alternatives links (awk, editor, ...); the host's time zone.  No other
+-- /etc file.
 for _, path in ipairs({ "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d",
-                        "/etc/alternatives" }) do
+                        "/etc/alternatives", "/etc/localtime" }) do
   policy:ro_bind_try(path)
 end

@@ -181,6 +181,8 @@ static int status_to_exit(int status, struct run_result *res)
     res->ended = monotonic_seconds();
     if (timed_out) {
         res->class = "timeout";
+        if (g_verbosity > 0)
+            fprintf(stderr, "sandlot: the --timeout expired: the sandbox was killed (exit 124)\n");
         return EXIT_TIMEOUT;
     }
     if (WIFSIGNALED(status)) {

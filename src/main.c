@@ -82,7 +82,7 @@ static const char usage_options[] =
     "      --isolate MODE         auto|native|bwrap|none   (env SANDLOT_ISOLATION)\n"
     "      --require-isolation    refuse to run unsandboxed (env SANDLOT_REQUIRE_ISOLATION=1)\n"
     "      --unsafe-no-isolation  confirm --isolate none (else it warns loudly)\n"
-    "      --timeout SECONDS      kill the sandbox after SECONDS, exit 124\n"
+    "      --timeout DURATION     kill the sandbox after DURATION (2, 2s, 1.5m, 1h), exit 124\n"
     "      --host-id UID[:GID]    root invokers: the unprivileged host ids the sandbox runs\n"
     "                             as (default 65534:65534; never 0)\n"
     "      --status-json FILE     write a JSON status report when the stage ends (run)\n"
@@ -226,11 +226,10 @@ static void parse_opts(int argc, char **argv, enum command cmd, struct opts *o)
             o->print_argv = true;
             break;
         case O_TIMEOUT: {
-            char *end;
-            errno = 0;
-            double t = strtod(optarg, &end);
-            if (errno || end == optarg || *end || !(t > 0) || t > 31536000.0 || isnan(t))
-                usage_error(usage, "--timeout: expected a positive number of seconds, got \"%s\"",
+            double t;
+            if (!parse_duration(optarg, &t) || !(t > 0) || t > 31536000.0)
+                usage_error(usage, "--timeout: expected a positive duration up to a year, as "
+                                   "timeout(1) takes it (2, 2s, 1.5m, 1h, 1d), got \"%s\"",
                             optarg);
             o->timeout = t;
             break;

@@ -2,6 +2,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,4 +153,30 @@ const char *env_lookup(char *const *env, const char *name)
         if (strncmp(*env, name, n) == 0 && (*env)[n] == '=')
             return *env + n + 1;
     return NULL;
+}
+
+bool parse_duration(const char *s, double *seconds)
+{
+    char *end;
+    if (!s || (!(*s >= '0' && *s <= '9') && *s != '.'))
+        return false;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || isnan(v) || isinf(v))
+        return false;
+    static const struct {
+        char unit;
+        double factor;
+    } units[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}};
+    double factor = 1;
+    if (*end) {
+        size_t i = 0;
+        while (i < sizeof units / sizeof units[0] && units[i].unit != *end)
+            i++;
+        if (i == sizeof units / sizeof units[0] || end[1])
+            return false;
+        factor = units[i].factor;
+    }
+    *seconds = v * factor;
+    return true;
 }

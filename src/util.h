@@ -48,4 +48,11 @@ char *read_whole_file(const char *path, size_t *len, const char **err);
 /* The value of NAME in an environ-style list, or NULL. */
 const char *env_lookup(char *const *env, const char *name);
 
+/*
+ * A duration in timeout(1)'s syntax: a non-negative decimal number with an
+ * optional unit, s (seconds, the default), m, h or d.  Returns false for
+ * anything else (also NaN, infinities and empty text).
+ */
+bool parse_duration(const char *s, double *seconds);
+
 #endif

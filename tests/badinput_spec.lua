@@ -141,7 +141,8 @@ for _, who in ipairs(H.users()) do
 
     it("bad --timeout", function()
       local r = attempt({ "--timeout", "soon" }, { user = user })
-      refused(r, '--timeout: expected a positive number of seconds, got "soon"')
+      refused(r, "--timeout: expected a positive duration up to a year, as timeout(1) takes "
+                 .. 'it (2, 2s, 1.5m, 1h, 1d), got "soon"')
     end)
 
     it("unknown isolation mode", function()
