@@ -21,6 +21,7 @@
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <linux/mount.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -304,13 +305,17 @@ static int idmap_sources(struct identity *id, const struct plan *pl, struct sour
 
 /*
  * In bwrap's child, root invoker: a private mount namespace of sandlot's
- * own, where each idmapped tree is attached over its source (reopened
- * by the same opener), so bwrap can bind it by descriptor.  Nothing here
- * reaches the host's mount table.
+ * own, where each idmapped tree is attached at a place of its own on a
+ * fresh tmpfs over /tmp, so bwrap (0.8 refuses a detached tree) can bind
+ * it by descriptor.  Attached there, no tree lands inside another one that
+ * bwrap binds recursively; nothing here reaches the host's mount table,
+ * and bwrap's own scratch directory goes to that tmpfs, not the host's
+ * /tmp.  Every bind source is a tree by then, so hiding /tmp hides none.
  */
 static void attach_trees(const struct plan *pl, const struct source *src)
 {
-    if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
+    if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+        mount("sandlot-binds", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=1m") != 0) {
         fprintf(stderr, "sandlot: a private mount namespace for the binds: %s\n", strerror(errno));
         _exit(EXIT_SANDLOT);
     }
@@ -319,14 +324,18 @@ static void attach_trees(const struct plan *pl, const struct source *src)
         if (s->op != STEP_BIND || src[i].state != SOURCE_OPEN)
             continue;
         int tree = src[i].fd;
-        struct sl_err e;
-        int at = bind_source_open(s->src, (enum mount_kind)s->kind, &e);
-        if (at < 0 || syscall(SYS_move_mount, tree, "", at, "",
-                              MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0) {
-            fprintf(stderr, "sandlot: %s\n", at < 0 && e.msg[0] ? e.msg : strerror(errno));
+        char at[64];
+        struct stat st;
+        snprintf(at, sizeof at, "/tmp/.sandlot-bind-%zu", i);
+        int made = fstat(tree, &st) != 0 ? -1
+                   : S_ISDIR(st.st_mode) ? mkdir(at, 0700)
+                                         : mknod(at, S_IFREG | 0600, 0);
+        if (made != 0 || syscall(SYS_move_mount, tree, "", AT_FDCWD, at,
+                                 MOVE_MOUNT_F_EMPTY_PATH) != 0) {
+            fprintf(stderr, "sandlot: attaching the idmapped tree of %s: %s\n", s->src,
+                    strerror(errno));
             _exit(EXIT_SANDLOT);
         }
-        close(at);
     }
 }
 
