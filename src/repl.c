@@ -192,8 +192,21 @@ static char *history_path(void)
 
 /* ---- reading ------------------------------------------------------------- */
 
+/* Lines read so far in the session: error messages name the real line. */
+static unsigned long lines_read;
+
+static char *read_line_raw(bool tty, const char *prompt);
+
 /* One line without its newline (malloc'd), or NULL at end of input. */
 static char *read_line(bool tty, const char *prompt)
+{
+    char *line = read_line_raw(tty, prompt);
+    if (line)
+        lines_read++;
+    return line;
+}
+
+static char *read_line_raw(bool tty, const char *prompt)
 {
     if (tty) {
         at_prompt = 1;
@@ -234,10 +247,38 @@ static bool incomplete(lua_State *L, int status)
     return len >= 5 && strcmp(msg + len - 5, "<eof>") == 0;
 }
 
-/* Load text as a chunk of the session environment. */
-static int load_chunk(lua_State *L, const char *text, size_t len)
+/*
+ * What lua_load reads: first_line - 1 newlines, then the text, so the
+ * chunk's line numbers are the session's (repl:7, not repl:1).
+ */
+struct chunk_reader {
+    unsigned long pad;
+    const char *text;
+    size_t len;
+};
+
+static const char *read_padded(lua_State *L, void *data, size_t *size)
 {
-    int st = luaL_loadbufferx(L, text, len, "@repl", "t");
+    static char newlines[256];
+    struct chunk_reader *r = data;
+    (void)L;
+    if (!newlines[0])
+        memset(newlines, '\n', sizeof newlines);
+    if (r->pad) {
+        *size = r->pad < sizeof newlines ? (size_t)r->pad : sizeof newlines;
+        r->pad -= *size;
+        return newlines;
+    }
+    *size = r->len;
+    r->len = 0;
+    return *size ? r->text : NULL;
+}
+
+/* Load text, which began on the session's line first_line, as a chunk of the session environment. */
+static int load_chunk(lua_State *L, const char *text, size_t len, unsigned long first_line)
+{
+    struct chunk_reader r = {first_line > 1 ? first_line - 1 : 0, text, len};
+    int st = lua_load(L, read_padded, &r, "@repl", "t");
     if (st == LUA_OK) {
         lua_rawgetp(L, LUA_REGISTRYINDEX, &SESSION_KEY);
         lua_getfield(L, -1, "env");
@@ -271,18 +312,20 @@ static int read_chunk(lua_State *L, bool tty)
     char *line = read_line(tty, PROMPT);
     if (!line)
         return READ_EOF;
+    unsigned long first;
 restart:
+    first = lines_read;
     chunk_cancelled = false;
     lua_pushstring(L, line); /* text */
     free(line);
     lua_pushfstring(L, "return %s;", lua_tostring(L, -1));
-    int st = load_chunk(L, lua_tostring(L, -1), lua_rawlen(L, -1));
+    int st = load_chunk(L, lua_tostring(L, -1), lua_rawlen(L, -1), first);
     lua_remove(L, -2); /* text, function|message */
     if (st == LUA_OK)
         return st;
     lua_pop(L, 1); /* text */
     for (;;) {
-        st = load_chunk(L, lua_tostring(L, -1), lua_rawlen(L, -1));
+        st = load_chunk(L, lua_tostring(L, -1), lua_rawlen(L, -1), first);
         if (!incomplete(L, st))
             return st; /* text, function|message */
         lua_pop(L, 1);

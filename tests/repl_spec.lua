@@ -57,7 +57,7 @@ describe("repl without a terminal", function()
                    .. 'if m.target == "/data" then print(m.origin) end end\n',
                    { "-e", "network" })
     assert.are.equal(0, r.code, r.err)
-    assert.are.equal("true\nrepl:1\n", r.out)
+    assert.are.equal("true\nrepl:2\n", r.out) -- the input's own line
   end)
 
   it("prints a readable summary of the policy", function()
@@ -105,6 +105,23 @@ describe("repl without a terminal", function()
     -- bwrap's --share-net, or the native plan's share-net step
     assert.matches("%s%-?%-?share%-net%s+# policies%.d/20%-network%.lua:%d+", r.out)
     assert.matches('{"ro_binds":%[{"host":"/usr","sandbox":"/usr"}', r.out)
+  end)
+
+  it("names the input's own line in an error, also inside a longer chunk", function()
+    local r = pipe('x = 1\ny = 2\nerror("boom")\nlocal t = {\n  a = nil + 1,\n}\n')
+    assert.are.equal(1, r.code)
+    assert.matches("^repl:3: boom\n", r.err)
+    assert.matches("\nrepl:5: attempt to perform arithmetic on a nil value", r.err)
+  end)
+
+  it("explain() returns the text it prints, and prints it once", function()
+    local r = pipe('explain()\nlocal t = explain(); print("returned", #t > 200)\n')
+    assert.are.equal(0, r.code, r.err)
+    local _, n = r.out:gsub("# sandlot: invariant\n", "")
+    local one = select(2, pipe("explain()\n").out:gsub("# sandlot: invariant\n", ""))
+    assert.is_true(one > 0)
+    assert.are.equal(2 * one, n) -- once per call, not again as a result
+    assert.matches("\nreturned\ttrue\n$", r.out)
   end)
 
   it("runs a command under the current policy and returns its status", function()

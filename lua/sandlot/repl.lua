@@ -100,8 +100,17 @@ end
 --- Create a session for the policy the initial options built.
 -- info: {bwrap = path or nil, run = function(policy, argv) -> status}
 function M.session(opts, policy, report, info)
-  local s = { opts = opts, policy = policy, report = report, info = info, exit = false,
-              show = M.show }
+  local s = { opts = opts, policy = policy, report = report, info = info, exit = false }
+  -- what explain() printed: shown once, not again as the chunk's result
+  local printed
+  function s.show(...)
+    if select("#", ...) == 1 and printed ~= nil and (...) == printed then
+      printed = nil
+      return
+    end
+    printed = nil
+    return M.show(...)
+  end
   local env = loader.environment("repl", report.ctx)
   s.env = env
 
@@ -122,9 +131,13 @@ function M.session(opts, policy, report, info)
 
   local helpers = {}
   function helpers.help() print(M.HELP) end
+  --- Print the sandbox as `sandlot explain` does, and return that text.
   function helpers.explain()
-    io.write(sandlot.explain_text(s.policy, {}, { name = info.backend, bwrap = info.bwrap },
-                                  s.report))
+    local text = sandlot.explain_text(s.policy, {}, { name = info.backend, bwrap = info.bwrap },
+                                      s.report)
+    io.write(text)
+    printed = text
+    return text
   end
   function helpers.json() print(require("sandlot.noether").export(s.policy)) end
   function helpers.effects(list)
