@@ -34,7 +34,21 @@ describe("CLI effects", function()
     assert.are.equal("network, fs-read:" .. d, header_effects(r.out))
   end)
 
+  it("reads \\, as a comma inside a path, and says so when one was cut", function()
+    local d = H.tmpdir() .. "/a,b"
+    assert(os.execute("mkdir " .. H.q(d)))
+    local escaped = d:gsub(",", "\\,")
+    local r = H.run({ "run", "-e", "fs-read:" .. escaped .. ",pure", "--", "ls", "-d", d })
+    assert.are.equal(0, r.code, r.err)
+    assert.are.equal(d .. "\n", r.out)
+    local cut = explain({ "-e", "fs-read:" .. d })
+    assert.are.equal(125, cut.code)
+    assert.is_truthy(cut.err:find('unknown effect "b"', 1, true), cut.err)
+    assert.is_truthy(cut.err:find("a comma inside a path is written \\,", 1, true), cut.err)
+  end)
+
   local bad = {
+    { "fs-read:/a\\b", 'a backslash escapes only ","' },
     { "bogus", 'unknown effect "bogus"' },
     { "netwrk", 'did you mean "network"' },
     { "fs-read", 'effect "fs%-read" needs a path' },

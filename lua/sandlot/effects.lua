@@ -140,19 +140,61 @@ local function add_unique(list, seen, e, key)
   end
 end
 
+-- The items of one -e string: split on commas, where "\," is a comma inside
+-- an item (a path) and "\\" a backslash.  Returns an array, or nil and a
+-- message for a backslash before anything else.
+local function split_items(s)
+  if not s:find("\\", 1, true) then
+    local items = {}
+    for item in (s .. ","):gmatch("(.-),") do items[#items + 1] = item end
+    return items
+  end
+  local items, cur, i = {}, {}, 1
+  while i <= #s do
+    local c = s:sub(i, i)
+    if c == "\\" then
+      local nxt = s:sub(i + 1, i + 1)
+      if nxt ~= "," and nxt ~= "\\" then
+        return nil, ("in \"%s\": a backslash escapes only \",\" or \"\\\""):format(s)
+      end
+      cur[#cur + 1] = nxt
+      i = i + 2
+    else
+      if c == "," then
+        items[#items + 1] = table.concat(cur)
+        cur = {}
+      else
+        cur[#cur + 1] = c
+      end
+      i = i + 1
+    end
+  end
+  items[#items + 1] = table.concat(cur)
+  return items
+end
+
 --- Parse CLI effect lists: each string is comma-separated.
 -- Returns an array of effects (duplicates dropped), or nil and a message.
 function M.parse_cli(strings)
   local out, seen = {}, {}
   for _, s in ipairs(strings) do
     if s == "" then return nil, "empty effect list given to -e" end
-    -- split on commas; an empty item is an error, not ignored
-    for item in (s .. ","):gmatch("(.-),") do
+    local items, why = split_items(s)
+    if not items then return nil, why end
+    local after_path = false
+    -- an empty item is an error, not ignored
+    for _, item in ipairs(items) do
       if item == "" then
         return nil, ("empty effect in \"%s\""):format(s)
       end
       local e, key = parse_word(item)
-      if not e then return nil, key end
+      if not e then
+        if after_path and key:find("^unknown effect") then
+          key = key .. "; a comma inside a path is written \\, (fs-read:/a\\,b)"
+        end
+        return nil, key
+      end
+      after_path = e.path ~= nil
       add_unique(out, seen, e, key)
     end
   end
