@@ -103,9 +103,9 @@ void plan_build(const struct policy *p, struct plan *pl)
     add(pl, STEP_REMOUNT_RO, ORIGIN_INVARIANT)->dst = "/dev";
     add_sized(pl, p, LIMIT_TMP, "/tmp", ORIGIN_BASELINE);
 
-    /* Mount order: policy_mount_order's (noether's contract), /work between its parts. */
+    /* Mount order: policy_mount_order's (parents first), /work where its depth puts it. */
     size_t *order = xcalloc(p->nmounts + 1, sizeof *order), before_work;
-    policy_mount_order(p, order, &before_work);
+    size_t nordered = policy_mount_order(p, order, &before_work);
     for (size_t k = 0; k < before_work; k++)
         add_mount(pl, &p->mounts[order[k]]);
     if (p->work_host) {
@@ -116,7 +116,7 @@ void plan_build(const struct policy *p, struct plan *pl)
     } else {
         add_sized(pl, p, LIMIT_WORK, "/work", p->work_origin ? p->work_origin : ORIGIN_BASELINE);
     }
-    for (size_t k = before_work; k < p->nmounts; k++)
+    for (size_t k = before_work; k < nordered; k++)
         add_mount(pl, &p->mounts[order[k]]);
     free(order);
 
