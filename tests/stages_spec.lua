@@ -130,6 +130,58 @@ for _, who in ipairs(H.users()) do
   end)
 end
 
+for _, who in ipairs(H.users()) do
+  local user = who == "nobody" and "nobody" or nil
+
+  describe("the sandbox user's identity, as " .. who, function()
+    local NAMES = "whoami; id -un; id -gn; getent passwd 65534; getent group 65534; "
+                  .. "perl -e 'my @pw = getpwuid($<); print \"$pw[0] $pw[7]\\n\"'; echo ~"
+    local WANT = "nobody\nnobody\nnogroup\nnobody:x:65534:65534:nobody:/work:/bin/sh\n"
+                 .. "nogroup:x:65534:\nnobody /work\n/work\n"
+
+    it("names the sandbox user without the network (whoami, id, getent, getpwuid, ~)", function()
+      local r = H.run({ "run", "--", "sh", "-c", NAMES }, { user = user })
+      assert.are.equal(0, r.code, r.err)
+      assert.are.equal(WANT, r.out)
+    end)
+
+    it("names it the same way with the network, from the same files", function()
+      local r = H.run({ "run", "-e", "network", "--", "sh", "-c",
+                        NAMES .. "; cat /etc/nsswitch.conf" }, { user = user })
+      assert.are.equal(0, r.code, r.err)
+      assert.are.equal(WANT .. "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n",
+                       r.out)
+    end)
+
+    it("lists only root and the sandbox user, read-only, and explain shows the files", function()
+      local r = H.run({ "run", "--", "sh", "-c", "getent passwd; getent group; for f in"
+                        .. " /etc/passwd /etc/group /etc/nsswitch.conf; do"
+                        .. " touch $f 2>/dev/null && echo $f; done; echo done" }, { user = user })
+      assert.are.equal(0, r.code, r.err)
+      assert.are.equal("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/work:/bin/sh\n"
+                       .. "root:x:0:\nnogroup:x:65534:\ndone\n", r.out)
+      local e = H.run({ "explain", "--isolate", H.BACKEND, "--", "true" }, { user = user })
+      assert.are.equal(0, e.code, e.err)
+      for _, f in ipairs({ "/etc/passwd", "/etc/group", "/etc/nsswitch.conf" }) do
+        local g = H.groups(e.out)
+        local _, step = H.find(g, "--perms", "0444", "--ro-bind-data", "'<generated>'", f)
+        if H.BACKEND == "native" then _, step = H.find(g, "file", f) end
+        assert.is_truthy(step, f .. "\n" .. e.out)
+        assert.are.equal("sandlot: baseline", step.origin)
+      end
+    end)
+
+    it("follows the policy's ids and USER", function()
+      local script = H.script('policy.uid = 1000\npolicy.gid = 1001\n'
+                              .. 'policy:setenv("USER", "builder")\n')
+      local r = H.run({ "run", "-p", script, "--", "sh", "-c",
+                        "whoami; id -gn; getent passwd 1000" }, { user = user })
+      assert.are.equal(0, r.code, r.err)
+      assert.are.equal("builder\nbuilder\nbuilder:x:1000:1001:builder:/work:/bin/sh\n", r.out)
+    end)
+  end)
+end
+
 describe("--timeout", function()
   it("takes timeout(1)'s durations and says when it fired", function()
     for _, d in ipairs({ "0.5", "0.5s", "0.01m" }) do
