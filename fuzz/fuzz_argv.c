@@ -46,6 +46,13 @@ static size_t str(struct input *in, char *buf, size_t cap)
     return n;
 }
 
+/* A policy mount as bwrap_build rendered it: its group, whether read-only, its target. */
+struct entry {
+    size_t g;
+    bool ro;
+    const char *dst;
+};
+
 static bool has(const struct cmdline *c, const char *w)
 {
     for (size_t i = 0; i < c->nwords; i++)
@@ -94,32 +101,43 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(has(&c, "--share-net") == p->network && has(&c, "--unshare-net") == !p->network);
         CHECK(strcmp(c.words[c.nwords - 4], "--") == 0);
         CHECK(strcmp(c.words[c.nwords - 3], "prog") == 0 && strcmp(c.words[c.nwords - 1], "arg") == 0);
-        /* order: last rw bind < first ro bind, last ro bind < /work, outside /work */
-        size_t last_rw = 0, first_ro = (size_t)-1, last_ro = 0, work = 0;
+        /*
+         * order (DESIGN.md, mount precedence): parents first; at one target
+         * rw before ro; /work after the top-level entries, before deeper ones
+         */
+        size_t work = 0, n = 0;
+        struct entry m[512];
         for (size_t g = 0; g < c.ngroups; g++) {
             if (strcmp(c.groups[g].origin, "sandlot: invariant") == 0)
                 continue; /* the skeleton's own binds (the /proc covers) are not the policy's */
             const char *f = c.words[c.groups[g].start];
             const char *dst = c.groups[g].count >= 3 ? c.words[c.groups[g].start + 2] : "";
-            bool below = path_within(dst, "/work") && strcmp(dst, "/work") != 0;
-            if (strcmp(f, "--bind") == 0 && strcmp(dst, "/work") == 0)
+            if ((strcmp(f, "--tmpfs") == 0 && c.groups[g].count == 2) || strcmp(f, "--dir") == 0)
+                dst = c.words[c.groups[g].start + 1];
+            else if (strcmp(f, "--size") == 0)
+                dst = c.words[c.groups[g].start + 3];
+            if (strcmp(dst, "/work") == 0) {
                 work = g;
-            else if (strcmp(f, "--tmpfs") == 0 && c.groups[g].count == 2 &&
-                     strcmp(c.words[c.groups[g].start + 1], "/work") == 0)
-                work = g;
-            else if (strcmp(f, "--size") == 0 && strcmp(c.words[c.groups[g].start + 3], "/work") == 0)
-                work = g;
-            else if (strcmp(f, "--bind") == 0 && !below)
-                last_rw = g;
-            else if ((strcmp(f, "--ro-bind") == 0 || strcmp(f, "--ro-bind-try") == 0) && !below) {
-                if (first_ro == (size_t)-1)
-                    first_ro = g;
-                last_ro = g;
+                continue;
             }
+            bool ro = strcmp(f, "--ro-bind") == 0 || strcmp(f, "--ro-bind-try") == 0;
+            /* the policy's mounts (a sized /dev/shm is the skeleton's, with the limit's origin) */
+            if (strcmp(c.groups[g].origin, "fuzz") == 0 && dst[0] == '/' && n < 512 &&
+                !path_within(dst, "/dev") &&
+                (ro || strcmp(f, "--bind") == 0 || strcmp(f, "--tmpfs") == 0 ||
+                 strcmp(f, "--size") == 0 || strcmp(f, "--dir") == 0 || strcmp(f, "--symlink") == 0))
+                m[n++] = (struct entry){g, ro, dst};
         }
         CHECK(work > 0);
-        CHECK(first_ro == (size_t)-1 || last_rw < first_ro);
-        CHECK(last_ro < work && last_rw < work);
+        for (size_t i = 0; i < n; i++) {
+            bool top = strchr(m[i].dst + 1, '/') == NULL;
+            CHECK(top ? m[i].g < work : m[i].g > work);
+            for (size_t j = i + 1; j < n; j++) {
+                bool same = strcmp(m[i].dst, m[j].dst) == 0;
+                CHECK(same || !path_within(m[i].dst, m[j].dst)); /* no child before its parent */
+                CHECK(!same || !m[i].ro || m[j].ro);             /* read-only wins at one target */
+            }
+        }
         cmdline_free(&c);
     }
     policy_free(p);

@@ -1,5 +1,7 @@
 -- The `network` effect: share the host network namespace and the files
--- name resolution and TLS need, each only if present on the host.
+-- name resolution and TLS need, each only if present on the host.  The
+-- baseline's generated /etc/nsswitch.conf already says "hosts: files dns",
+-- so the host's (which may name modules the sandbox cannot reach) stays out.
 
 -- /etc/resolv.conf is often a symlink into /run (systemd-resolved), which
 -- is protected (05-protected.lua): open exactly that file, a resolver
@@ -13,8 +15,7 @@ if not stage:has("network") then
 end
 
 policy.network = true
-for _, path in ipairs({ "/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf",
-                        "/etc/ssl/certs" }) do
+for _, path in ipairs({ "/etc/resolv.conf", "/etc/hosts", "/etc/ssl/certs" }) do
   policy:ro_bind_try(path)
 end
 

@@ -60,8 +60,8 @@ static void render_process(struct cmdline *c, const struct plan *pl, const struc
 /*
  * One filesystem step.  bwrap makes the root, pivots and brings lo up
  * itself; a bind goes through the descriptor the launch opened without
- * following links, and a file mask's empty file is the launch's memfd,
- * which bwrap copies into a read-only file of its own.
+ * following links, and a file's text (a file mask's empty one) is the
+ * launch's memfd, which bwrap copies into a read-only file of its own.
  */
 static void render_fs(struct cmdline *c, const struct step *s, const struct source *src,
                       const struct bwrap_inputs *in)
@@ -93,12 +93,13 @@ static void render_fs(struct cmdline *c, const struct step *s, const struct sour
         cmdline_group(c, o, bind_flag(s->kind, open), open ? fd : s->src, s->dst, (char *)NULL);
         break;
     case STEP_MASK:
-        if (s->kind == MOUNT_MASK_DIR)
-            cmdline_group(c, o, "--perms", "0555", "--tmpfs", s->dst, "--remount-ro", s->dst,
-                          (char *)NULL);
-        else
-            cmdline_group(c, o, "--perms", "0444", "--ro-bind-data", open ? fd : "<empty>", s->dst,
-                          (char *)NULL);
+        cmdline_group(c, o, "--perms", "0555", "--tmpfs", s->dst, "--remount-ro", s->dst,
+                      (char *)NULL);
+        break;
+    case STEP_FILE:
+        cmdline_group(c, o, "--perms", "0444", "--ro-bind-data",
+                      open ? fd : s->kind == MOUNT_MASK_FILE ? "<empty>" : "<generated>", s->dst,
+                      (char *)NULL);
         break;
     case STEP_REMOUNT_RO: cmdline_group(c, o, "--remount-ro", s->dst, (char *)NULL); break;
     case STEP_CHDIR: cmdline_group(c, o, "--chdir", s->dst, (char *)NULL); break;

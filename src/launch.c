@@ -293,7 +293,7 @@ static int idmap_sources(struct identity *id, const struct plan *pl, struct sour
     for (size_t i = 0; i < pl->n; i++) {
         const struct step *s = &pl->steps[i];
         if (s->op != STEP_BIND || src[i].state != SOURCE_OPEN)
-            continue; /* nothing, or a mask's empty memfd: no tree to map */
+            continue; /* nothing, or a file's memfd: no tree to map */
         int tree = identity_tree(id, src[i].fd, s->src, s->kind == MOUNT_RW_BIND, 0, &e);
         if (tree < 0)
             return refused_tree(&e, res);
@@ -440,8 +440,8 @@ static void close_all(struct fdset *h)
 
 /*
  * Every bind source of the plan through the opener both backends share
- * (bwrap binds what sandlot opened), and an empty memfd for each file
- * mask, which bwrap copies into its read-only file.  Returns the sources
+ * (bwrap binds what sandlot opened), and a memfd holding each file's text
+ * (a file mask's is empty), which bwrap copies into its read-only file.  Returns the sources
  * (per step), or NULL with res set (a setup error).
  */
 static struct source *open_sources(const struct plan *pl, struct run_result *res)
@@ -455,11 +455,15 @@ static struct source *open_sources(const struct plan *pl, struct run_result *res
             setup_error(res, "%s", e.msg);
             return NULL;
         }
-        if (s->op == STEP_MASK && s->kind == MOUNT_MASK_FILE) {
-            int fd = memfd_create("sandlot-mask", MFD_CLOEXEC);
-            if (fd < 0) {
+        if (s->op == STEP_FILE) {
+            int fd = memfd_create("sandlot-file", MFD_CLOEXEC);
+            size_t len = strlen(s->src);
+            if (fd < 0 || write(fd, s->src, len) != (ssize_t)len || lseek(fd, 0, SEEK_SET) != 0) {
+                int err = errno;
+                if (fd >= 0)
+                    close(fd);
                 free_sources(src, i);
-                setup_error(res, "memfd_create: %s", strerror(errno));
+                setup_error(res, "the file %s in a memfd: %s", s->dst, strerror(err));
                 return NULL;
             }
             src[i] = (struct source){SOURCE_OPEN, fd};

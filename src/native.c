@@ -86,8 +86,9 @@ void native_describe(const struct plan *pl, char *const *cmd, char *const *host_
         case STEP_DIR: cmdline_group(out, o, "dir", s->dst, (char *)NULL); break;
         case STEP_SYMLINK: cmdline_group(out, o, "symlink", s->src, s->dst, (char *)NULL); break;
         case STEP_BIND: cmdline_group(out, o, bind_name(s->kind), s->src, s->dst, (char *)NULL); break;
-        case STEP_MASK:
-            cmdline_group(out, o, s->kind == MOUNT_MASK_DIR ? "mask-dir" : "mask-file", s->dst,
+        case STEP_MASK: cmdline_group(out, o, "mask-dir", s->dst, (char *)NULL); break;
+        case STEP_FILE:
+            cmdline_group(out, o, s->kind == MOUNT_MASK_FILE ? "mask-file" : "file", s->dst,
                           (char *)NULL);
             break;
         case STEP_REMOUNT_RO: cmdline_group(out, o, "remount-ro", s->dst, (char *)NULL); break;
@@ -362,32 +363,35 @@ static void make_symlink(int root, const char *target, const char *dst)
     close(parent);
 }
 
-/*
- * A mask over dst: an empty read-only tmpfs for a directory; for a file, a
- * read-only bind of an empty file made in the new root and unlinked once
- * bound (the bind keeps it), so nothing of it shows elsewhere.
- */
+#define RO_ATTRS (MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC)
+
+/* A directory mask over dst: an empty read-only tmpfs. */
 static void mount_mask(int root, const struct step *s)
 {
-    const unsigned ro = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
-                        MOUNT_ATTR_NOEXEC;
-    if (s->kind == MOUNT_MASK_DIR) {
-        const char *opts[] = {"mode", "0555", "size", "4096", NULL};
-        attach_at(root, new_fs("tmpfs", opts, ro, s->dst), s->dst, true);
-        return;
-    }
-    static const char name[] = ".sandlot-mask";
+    const char *opts[] = {"mode", "0555", "size", "4096", NULL};
+    attach_at(root, new_fs("tmpfs", opts, RO_ATTRS, s->dst), s->dst, true);
+}
+
+/*
+ * A read-only file at dst holding text (a file mask's is empty): made in
+ * the new root, bound read-only at dst and unlinked once bound (the bind
+ * keeps it), so nothing of it shows elsewhere.
+ */
+static void mount_file(int root, const struct step *s)
+{
+    static const char name[] = ".sandlot-file";
     int f = openat(root, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0444);
-    if (f < 0)
-        setup_fail("creating the empty file of the mask %s", s->dst);
+    size_t len = strlen(s->src);
+    if (f < 0 || write(f, s->src, len) != (ssize_t)len)
+        setup_fail("writing the file %s", s->dst);
     close(f);
     int tree = (int)syscall(SYS_open_tree, root, name, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
     if (tree < 0)
-        setup_fail("the empty file of the mask %s", s->dst);
-    set_attr(tree, ro, false, s->dst);
+        setup_fail("the file %s", s->dst);
+    set_attr(tree, RO_ATTRS, false, s->dst);
     attach_at(root, tree, s->dst, false);
     if (unlinkat(root, name, 0) != 0) /* attached first: the kernel binds no unlinked file */
-        setup_fail("removing the empty file of the mask %s", s->dst);
+        setup_fail("removing the file %s", s->dst);
 }
 
 /* bwrap's --dev: device nodes bound from the host, devpts, shm and the usual links. */
@@ -720,6 +724,7 @@ void native_child(const struct native_ctx *ctx)
             close(src[i].fd);
             break;
         case STEP_MASK: mount_mask(root, s); break;
+        case STEP_FILE: mount_file(root, s); break;
         case STEP_REMOUNT_RO: remount_ro(root, s->dst); break;
         case STEP_PIVOT:
             if (fchdir(root) != 0 || syscall(SYS_pivot_root, ".", ".") != 0 ||

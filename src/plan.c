@@ -29,16 +29,59 @@ static void add_mount(struct plan *pl, const struct mount *m)
     case MOUNT_TMPFS: op = STEP_TMPFS; break;
     case MOUNT_DIR: op = STEP_DIR; break;
     case MOUNT_SYMLINK: op = STEP_SYMLINK; break;
-    case MOUNT_MASK_DIR:
-    case MOUNT_MASK_FILE: op = STEP_MASK; break;
+    case MOUNT_MASK_DIR: op = STEP_MASK; break;
+    case MOUNT_MASK_FILE: op = STEP_FILE; break;
     case MOUNT_RO_BIND:
     case MOUNT_RW_BIND:
     case MOUNT_RO_BIND_TRY: break;
     }
     struct step *s = add(pl, op, m->origin);
     s->kind = (int)m->kind;
-    s->src = m->src;
+    s->src = m->kind == MOUNT_MASK_FILE ? "" : m->src;
     s->dst = m->dst;
+}
+
+/* Name resolution from the generated files alone; hosts also through DNS (the network). */
+static const char nsswitch[] = "passwd: files\n"
+                               "group: files\n"
+                               "shadow: files\n"
+                               "hosts: files dns\n";
+
+/*
+ * The sandbox user's name: the policy's USER when it forces one that
+ * passwd can hold (a portable user name, not root's), else "nobody".
+ */
+static const char *user_name(const struct policy *p)
+{
+    const struct envvar *v = policy_find_env(p, "USER");
+    const char *name = v ? v->value : NULL;
+    if (!name || !name[0] || name[0] == '-' || strlen(name) > 32 || strcmp(name, "root") == 0 ||
+        name[strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")])
+        return "nobody";
+    return name;
+}
+
+/*
+ * /etc/passwd, /etc/group and a files-only /etc/nsswitch.conf, so whoami,
+ * id, getpwuid and the tools built on them name the sandbox user (home
+ * /work) and root, and nothing else of the host's accounts shows.  A pure
+ * function of the policy: its ids and its USER.
+ */
+static void add_identity(struct plan *pl, const struct policy *p)
+{
+    const char *user = user_name(p);
+    const char *group = strcmp(user, "nobody") == 0 ? "nogroup" : user;
+    pl->passwd = xasprintf("root:x:0:0:root:/root:/bin/sh\n%s:x:%u:%u:%s:/work:/bin/sh\n", user,
+                           p->uid, p->gid, user);
+    pl->group = xasprintf("root:x:0:\n%s:x:%u:\n", group, p->gid);
+    const char *const files[][2] = {{"/etc/passwd", pl->passwd},
+                                    {"/etc/group", pl->group},
+                                    {"/etc/nsswitch.conf", nsswitch}};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        struct step *s = add(pl, STEP_FILE, ORIGIN_BASELINE);
+        s->dst = files[i][0];
+        s->src = files[i][1];
+    }
 }
 
 /* A tmpfs at dst sized by limit l: the limit's origin when sized, else unsized's. */
@@ -73,7 +116,7 @@ void plan_build(const struct policy *p, struct plan *pl)
 {
     memset(pl, 0, sizeof *pl);
     /* room for every step at once: the fixed ones, each mount and its rule, each variable */
-    pl->cap = 40 + 2 * p->nmounts + p->nenv;
+    pl->cap = 48 + 2 * p->nmounts + p->nenv;
     pl->steps = xmalloc(pl->cap * sizeof *pl->steps);
     pl->nlimits = plan_limits(p, pl->limits);
     pl->network = p->network;
@@ -102,10 +145,12 @@ void plan_build(const struct policy *p, struct plan *pl)
     shm->size = p->limit[LIMIT_SHM];
     add(pl, STEP_REMOUNT_RO, ORIGIN_INVARIANT)->dst = "/dev";
     add_sized(pl, p, LIMIT_TMP, "/tmp", ORIGIN_BASELINE);
+    /* under every policy mount: a bind of /etc or of one of them shows the host's instead */
+    add_identity(pl, p);
 
-    /* Mount order: policy_mount_order's (noether's contract), /work between its parts. */
+    /* Mount order: policy_mount_order's (parents first), /work where its depth puts it. */
     size_t *order = xcalloc(p->nmounts + 1, sizeof *order), before_work;
-    policy_mount_order(p, order, &before_work);
+    size_t nordered = policy_mount_order(p, order, &before_work);
     for (size_t k = 0; k < before_work; k++)
         add_mount(pl, &p->mounts[order[k]]);
     if (p->work_host) {
@@ -116,7 +161,7 @@ void plan_build(const struct policy *p, struct plan *pl)
     } else {
         add_sized(pl, p, LIMIT_WORK, "/work", p->work_origin ? p->work_origin : ORIGIN_BASELINE);
     }
-    for (size_t k = before_work; k < p->nmounts; k++)
+    for (size_t k = before_work; k < nordered; k++)
         add_mount(pl, &p->mounts[order[k]]);
     free(order);
 
@@ -137,6 +182,12 @@ void plan_build(const struct policy *p, struct plan *pl)
         s->dst = rules[i].path;
     }
     free(rules);
+    for (size_t i = 0; i < pl->n; i++)
+        if (pl->steps[i].op == STEP_FILE && pl->steps[i].kind != MOUNT_MASK_FILE) {
+            struct step *s = add(pl, STEP_RULE, ORIGIN_BASELINE);
+            s->kind = LL_RO;
+            s->dst = pl->steps[i].dst;
+        }
     add(pl, STEP_NNP, ORIGIN_INVARIANT);
     add(pl, STEP_CAPS, ORIGIN_INVARIANT);
     add(pl, STEP_RESTRICT, ORIGIN_INVARIANT);
@@ -153,5 +204,7 @@ void plan_build(const struct policy *p, struct plan *pl)
 void plan_free(struct plan *pl)
 {
     free(pl->steps);
+    free(pl->passwd);
+    free(pl->group);
     memset(pl, 0, sizeof *pl);
 }

@@ -4,8 +4,9 @@
  * plan_build() is a pure function of the policy (no host probe, no Lua):
  * every step the sandbox takes, in order, each with the origin that caused
  * it.  This module alone owns the fixed layout (/proc and its read-only
- * knobs, /dev with a sized /dev/shm, a sized /tmp, /work as a bind or a
- * sized tmpfs, masks, the read-only root, the working directory), the
+ * knobs, /dev with a sized /dev/shm, a sized /tmp, the identity files,
+ * /work as a bind or a sized tmpfs, masks, the read-only root, the working
+ * directory), the
  * invariant steps and the mount order (policy_mount_order, DESIGN.md's
  * precedence rule).  The backends only translate it: bwrap.c renders it
  * to bwrap's argv, native.c executes it (and renders it for `explain`),
@@ -38,7 +39,9 @@ enum step_op {
     STEP_DIR,        /* a directory at dst */
     STEP_SYMLINK,    /* a symlink dst -> src */
     STEP_BIND,       /* a bind of host src at dst; kind MOUNT_RO_BIND, _RW_BIND or _RO_BIND_TRY */
-    STEP_MASK,       /* an empty read-only placeholder at dst; kind MOUNT_MASK_DIR or _FILE */
+    STEP_FILE,       /* a read-only file at dst holding the text src: a generated file (kind
+                        MOUNT_RO_BIND), or a file mask's empty placeholder (MOUNT_MASK_FILE) */
+    STEP_MASK,       /* an empty read-only directory over dst (kind MOUNT_MASK_DIR) */
     STEP_REMOUNT_RO, /* the mount at dst read-only ("/dev", then the root "/") */
     STEP_PIVOT,      /* pivot_root into the new root, detach the host's */
     STEP_LOOPBACK,   /* bring lo up in a new network namespace */
@@ -71,6 +74,7 @@ struct plan {
     size_t n, cap;
     bool network;       /* STEP_NETWORK shares the host's */
     unsigned uid, gid;  /* STEP_MAP_IDS: the ids inside */
+    char *passwd, *group; /* the generated /etc/passwd and /etc/group (STEP_FILE texts) */
     struct child_limit limits[LIMIT_COUNT]; /* the rlimits, set before the filter */
     size_t nlimits;
 };
@@ -84,7 +88,7 @@ size_t plan_limits(const struct policy *p, struct child_limit out[LIMIT_COUNT]);
 
 /*
  * What a launch opened for one plan step (an array indexed like the
- * plan's steps): a bind's source, or a file mask's empty file.
+ * plan's steps): a bind's source, or a STEP_FILE's text in a memfd.
  */
 enum source_state {
     SOURCE_NONE,   /* the step has no source */

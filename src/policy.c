@@ -888,43 +888,74 @@ static size_t depth(const char *path)
     return n;
 }
 
-/* The masks of one part (below /work or not), shallowest first: deeper ones cover them. */
-static size_t order_masks(const struct policy *p, bool below_work, size_t *order, size_t n)
+static int kind_rank(enum mount_kind k)
 {
-    size_t first = n;
+    return k == MOUNT_RW_BIND ? 1 : k == MOUNT_RO_BIND || k == MOUNT_RO_BIND_TRY ? 2 : 0;
+}
+
+/*
+ * Whether mount a goes after mount b (DESIGN.md, mount precedence): masks
+ * after every other mount, so nothing covers one; otherwise by the depth
+ * of the target, parents first, so the most specific path wins whatever
+ * its mode; at one depth (the same target) structure, then rw, then ro
+ * binds, so read-only wins, as in noether.
+ */
+static bool mounts_after(const struct mount *a, const struct mount *b)
+{
+    if (is_mask(a->kind) != is_mask(b->kind))
+        return is_mask(a->kind);
+    size_t da = depth(a->dst), db = depth(b->dst);
+    if (da != db)
+        return da > db;
+    return kind_rank(a->kind) > kind_rank(b->kind);
+}
+
+/*
+ * Whether read-only bind m adds nothing under parent, the mount that is on
+ * top at m's nearest ancestor target: a read-only bind of the same host tree
+ * at the same place (src and dst below the parent's by the same path), which
+ * already shows m's source read-only.  Mounting it would only go through
+ * what the parent shows there (a symlink such as /etc/localtime under a
+ * bound /etc), as noether's order never did.
+ */
+static bool covered(const struct mount *m, const struct mount *parent)
+{
+    if ((m->kind != MOUNT_RO_BIND && m->kind != MOUNT_RO_BIND_TRY) ||
+        parent->kind != MOUNT_RO_BIND)
+        return false;
+    size_t pd = strlen(parent->dst), ps = strlen(parent->src);
+    return strlen(m->src) > ps && strncmp(m->src, parent->src, ps) == 0 && m->src[ps] == '/' &&
+           strcmp(m->src + ps, m->dst + pd) == 0;
+}
+
+size_t policy_mount_order(const struct policy *p, size_t *order, size_t *before_work)
+{
+    /* a stable insertion sort: entries of one rank keep the policy's order */
     for (size_t i = 0; i < p->nmounts; i++) {
-        if (!is_mask(p->mounts[i].kind) || path_within(p->mounts[i].dst, "/work") != below_work)
-            continue;
-        size_t j = n++, d = depth(p->mounts[i].dst);
-        for (; j > first && depth(p->mounts[order[j - 1]].dst) > d; j--)
+        size_t j = i;
+        for (; j > 0 && mounts_after(&p->mounts[order[j - 1]], &p->mounts[i]); j--)
             order[j] = order[j - 1];
         order[j] = i;
     }
-    return n;
-}
-
-static size_t order_pass(const struct policy *p, unsigned kinds, bool below_work, size_t *order,
-                         size_t n)
-{
-    for (size_t i = 0; i < p->nmounts; i++)
-        if ((kinds & (1u << p->mounts[i].kind)) &&
-            path_within(p->mounts[i].dst, "/work") == below_work)
-            order[n++] = i;
-    return n;
-}
-
-void policy_mount_order(const struct policy *p, size_t *order, size_t *before_work)
-{
-    const unsigned structure = 1u << MOUNT_TMPFS | 1u << MOUNT_DIR | 1u << MOUNT_SYMLINK;
-    const unsigned rw = 1u << MOUNT_RW_BIND;
-    const unsigned ro = 1u << MOUNT_RO_BIND | 1u << MOUNT_RO_BIND_TRY;
+    /*
+     * Leave out the read-only binds a read-only parent already shows: the
+     * nearest entry before one whose target holds its target is the mount
+     * on top there (parents come first, the same target in mount order).
+     */
     size_t n = 0;
-    for (int below = 0; below < 2; below++) {
-        n = order_pass(p, structure, below, order, n);
-        n = order_pass(p, rw, below, order, n);
-        n = order_pass(p, ro, below, order, n);
-        n = order_masks(p, below, order, n);
-        if (!below)
-            *before_work = n;
+    for (size_t k = 0; k < p->nmounts; k++) {
+        const struct mount *m = &p->mounts[order[k]];
+        size_t j = n;
+        while (j > 0 && !(path_within(m->dst, p->mounts[order[j - 1]].dst) &&
+                          strcmp(m->dst, p->mounts[order[j - 1]].dst) != 0))
+            j--;
+        if (is_mask(m->kind) || j == 0 || !covered(m, &p->mounts[order[j - 1]]))
+            order[n++] = order[k];
     }
+    /* /work (depth 1, nothing else targets it) after the other top-level entries */
+    size_t w = 0;
+    while (w < n && !is_mask(p->mounts[order[w]].kind) && depth(p->mounts[order[w]].dst) <= 1)
+        w++;
+    *before_work = w;
+    return n;
 }

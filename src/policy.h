@@ -217,16 +217,22 @@ bool policy_unset_env(struct policy *p, const char *name);
 const struct envvar *policy_find_env(const struct policy *p, const char *name);
 
 /*
- * The order every backend mounts the policy's entries in (noether's
- * contract): structure first (tmpfs, dirs, symlinks), then rw binds, then
- * ro binds, so a narrower ro bind shadows a broader rw parent; then /work,
- * so it always wins at /work; then the entries below /work in the same
- * order, or /work would hide them.  Masks come last in each of the two
- * parts, shallowest first, so they cover the binds they mask.  Fills
- * order[0 .. p->nmounts) with
- * mount indices; *before_work of them come before /work.
+ * The order every backend mounts the policy's entries in (DESIGN.md, mount
+ * precedence: the most specific path wins, whatever its mode): by the depth
+ * of the target, parents first, so fs-write:/p/build under fs-read:/p is
+ * writable and fs-read:/p/src under fs-write:/p read-only; at one depth
+ * (the same target bound twice) structure (tmpfs, dirs, symlinks), then rw,
+ * then ro binds, so read-only wins as in noether; the policy's order
+ * otherwise.  /work goes where its depth puts it: after the top-level
+ * entries, before everything deeper, so binds below /work come after it.
+ * The masks come last, shallowest first, so nothing covers one.  A
+ * read-only bind below a read-only bind of the same host tree at the same
+ * place (fs-read:/p/src under fs-read:/p, /etc/localtime under a bound
+ * /etc) shows nothing its parent does not: it is left out, as noether's
+ * order hid it.  Fills order[0 .. return value) with mount indices (room
+ * for p->nmounts); *before_work of them come before /work.
  */
-void policy_mount_order(const struct policy *p, size_t *order, size_t *before_work);
+size_t policy_mount_order(const struct policy *p, size_t *order, size_t *before_work);
 
 /*
  * The kernel's knobs under /proc that both backends cover with a read-only

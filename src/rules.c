@@ -26,14 +26,14 @@ struct ll_rule *policy_rules(const struct policy *p, size_t *n)
                                                     ? p->limit_origin[LIMIT_TMP]
                                                     : SKELETON};
     size_t *order = xcalloc(p->nmounts + 1, sizeof *order), before_work;
-    policy_mount_order(p, order, &before_work);
+    size_t nordered = policy_mount_order(p, order, &before_work);
     for (size_t k = 0; k < before_work; k++)
         add_mount(r, n, &p->mounts[order[k]]);
     const char *work = p->work_host ? p->work_origin
                        : p->limit[LIMIT_WORK] != LIMIT_UNLIMITED ? p->limit_origin[LIMIT_WORK]
                        : p->work_origin ? p->work_origin : SKELETON;
     r[(*n)++] = (struct ll_rule){LL_RW, "/work", work};
-    for (size_t k = before_work; k < p->nmounts; k++)
+    for (size_t k = before_work; k < nordered; k++)
         add_mount(r, n, &p->mounts[order[k]]);
     free(order);
     return r;

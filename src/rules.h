@@ -17,9 +17,12 @@
  * The rules for policy p, in order: "/" may be listed, /proc read and
  * written, /dev and /tmp get every right, then each tmpfs and bind target
  * in policy_mount_order's order (/work where it falls), rw binds and tmpfs
- * with every right, read-only binds read and execute.  Paths and origins
- * are borrowed from the policy (or static).  Returns a malloc'd array of
- * *n rules, for the caller to free.
+ * with every right, read-only binds read and execute.  Landlock grants the
+ * union of the rules on a path and its ancestors, so a rw bind below a
+ * read-only one stays writable; a read-only bind below a rw one is
+ * read-only by its mount.  Paths and origins are borrowed from the policy
+ * (or static).  Returns a malloc'd array of *n rules, for the caller to
+ * free.
  */
 struct ll_rule *policy_rules(const struct policy *p, size_t *n);
 

@@ -16,18 +16,22 @@ end
 -- for every mount and variable, in order
 local BWRAP = { ["--ro-bind"] = "ro-bind", ["--bind"] = "bind", ["--ro-bind-try"] = "ro-bind-try",
                 ["--tmpfs"] = "tmpfs", ["--dir"] = "dir", ["--symlink"] = "symlink",
-                ["--setenv"] = "setenv", ["mask-dir"] = "mask-dir", ["mask-file"] = "mask-file" }
+                ["--setenv"] = "setenv", ["mask-dir"] = "mask-dir", ["mask-file"] = "mask-file",
+                file = "file" }
 local KINDS = { ["ro-bind"] = true, bind = true, ["ro-bind-try"] = true, tmpfs = true,
                 dir = true, symlink = true, setenv = true, ["mask-dir"] = true,
-                ["mask-file"] = true }
+                ["mask-file"] = true, file = true }
 local function entries(groups, native)
   local out = {}
   for _, g in ipairs(groups) do
     local w = g.words
     if w[1] == "--size" then w = { w[3], "--size", w[2], w[4] } end -- bwrap: --size N --tmpfs D
-    -- bwrap's masks: --perms 0555 --tmpfs P --remount-ro P, --perms 0444 --ro-bind-data FD P
+    -- bwrap's masks: --perms 0555 --tmpfs P --remount-ro P, --perms 0444 --ro-bind-data FD P;
+    -- its generated files: --perms 0444 --ro-bind-data <generated> P
     if w[1] == "--perms" and w[3] == "--tmpfs" then w = { "mask-dir", w[4] } end
-    if w[1] == "--perms" and w[3] == "--ro-bind-data" then w = { "mask-file", w[5] } end
+    if w[1] == "--perms" and w[3] == "--ro-bind-data" then
+      w = { w[4]:find("<empty>", 1, true) and "mask-file" or "file", w[5] }
+    end
     local what = native and w[1] or BWRAP[w[1]]
     if KINDS[what] then
       out[#out + 1] = what .. " " .. table.concat(w, " ", 2) .. " # " .. g.origin
@@ -50,6 +54,7 @@ describe("the native backend's plan", function()
     local n = entries(explain("native", args), true)
     assert.is_true(#b > 10, table.concat(b, "\n"))
     assert.is_truthy(table.concat(b, "\n"):find("mask-file " .. ro .. "/sealed-file # ", 1, true))
+    assert.is_truthy(table.concat(b, "\n"):find("file /etc/passwd # sandlot: baseline", 1, true))
     assert.are.same(b, n)
   end)
 

@@ -3,8 +3,7 @@
 -- else of the caller's environment gets in.
 if stage:has("llm") then
   policy.network = true
-  for _, path in ipairs({ "/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf",
-                          "/etc/ssl/certs" }) do
+  for _, path in ipairs({ "/etc/resolv.conf", "/etc/hosts", "/etc/ssl/certs" }) do
     policy:ro_bind_try(path)
   end
   policy:allow_env("ANTHROPIC_API_KEY")
