@@ -82,6 +82,7 @@ static void push_build_opts(lua_State *L, const struct lua_front *f)
     set_str(L, "policy_json_name", s->policy_json_name);
     set_str(L, "stage", s->stage);
     set_str(L, "work", s->work);
+    set_list(L, "env", s->env, s->nenv);
     set_list(L, "argv", (const char *const *)s->cmd, count((const char *const *)s->cmd));
     lua_pushboolean(L, s->system_policies);
     lua_setfield(L, -2, "system_policies");

@@ -43,6 +43,8 @@ struct opts {
     const char *effects_json;
     const char **policies;
     size_t npolicies;
+    const char **env; /* --env NAME[=VALUE], in order */
+    size_t nenv;
     const char *policy_json;
     const char *policy_json_text, *policy_json_label; /* noether-sandbox: read already */
     const char *stage;
@@ -76,6 +78,9 @@ static const char usage_options[] =
     "                             non-deterministic, process, cost[:CENTS], unknown\n"
     "      --effects-json FILE|-  noether EffectSet JSON\n"
     "  -p, --policy FILE          a policy script run after policies.d; repeatable\n"
+    "      --env NAME[=VALUE]     pass the host's NAME (when set), or set NAME=VALUE;\n"
+    "                             repeatable; applied after every policy layer, with the\n"
+    "                             same name checks and seals as scripts\n"
     "      --policy-json FILE|-   a noether IsolationPolicy (replaces the effect mapping)\n"
     "      --stage NAME           stage name, visible to scripts\n"
     "      --work DIR             bind host DIR at /work instead of a private tmpfs\n"
@@ -167,12 +172,13 @@ static bool parse_host_id(const char *s, unsigned *uid, unsigned *gid)
 static void parse_opts(int argc, char **argv, enum command cmd, struct opts *o)
 {
     enum { O_EFFECTS_JSON = 256, O_POLICY_JSON, O_STAGE, O_WORK, O_ISOLATE, O_REQUIRE, O_UNSAFE,
-           O_TIMEOUT, O_NO_SYSTEM, O_JSON, O_ARGV, O_STATUS_JSON, O_STATUS_FD, O_HOST_ID };
+           O_TIMEOUT, O_NO_SYSTEM, O_JSON, O_ARGV, O_STATUS_JSON, O_STATUS_FD, O_HOST_ID, O_ENV };
     static const struct option longopts[] = {
         {"effects", required_argument, NULL, 'e'},
         {"effects-json", required_argument, NULL, O_EFFECTS_JSON},
         {"policy", required_argument, NULL, 'p'},
         {"policy-json", required_argument, NULL, O_POLICY_JSON},
+        {"env", required_argument, NULL, O_ENV},
         {"stage", required_argument, NULL, O_STAGE},
         {"work", required_argument, NULL, O_WORK},
         {"isolate", required_argument, NULL, O_ISOLATE},
@@ -198,6 +204,7 @@ static void parse_opts(int argc, char **argv, enum command cmd, struct opts *o)
         switch (c) {
         case 'e': o->effects = push_str(o->effects, &o->neffects, optarg); break;
         case 'p': o->policies = push_str(o->policies, &o->npolicies, optarg); break;
+        case O_ENV: o->env = push_str(o->env, &o->nenv, optarg); break;
         case O_EFFECTS_JSON: o->effects_json = optarg; break;
         case O_POLICY_JSON: o->policy_json = optarg; break;
         case O_STAGE: o->stage = optarg; break;
@@ -596,7 +603,7 @@ static int stage_main(enum command cmd, const struct opts *op, double started, b
         .user_dir = user_dir,
         .protected_paths = protected_paths,
         .stage = {o.effects, o.neffects, effects_json, effects_json_name, policy_json,
-                  policy_json_name, o.policies, o.npolicies, o.stage, o.work, o.cmd,
+                  policy_json_name, o.policies, o.npolicies, o.stage, o.work, o.env, o.nenv, o.cmd,
                   !o.no_system_policies},
         .check_invariants = cmd != CMD_RUN, /* a run: launch() is the gate */
         .backend = backend_name(be.kind == BACKEND_NATIVE ? BACKEND_NATIVE : BACKEND_BWRAP),
@@ -637,6 +644,7 @@ static int cmd_run_or_explain(int argc, char **argv, enum command cmd)
     int status = stage_main(cmd, &o, started, NULL);
     free(o.effects);
     free(o.policies);
+    free(o.env);
     return status;
 }
 

@@ -57,3 +57,85 @@ describe("--timeout", function()
     end
   end)
 end)
+
+for _, who in ipairs(H.users()) do
+  local user = who == "nobody" and "nobody" or nil
+
+  describe("--env, as " .. who, function()
+    it("gives git its identity: a real commit in /work", function()
+      local work = H.tmpdir()
+      local r = H.run({ "run", "--work", work,
+                        "--env", "GIT_AUTHOR_NAME=Ann Author",
+                        "--env", "GIT_AUTHOR_EMAIL=ann@example.org",
+                        "--env", "GIT_COMMITTER_NAME", "--env", "GIT_COMMITTER_EMAIL",
+                        "--", "sh", "-c", "git init -q && echo hi > f && git add f && "
+                        .. "git commit -qm first && git log --format='%an <%ae>, %cn <%ce>: %s'" },
+                      { user = user, env = { GIT_COMMITTER_NAME = "Cy Committer",
+                                             GIT_COMMITTER_EMAIL = "cy@example.org" } })
+      assert.are.equal(0, r.code, r.err)
+      assert.are.equal("Ann Author <ann@example.org>, Cy Committer <cy@example.org>: first\n",
+                       r.out)
+      assert.is_true(H.exists(work .. "/.git/HEAD"))
+    end)
+
+    it("passes a host value only when asked, and sets the invoker's own", function()
+      local r = H.run({ "run", "--env", "SPEC_HOST", "--env", "SPEC_SET=a=b c",
+                        "--env", "SPEC_UNSET", "--", "sh", "-c",
+                        "echo \"[$SPEC_HOST] [$SPEC_SET] [${SPEC_UNSET-unset}] "
+                        .. "[${SPEC_OTHER-unset}]\"" },
+                      { user = user, env = { SPEC_HOST = "from host", SPEC_OTHER = "x" } })
+      assert.are.equal(0, r.code, r.err)
+      assert.are.equal("[from host] [a=b c] [unset] [unset]\n", r.out)
+    end)
+
+    it("refuses loader and libc variables and bad names, exit 125, nothing runs", function()
+      for _, arg in ipairs({ "LD_PRELOAD=x", "LD_LIBRARY_PATH", "GCONV_PATH=/tmp", "A B=1",
+                             "=1" }) do
+        local work = H.tmpdir()
+        local r = H.run({ "run", "--work", work, "--env", arg, "--", "touch", "/work/m" },
+                        { user = user })
+        assert.are.equal(125, r.code, arg .. ": " .. r.err)
+        assert.is_truthy(r.err:find("sandlot: --env " .. arg .. ": ", 1, true), r.err)
+        assert.is_false(H.exists(work .. "/m"), arg .. ": the command ran")
+      end
+    end)
+  end)
+end
+
+describe("--env", function()
+  after_each(function() H.system_layer(nil) end)
+
+  it("shows in explain with origin \"command line\", never a host value", function()
+    local r = H.run({ "explain", "--env", "SPEC_SECRET", "--env", "SPEC_MINE=visible",
+                      "--", "true" },
+                    { env = { SPEC_SECRET = "hunter2" } })
+    assert.are.equal(0, r.code, r.err)
+    local g = H.groups(r.out)
+    local _, passed = H.find(g, "--setenv", "SPEC_SECRET")
+    local _, mine = H.find(g, "--setenv", "SPEC_MINE")
+    assert.are.equal("--setenv SPEC_SECRET <value from host>", passed and passed.text)
+    assert.are.equal("command line", passed.origin)
+    assert.are.equal("--setenv SPEC_MINE visible", mine and mine.text)
+    assert.are.equal("command line", mine.origin)
+    assert.is_nil(r.out:find("hunter2", 1, true))
+  end)
+
+  it("cannot break an administrator's seal: 125 naming it", function()
+    H.system_layer('policy:seal_env("AWS_*", "GITHUB_TOKEN")\n')
+    local seal = H.TEST_SYSTEM_DIR .. "/00-site.lua:1"
+    for _, arg in ipairs({ "GITHUB_TOKEN=x", "AWS_SECRET_ACCESS_KEY" }) do
+      local work = H.tmpdir()
+      local r = H.run({ "run", "--work", work, "--env", arg, "--", "touch", "/work/m" },
+                      { bin = "testconf", env = { AWS_SECRET_ACCESS_KEY = "s3cr3t" } })
+      assert.are.equal(125, r.code, r.err)
+      assert.is_truthy(r.err:find("--env " .. arg .. ": ", 1, true), r.err)
+      assert.is_truthy(r.err:find("breaks the seal placed by " .. seal, 1, true), r.err)
+      assert.is_false(H.exists(work .. "/m"), "the command ran")
+    end
+    -- what the seal leaves alone still passes
+    local ok = H.run({ "run", "--env", "SPEC_OK=1", "--", "sh", "-c", "echo $SPEC_OK" },
+                     { bin = "testconf" })
+    assert.are.equal(0, ok.code, ok.err)
+    assert.are.equal("1\n", ok.out)
+  end)
+end)
