@@ -127,7 +127,10 @@ static void hash_policy(lua_State *L, char out[65])
 {
     push_module_fn(L, "sandlot.noether", "export");
     lua_pushvalue(L, SLOT_POLICY);
-    call(L, 1, 1);
+    lua_createtable(L, 0, 1);
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "hash"); /* host-derived defaults left out */
+    call(L, 2, 1);
     size_t len;
     const char *json = lua_tolstring(L, -1, &len);
     sha256_hex(json, len, out);

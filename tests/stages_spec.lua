@@ -41,7 +41,8 @@ describe("--timeout", function()
     for _, d in ipairs({ "0.5", "0.5s", "0.01m" }) do
       local r = H.run({ "run", "--timeout", d, "--", "sleep", "30" })
       assert.are.equal(124, r.code, d .. ": " .. r.err)
-      assert.are.equal("sandlot: the --timeout expired: the sandbox was killed (exit 124)\n", r.err)
+      assert.are.equal("sandlot: the --timeout expired: the stage was sent SIGTERM (exit 124)\n",
+                       r.err)
     end
     local quiet = H.run({ "run", "-q", "--timeout", "0.5s", "--", "sleep", "30" })
     assert.are.equal(124, quiet.code)
@@ -137,5 +138,122 @@ describe("--env", function()
                      { bin = "testconf" })
     assert.are.equal(0, ok.code, ok.err)
     assert.are.equal("1\n", ok.out)
+  end)
+end)
+
+-- Start sandlot in the background; returns {pid =, dir =} (dir/out, dir/err,
+-- dir/rc once it ended).  The stage gets --work dir/work.
+local function start(args, user)
+  local dir = H.tmpdir()
+  local work = dir .. "/work"
+  os.execute("mkdir -m 0777 " .. H.q(work))
+  local words = { "run", "--work", work }
+  for _, a in ipairs(args) do words[#words + 1] = a end
+  local cmd = {}
+  for _, w in ipairs(words) do cmd[#cmd + 1] = H.q(w) end
+  local pre = user and "setpriv --reuid 65534 --regid 65534 --clear-groups -- env HOME=/nonexistent"
+              or "env"
+  os.execute(("(sh -c 'echo $$ > %s/pid; exec \"$@\"' sh %s SANDLOT_ISOLATION=%s %s %s "
+              .. "</dev/null >%s/out 2>%s/err; echo $? > %s/rc) &")
+             :format(H.q(dir), pre, H.BACKEND, H.q(H.bin_dir() .. "/sandlot"),
+                     table.concat(cmd, " "), H.q(dir), H.q(dir), H.q(dir)))
+  local s = { dir = dir, work = work }
+  finally(function() -- a failed test leaves no sandlot behind (it may be stopped)
+    if s.pid and not H.exists(dir .. "/rc") then
+      os.execute("kill -KILL " .. s.pid .. " 2>/dev/null")
+    end
+  end)
+  for _ = 1, 100 do
+    s.pid = (H.read(dir .. "/pid") or ""):match("%d+")
+    if s.pid and H.exists(work .. "/ready") then break end
+    os.execute("sleep 0.1")
+  end
+  assert(H.exists(work .. "/ready"), "the stage did not start: " .. (H.read(dir .. "/err") or ""))
+  return s
+end
+
+-- Wait up to secs for sandlot to end; returns its exit status (nil: still runs).
+local function ended(s, secs)
+  for _ = 1, secs * 10 do
+    local rc = (H.read(s.dir .. "/rc") or ""):match("%d+")
+    if rc then return tonumber(rc) end
+    os.execute("sleep 0.1")
+  end
+  os.execute("kill -KILL " .. s.pid .. " 2>/dev/null")
+  return nil
+end
+
+local function now()
+  local p = io.popen("date +%s.%N")
+  local t = tonumber(p:read("l"))
+  p:close()
+  return t
+end
+
+local TRAP = "trap 'echo trapped > /work/trapped; exit 3' TERM INT HUP; touch /work/ready; "
+             .. "while :; do sleep 0.1; done"
+local IGNORE = "trap '' TERM; touch /work/ready; sleep 30"
+
+for _, who in ipairs(H.users()) do
+  local user = who == "nobody" and "nobody" or nil
+
+  describe("stopping a stage, as " .. who, function()
+    for _, sig in ipairs({ "TERM", "INT", "HUP" }) do
+      it("passes SIG" .. sig .. " to the command first: its trap runs", function()
+        local s = start({ "--", "sh", "-c", TRAP }, user)
+        os.execute("kill -" .. sig .. " " .. s.pid)
+        assert.are.equal(3, ended(s, 5), H.read(s.dir .. "/err"))
+        assert.are.equal("trapped\n", H.read(s.work .. "/trapped"))
+      end)
+    end
+
+    it("kills a command that ignores the signal after --kill-after, 128+N", function()
+      local s = start({ "--kill-after", "1.5s", "--", "sh", "-c", IGNORE }, user)
+      local t0 = now()
+      os.execute("kill -TERM " .. s.pid)
+      assert.are.equal(143, ended(s, 8), H.read(s.dir .. "/err"))
+      local took = now() - t0
+      assert.is_true(took >= 1.4 and took < 5, "took " .. took .. " s")
+    end)
+
+    it("--timeout sends SIGTERM, then SIGKILL after the grace: 124 either way", function()
+      local s = start({ "--timeout", "1", "--", "sh", "-c", TRAP }, user)
+      assert.are.equal(124, ended(s, 6), H.read(s.dir .. "/err"))
+      assert.are.equal("trapped\n", H.read(s.work .. "/trapped"))
+      -- (the shell may say "Terminated" of its sleep first)
+      assert.matches("sandlot: the %-%-timeout expired: the stage was sent SIGTERM %(exit 124%)\n$",
+                     H.read(s.dir .. "/err"))
+      local t0 = now()
+      local k = start({ "--timeout", "1", "--kill-after", "1", "--", "sh", "-c", IGNORE }, user)
+      assert.are.equal(124, ended(k, 8), H.read(k.dir .. "/err"))
+      assert.is_true(now() - t0 >= 1.9, "the grace was not given")
+      assert.are.equal("sandlot: the --timeout expired: the stage was sent SIGTERM, and SIGKILL "
+                       .. "after the grace (exit 124)\n", H.read(k.dir .. "/err"))
+    end)
+
+    it("SIGTSTP stops the whole sandbox and SIGCONT continues it", function()
+      local s = start({ "--", "sh", "-c", "i=0; touch /work/ready; while :; do i=$((i+1)); "
+                        .. "echo $i > /work/count; sleep 0.05; done" }, user)
+      local function count() return tonumber(H.read(s.work .. "/count") or "") end
+      os.execute("kill -TSTP " .. s.pid .. "; sleep 0.5")
+      local a = count()
+      os.execute("sleep 1")
+      assert.are.equal(a, count(), "the stage kept running while sandlot was stopped")
+      assert.matches("^%S+ %b() T", H.read("/proc/" .. s.pid .. "/stat"))
+      os.execute("kill -CONT " .. s.pid .. "; sleep 1")
+      assert.is_true(count() > a, "the stage did not continue")
+      os.execute("kill -TERM " .. s.pid)
+      assert.are.equal(143, ended(s, 5))
+    end)
+  end)
+end
+
+describe("--kill-after", function()
+  it("refuses what timeout(1) would not take", function()
+    for _, d in ipairs({ "2x", "-1", "nan", "400d" }) do
+      local r = H.run({ "run", "--kill-after", d, "--", "true" })
+      assert.are.equal(125, r.code, d)
+      assert.matches("^sandlot: %-%-kill%-after: expected a duration", r.err)
+    end
   end)
 end)
