@@ -43,32 +43,41 @@ static volatile sig_atomic_t killed;     /* the grace ended: the sandbox was SIG
 static volatile sig_atomic_t stage_depth;
 static double kill_after; /* the grace, seconds */
 
-/*
- * The children of pid (its main thread's), into out; returns how many.
- * Only system calls and hand parsing: this runs in signal handlers.
- */
-static int children_of(pid_t pid, pid_t *out, int max)
+/* Append the decimal n to s at *at (signal-safe). */
+static void put_num(char *s, size_t *at, unsigned n)
 {
-    char path[64] = "/proc/", buf[2048];
     char digits[16];
     int nd = 0;
-    for (unsigned v = (unsigned)pid; nd == 0 || v; v /= 10)
-        digits[nd++] = (char)('0' + v % 10);
-    size_t at = 6;
-    for (int pass = 0; pass < 2; pass++) {
-        for (int i = nd - 1; i >= 0; i--)
-            path[at++] = digits[i];
-        const char *mid = pass == 0 ? "/task/" : "/children";
-        while (*mid)
-            path[at++] = *mid++;
-    }
+    do
+        digits[nd++] = (char)('0' + n % 10);
+    while (n /= 10);
+    while (nd > 0)
+        s[(*at)++] = digits[--nd];
+}
+
+/* Append the text t to s at *at. */
+static void put_str(char *s, size_t *at, const char *t)
+{
+    while (*t)
+        s[(*at)++] = *t++;
+}
+
+/* The children of one thread tid of pid, appended to out (up to max). */
+static int thread_children(pid_t pid, pid_t tid, pid_t *out, int n, int max)
+{
+    char path[80], buf[2048];
+    size_t at = 0;
+    put_str(path, &at, "/proc/");
+    put_num(path, &at, (unsigned)pid);
+    put_str(path, &at, "/task/");
+    put_num(path, &at, (unsigned)tid);
+    put_str(path, &at, "/children");
     path[at] = '\0';
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return 0;
-    ssize_t r = read(fd, buf, sizeof buf - 1);
+        return n;
+    ssize_t r = read(fd, buf, sizeof buf);
     close(fd);
-    int n = 0;
     long v = -1;
     for (ssize_t i = 0; i < r && n < max; i++) {
         if (buf[i] >= '0' && buf[i] <= '9') {
@@ -78,6 +87,42 @@ static int children_of(pid_t pid, pid_t *out, int max)
             v = -1;
         }
     }
+    return n;
+}
+
+/*
+ * The children of pid, of every one of its threads, into out; returns how
+ * many.  Only system calls (getdents64, not opendir) and hand parsing:
+ * this runs in signal handlers.
+ */
+static int children_of(pid_t pid, pid_t *out, int max)
+{
+    char path[48], ents[2048];
+    size_t at = 0;
+    put_str(path, &at, "/proc/");
+    put_num(path, &at, (unsigned)pid);
+    put_str(path, &at, "/task");
+    path[at] = '\0';
+    int dir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0)
+        return 0;
+    int n = 0;
+    long got;
+    while (n < max && (got = syscall(SYS_getdents64, dir, ents, sizeof ents)) > 0) {
+        for (long off = 0; off < got;) {
+            /* struct linux_dirent64: ino (8), off (8), reclen (2), type (1), name */
+            unsigned short reclen;
+            memcpy(&reclen, ents + off + 16, sizeof reclen);
+            const char *name = ents + off + 19;
+            long tid = 0;
+            for (; *name >= '0' && *name <= '9'; name++)
+                tid = tid * 10 + (*name - '0');
+            if (*name == '\0' && tid > 0)
+                n = thread_children(pid, (pid_t)tid, out, n, max);
+            off += reclen;
+        }
+    }
+    close(dir);
     return n;
 }
 
@@ -141,7 +186,9 @@ static void stop_stage(int sig)
             it.it_value.tv_usec = 1;
         setitimer(ITIMER_REAL, &it, NULL);
     }
-    if (!signal_stage(sig) && child_pid > 0)
+    if (signal_stage(sig))
+        signal_stage(SIGCONT); /* a stopped process acts on it only once continued */
+    else if (child_pid > 0)
         kill(child_pid, sig);
 }
 
