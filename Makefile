@@ -64,14 +64,27 @@ EXEC_SRCS := src/sandlot_exec.c src/landlock.c src/child.c src/execfail.c
 sandlot-exec: $(EXEC_SRCS) src/landlock.h src/child.h src/execfail.h
 	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -static -Isrc -o $@ $(EXEC_SRCS)
 
+# The installation's paths are compiled in (main.c finds the exec helper
+# and the system layer with them); the stamp changes when they do, so
+# `make install PREFIX=... LIBEXECDIR=...` rebuilds what an earlier
+# `make` built with other paths.
+PATH_DEFS := -DSANDLOT_SYSCONFDIR='"$(SYSCONFDIR)"' -DSANDLOT_BINDIR='"$(BINDIR)"' \
+             -DSANDLOT_LIBEXECDIR='"$(LIBEXECDIR)"'
+$(BUILD)/paths.stamp: FORCE | $(BUILD)
+	@echo "$(SYSCONFDIR) $(BINDIR) $(LIBEXECDIR)" | cmp -s - $@ || \
+	    echo "$(SYSCONFDIR) $(BINDIR) $(LIBEXECDIR)" > $@
+
 $(BUILD)/%.o: src/%.c src/*.h Makefile | $(BUILD)
-	$(CC) $(ALL_CFLAGS) -DSANDLOT_SYSCONFDIR='"$(SYSCONFDIR)"' -Isrc -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) $(PATH_DEFS) -Isrc -c -o $@ $<
+
+$(BUILD)/main.o: $(BUILD)/paths.stamp
 
 # The test suite's copy reads its "system" layer from a directory the tests
 # own instead of /etc; everything else is the same objects.
 TEST_SYSCONFDIR := $(CURDIR)/build/test-etc
-$(BUILD)/main-testconf.o: src/main.c src/*.h Makefile | $(BUILD)
-	$(CC) $(ALL_CFLAGS) -DSANDLOT_SYSCONFDIR='"$(TEST_SYSCONFDIR)"' -Isrc -c -o $@ $<
+$(BUILD)/main-testconf.o: src/main.c src/*.h Makefile $(BUILD)/paths.stamp | $(BUILD)
+	$(CC) $(ALL_CFLAGS) -DSANDLOT_SYSCONFDIR='"$(TEST_SYSCONFDIR)"' \
+	      -DSANDLOT_BINDIR='"$(BINDIR)"' -DSANDLOT_LIBEXECDIR='"$(LIBEXECDIR)"' -Isrc -c -o $@ $<
 
 $(BUILD)/sandlot-testconf: $(filter-out $(BUILD)/main.o,$(OBJS)) $(BUILD)/main-testconf.o
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(LUA_LIBS) -lm

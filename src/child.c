@@ -3,6 +3,7 @@
 #include "execfail.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -19,6 +20,8 @@ void child_reset_signals(bool hold)
     for (size_t i = 0; i < child_nforwarded_signals; i++)
         signal(child_forwarded_signals[i], SIG_DFL);
     signal(SIGALRM, SIG_DFL);
+    signal(SIGTSTP, SIG_DFL);
+    signal(SIGCONT, SIG_DFL);
     signal(SIGPIPE, SIG_DFL);
     sigemptyset(&mask);
     for (size_t i = 0; hold && i < child_nforwarded_signals; i++)
@@ -26,14 +29,31 @@ void child_reset_signals(bool hold)
     sigprocmask(SIG_SETMASK, &mask, NULL);
 }
 
-void child_close_fds(void)
+void child_close_fds(int keep)
 {
-    if (close_range(3, ~0u, 0) == 0)
+    if (keep < 3 ? close_range(3, ~0u, 0) == 0
+                 : (keep == 3 || close_range(3, (unsigned)keep - 1, 0) == 0) &&
+                       close_range((unsigned)keep + 1, ~0u, 0) == 0)
         return;
     /* Older kernels: one by one up to the soft limit. */
     long max = sysconf(_SC_OPEN_MAX);
     for (long fd = 3; fd < (max > 0 ? max : 65536); fd++)
-        close((int)fd);
+        if (fd != keep)
+            close((int)fd);
+}
+
+void child_exec(int ready_fd, char **cmd)
+{
+    /* the ready pipe stays open up to exec only: EOF after the ready byte is a started command */
+    if (fcntl(ready_fd, F_SETFD, FD_CLOEXEC) != 0)
+        _exit(125); /* sandlot failed, nothing ran */
+    child_close_fds(ready_fd);
+    execvp(cmd[0], cmd);
+    int err = errno;
+    ssize_t w;
+    while ((w = write(ready_fd, CHILD_EXEC_FAILED, 1)) < 0 && errno == EINTR)
+        ;
+    child_exec_failed(cmd[0], err, true);
 }
 
 bool child_apply_limits(const struct child_limit *limits, size_t n, char *err, size_t errlen)

@@ -27,8 +27,20 @@ extern const size_t child_nforwarded_signals;
  */
 void child_reset_signals(bool hold);
 
-/* Close every descriptor above 2: nothing sandlot held open reaches the command. */
-void child_close_fds(void);
+/* Close every descriptor above 2 but keep (-1: none): nothing sandlot held
+ * open reaches the command. */
+void child_close_fds(int keep);
+
+/* The byte the ready pipe gets after the ready byte when exec failed: the
+ * 126/127 is sandlot's (launch.c: class "exec_failed"), not the command's. */
+#define CHILD_EXEC_FAILED "X"
+
+/*
+ * The sandbox's last step: close every descriptor but the ready pipe
+ * (made close-on-exec), exec cmd; when exec fails, say so on the pipe,
+ * then child_exec_failed (in the sandbox).
+ */
+__attribute__((noreturn)) void child_exec(int ready_fd, char **cmd);
 
 /* One resource limit to set: RLIMIT_* and its value (soft = hard). */
 struct child_limit {

@@ -168,6 +168,15 @@ static void check_cgroup(struct check *c)
         "bound memory and processes beyond rlimits");
 }
 
+void doctor_helper(struct check *c, const char *path)
+{
+    char detail[256];
+    snprintf(detail, sizeof detail, "%s", path ? path : "sandlot-exec not found");
+    set(c, "helper", true, path != NULL, detail,
+        "sandlot-exec belongs in LIBEXECDIR/sandlot of the same `make install` (or next to "
+        "sandlot in a build tree): reinstall sandlot");
+}
+
 void doctor_run(struct check out[CHECK_COUNT])
 {
     check_bwrap(&out[CHECK_BWRAP]);

@@ -34,4 +34,8 @@ void doctor_userns(struct check *c);
 /* Run every check (forks for bwrap --version and a user namespace test). */
 void doctor_run(struct check out[CHECK_COUNT]);
 
+/* The installation's exec helper (sandlot-exec), found at path (NULL: not
+ * found); required: a bwrap run cannot start without it. */
+void doctor_helper(struct check *c, const char *path);
+
 #endif

@@ -36,21 +36,202 @@ static volatile sig_atomic_t child_pid;
 static volatile sig_atomic_t timed_out;
 static volatile sig_atomic_t kill_group; /* signal -pid (unsandboxed: own group) */
 static volatile sig_atomic_t got_signal; /* a terminating signal was forwarded */
+static volatile sig_atomic_t stopping;   /* the grace period runs: SIGKILL when it ends */
+static volatile sig_atomic_t killed;     /* the grace ended: the sandbox was SIGKILLed */
+/* How deep below sandlot's child the stage's processes start: 1 for native
+ * (its child is the sandbox's pid 1), 2 for bwrap (bwrap, then its init). */
+static volatile sig_atomic_t stage_depth;
+static double kill_after; /* the grace, seconds */
 
-/* Forward a terminating signal to the child: bwrap dies of it and takes the sandbox down. */
-static void forward(int sig)
+/* Append the decimal n to s at *at (signal-safe). */
+static void put_num(char *s, size_t *at, unsigned n)
 {
-    got_signal = sig;
-    if (child_pid > 0)
-        kill(kill_group ? -child_pid : child_pid, sig);
+    char digits[16];
+    int nd = 0;
+    do
+        digits[nd++] = (char)('0' + n % 10);
+    while (n /= 10);
+    while (nd > 0)
+        s[(*at)++] = digits[--nd];
 }
 
+/* Append the text t to s at *at. */
+static void put_str(char *s, size_t *at, const char *t)
+{
+    while (*t)
+        s[(*at)++] = *t++;
+}
+
+/* The children of one thread tid of pid, appended to out (up to max). */
+static int thread_children(pid_t pid, pid_t tid, pid_t *out, int n, int max)
+{
+    char path[80], buf[2048];
+    size_t at = 0;
+    put_str(path, &at, "/proc/");
+    put_num(path, &at, (unsigned)pid);
+    put_str(path, &at, "/task/");
+    put_num(path, &at, (unsigned)tid);
+    put_str(path, &at, "/children");
+    path[at] = '\0';
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return n;
+    ssize_t r = read(fd, buf, sizeof buf);
+    close(fd);
+    long v = -1;
+    for (ssize_t i = 0; i < r && n < max; i++) {
+        if (buf[i] >= '0' && buf[i] <= '9') {
+            v = (v < 0 ? 0 : v * 10) + (buf[i] - '0');
+        } else if (v >= 0) { /* "PID PID ": a number cut short is left out */
+            out[n++] = (pid_t)v;
+            v = -1;
+        }
+    }
+    return n;
+}
+
+/*
+ * The children of pid, of every one of its threads, into out; returns how
+ * many.  Only system calls (getdents64, not opendir) and hand parsing:
+ * this runs in signal handlers.
+ */
+static int children_of(pid_t pid, pid_t *out, int max)
+{
+    char path[48], ents[2048];
+    size_t at = 0;
+    put_str(path, &at, "/proc/");
+    put_num(path, &at, (unsigned)pid);
+    put_str(path, &at, "/task");
+    path[at] = '\0';
+    int dir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0)
+        return 0;
+    int n = 0;
+    long got;
+    while (n < max && (got = syscall(SYS_getdents64, dir, ents, sizeof ents)) > 0) {
+        for (long off = 0; off < got;) {
+            /* struct linux_dirent64: ino (8), off (8), reclen (2), type (1), name */
+            unsigned short reclen;
+            memcpy(&reclen, ents + off + 16, sizeof reclen);
+            const char *name = ents + off + 19;
+            long tid = 0;
+            for (; *name >= '0' && *name <= '9'; name++)
+                tid = tid * 10 + (*name - '0');
+            if (*name == '\0' && tid > 0)
+                n = thread_children(pid, (pid_t)tid, out, n, max);
+            off += reclen;
+        }
+    }
+    close(dir);
+    return n;
+}
+
+/* Send sig to every process below pid from depth `from` on, parents first. */
+static bool signal_below(pid_t pid, int depth, int from, int sig)
+{
+    pid_t kids[128];
+    int n = children_of(pid, kids, 128);
+    bool any = false;
+    for (int i = 0; i < n; i++) {
+        if (depth + 1 >= from) {
+            kill(kids[i], sig);
+            any = true;
+        }
+        if (depth < 16 && signal_below(kids[i], depth + 1, from, sig))
+            any = true;
+    }
+    return any;
+}
+
+/*
+ * sig to the stage: every process of the sandbox but sandlot's own
+ * (bwrap, the sandbox's init); unsandboxed, the command's process group.
+ * Returns false when the stage has no process yet.
+ */
+static bool signal_stage(int sig)
+{
+    if (child_pid <= 0)
+        return false;
+    if (kill_group)
+        return kill(-child_pid, sig) == 0;
+    return signal_below(child_pid, 0, stage_depth, sig);
+}
+
+/* The grace is over (or none was left): the whole sandbox goes at once. */
+static void kill_sandbox(void)
+{
+    killed = 1;
+    if (child_pid > 0)
+        kill(kill_group ? -child_pid : child_pid, SIGKILL);
+}
+
+/*
+ * Stop the stage gracefully: sig to its processes, and SIGKILL to the
+ * whole sandbox once the grace (--kill-after) is over.  Before the stage
+ * has a process (the sandbox is being built) the signal goes to sandlot's
+ * child, which ends the sandbox at once: nothing of the stage ran.
+ */
+static void stop_stage(int sig)
+{
+    if (!stopping) {
+        stopping = 1;
+        if (kill_after <= 0) {
+            kill_sandbox();
+            return;
+        }
+        struct itimerval it = {{0, 0}, {(time_t)kill_after,
+                                        (suseconds_t)((kill_after - (double)(time_t)kill_after) *
+                                                      1e6)}};
+        if (it.it_value.tv_sec == 0 && it.it_value.tv_usec == 0)
+            it.it_value.tv_usec = 1;
+        setitimer(ITIMER_REAL, &it, NULL);
+    }
+    if (signal_stage(sig))
+        signal_stage(SIGCONT); /* a stopped process acts on it only once continued */
+    else if (child_pid > 0)
+        kill(child_pid, sig);
+}
+
+/* A terminating signal to sandlot: the stage gets it first. */
+static void forward(int sig)
+{
+    int saved = errno;
+    got_signal = sig;
+    stop_stage(sig);
+    errno = saved;
+}
+
+/* SIGALRM: the --timeout (SIGTERM, then the grace), or the end of the grace. */
 static void on_alarm(int sig)
 {
     (void)sig;
-    timed_out = 1;
-    if (child_pid > 0)
-        kill(kill_group ? -child_pid : child_pid, SIGKILL);
+    int saved = errno;
+    if (stopping) {
+        kill_sandbox();
+    } else {
+        timed_out = 1;
+        stop_stage(SIGTERM);
+    }
+    errno = saved;
+}
+
+/* SIGTSTP: the whole stage stops (SIGSTOP: its processes have no terminal
+ * of their own to stop on), then sandlot; SIGCONT continues the stage. */
+static void on_tstp(int sig)
+{
+    (void)sig;
+    int saved = errno;
+    signal_stage(SIGSTOP);
+    kill(getpid(), SIGSTOP);
+    errno = saved;
+}
+
+static void on_cont(int sig)
+{
+    (void)sig;
+    int saved = errno;
+    signal_stage(SIGCONT);
+    errno = saved;
 }
 
 static void install_handlers(double timeout)
@@ -58,12 +239,22 @@ static void install_handlers(double timeout)
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sigemptyset(&sa.sa_mask);
+    /* one handler at a time: each reads and sets the state above */
+    sigaddset(&sa.sa_mask, SIGALRM);
+    sigaddset(&sa.sa_mask, SIGTSTP);
+    sigaddset(&sa.sa_mask, SIGCONT);
+    for (size_t i = 0; i < child_nforwarded_signals; i++)
+        sigaddset(&sa.sa_mask, child_forwarded_signals[i]);
     sa.sa_handler = forward;
     for (size_t i = 0; i < child_nforwarded_signals; i++)
         sigaction(child_forwarded_signals[i], &sa, NULL);
+    sa.sa_handler = on_tstp;
+    sigaction(SIGTSTP, &sa, NULL);
+    sa.sa_handler = on_cont;
+    sigaction(SIGCONT, &sa, NULL);
+    sa.sa_handler = on_alarm;
+    sigaction(SIGALRM, &sa, NULL);
     if (timeout > 0) {
-        sa.sa_handler = on_alarm;
-        sigaction(SIGALRM, &sa, NULL);
         struct itimerval it = {{0, 0}, {(time_t)timeout,
                                         (suseconds_t)((timeout - (double)(time_t)timeout) * 1e6)}};
         if (it.it_value.tv_sec == 0 && it.it_value.tv_usec == 0)
@@ -95,6 +286,8 @@ static void handled_signals(sigset_t *set)
     for (size_t i = 0; i < child_nforwarded_signals; i++)
         sigaddset(set, child_forwarded_signals[i]);
     sigaddset(set, SIGALRM);
+    sigaddset(set, SIGTSTP);
+    sigaddset(set, SIGCONT);
 }
 
 static sigset_t mask_before; /* the mask sandlot had before arm_signals() */
@@ -183,8 +376,14 @@ static int status_to_exit(int status, struct run_result *res)
     if (timed_out) {
         res->class = "timeout";
         if (g_verbosity > 0)
-            fprintf(stderr, "sandlot: the --timeout expired: the sandbox was killed (exit 124)\n");
+            fprintf(stderr, "sandlot: the --timeout expired: the stage was sent SIGTERM%s "
+                            "(exit 124)\n", killed ? ", and SIGKILL after the grace" : "");
         return EXIT_TIMEOUT;
+    }
+    if (killed && got_signal) { /* the stage outlived the grace: it ends of the signal */
+        res->class = "signaled";
+        res->signal = got_signal;
+        return 128 + got_signal;
     }
     if (WIFSIGNALED(status)) {
         res->class = "signaled";
@@ -196,7 +395,7 @@ static int status_to_exit(int status, struct run_result *res)
         res->class = "signaled";
         res->signal = code - 128;
     } else {
-        res->class = "exited";
+        res->class = res->exec_failed ? "exec_failed" : "exited";
         res->exit_code = code;
     }
     return code;
@@ -375,8 +574,13 @@ static int supervise(pid_t pid, int ready_rd, struct run_result *res, int *statu
     while (got < 0 && errno == EINTR);
     if (got == 1)
         res->ready = monotonic_seconds();
-    close(ready_rd);
     *status = wait_child(pid);
+    /* after the ready byte: CHILD_EXEC_FAILED when exec failed, else EOF (the sandbox is gone) */
+    char failed = 0;
+    fcntl(ready_rd, F_SETFL, O_NONBLOCK);
+    if (got == 1 && read(ready_rd, &failed, 1) == 1 && failed == CHILD_EXEC_FAILED[0])
+        res->exec_failed = true;
+    close(ready_rd);
     if (got == 1 || timed_out || got_signal || WIFSIGNALED(*status))
         return status_to_exit(*status, res);
     res->class = "setup_error";
@@ -795,6 +999,7 @@ static int run_native(const struct plan *pl, const struct policy *p, const struc
     struct native_ctx ctx = {pl, id.uid, id.gid, ready[1], alive[0], filt[0],
                              policy_envp(p), cmd, ids[0], trees};
 
+    stage_depth = 1;
     arm_signals(o->timeout);
     /* fork-like clone (no new stack): the child is pid 1 of the new pid namespace */
     pid_t pid = (pid_t)syscall(SYS_clone, native_clone_flags(p) | SIGCHLD, NULL, NULL, NULL, 0);
@@ -897,8 +1102,8 @@ const char *backend_name(enum backend be)
 }
 
 const char launch_no_helper[] =
-    "the exec helper sandlot-exec was not found next to sandlot or in ../libexec/sandlot; "
-    "reinstall sandlot";
+    "the exec helper sandlot-exec was not found next to sandlot or in the LIBEXECDIR/sandlot "
+    "sandlot was installed with; reinstall sandlot (sandlot doctor checks it)";
 
 char *launch_find_bwrap(struct sl_err *e)
 {
@@ -922,6 +1127,7 @@ static int launch_bwrap(const struct plan *pl, const struct policy *p,
                         const struct launch_opts *o, char *const *cmd, struct run_result *res)
 {
     res->backend = backend_name(BACKEND_BWRAP);
+    stage_depth = 2;
     if (!o->exec_helper)
         return setup_error(res, "%s", launch_no_helper);
     if (o->bwrap_path)
@@ -943,7 +1149,11 @@ static int dispatch(const struct policy *p, const struct launch_opts *o, char *c
     /* a launch starts afresh (the REPL launches many) */
     timed_out = 0;
     got_signal = 0;
+    stopping = 0;
+    killed = 0;
+    kill_after = o->kill_after;
     kill_group = o->backend == BACKEND_NONE; /* unsandboxed: its own process group */
+    stage_depth = 2; /* run_native makes it 1 */
     if (o->backend == BACKEND_NONE)
         return run_unsandboxed(p, o, cmd, res);
     struct plan pl;

@@ -28,12 +28,16 @@ struct launch_opts {
     const char *exec_helper;     /* host path of sandlot-exec; NULL: not found */
     const char *const *protected_paths; /* policy_check_invariants' list (NULL-terminated) */
     double timeout;              /* seconds; 0 = none */
+    double kill_after;           /* the grace between SIGTERM (or a forwarded signal) and
+                                    SIGKILL, seconds; 0: SIGKILL at once */
     unsigned host_uid, host_gid; /* root invokers: --host-id (identity.h); 0: default */
 };
 
 /* How the run ended, for the status report. */
 struct run_result {
-    const char *class;   /* "exited", "signaled", "timeout", "setup_error" */
+    const char *class;   /* "exited", "exec_failed" (126/127: the command never ran),
+                            "signaled", "timeout", "setup_error" */
+    bool exec_failed;    /* the sandbox's exec of the command failed */
     int exit_code, signal;
     double ready, ended; /* CLOCK_MONOTONIC seconds; ready 0: never started */
     const char *backend; /* the backend that really ran (auto may fall back) */

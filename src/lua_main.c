@@ -82,6 +82,7 @@ static void push_build_opts(lua_State *L, const struct lua_front *f)
     set_str(L, "policy_json_name", s->policy_json_name);
     set_str(L, "stage", s->stage);
     set_str(L, "work", s->work);
+    set_list(L, "env", s->env, s->nenv);
     set_list(L, "argv", (const char *const *)s->cmd, count((const char *const *)s->cmd));
     lua_pushboolean(L, s->system_policies);
     lua_setfield(L, -2, "system_policies");
@@ -126,7 +127,10 @@ static void hash_policy(lua_State *L, char out[65])
 {
     push_module_fn(L, "sandlot.noether", "export");
     lua_pushvalue(L, SLOT_POLICY);
-    call(L, 1, 1);
+    lua_createtable(L, 0, 1);
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "hash"); /* host-derived defaults left out */
+    call(L, 2, 1);
     size_t len;
     const char *json = lua_tolstring(L, -1, &len);
     sha256_hex(json, len, out);

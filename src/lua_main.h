@@ -35,6 +35,8 @@ struct lua_stage {
     const char *const *policy_files;
     size_t npolicy_files;
     const char *stage, *work; /* NULL: none */
+    const char *const *env;   /* --env NAME or NAME=VALUE, in order */
+    size_t nenv;
     char *const *cmd;
     bool system_policies;
 };

@@ -30,10 +30,20 @@
 #define SANDLOT_SYSCONFDIR "/etc"
 #endif
 #define SYSTEM_POLICY_DIR SANDLOT_SYSCONFDIR "/sandlot/policies.d"
+/* Where `make install` puts the binary and the exec helper (Makefile). */
+#ifndef SANDLOT_BINDIR
+#define SANDLOT_BINDIR "/usr/local/bin"
+#endif
+#ifndef SANDLOT_LIBEXECDIR
+#define SANDLOT_LIBEXECDIR "/usr/local/libexec"
+#endif
 
 #ifndef SANDLOT_VERSION
 #define SANDLOT_VERSION "0.1.0"
 #endif
+
+/* The grace before SIGKILL when the stage is stopped (--kill-after). */
+#define KILL_AFTER_DEFAULT 10.0
 
 enum command { CMD_RUN, CMD_EXPLAIN, CMD_CHECK, CMD_REPL };
 
@@ -43,6 +53,8 @@ struct opts {
     const char *effects_json;
     const char **policies;
     size_t npolicies;
+    const char **env; /* --env NAME[=VALUE], in order */
+    size_t nenv;
     const char *policy_json;
     const char *policy_json_text, *policy_json_label; /* noether-sandbox: read already */
     const char *stage;
@@ -50,6 +62,7 @@ struct opts {
     const char *isolate;
     bool require_isolation, unsafe_no_isolation, no_system_policies, json, print_argv;
     double timeout;
+    double kill_after; /* KILL_AFTER_DEFAULT unless --kill-after */
     unsigned host_uid, host_gid; /* --host-id; 0: the default */
     char **cmd;
 };
@@ -76,13 +89,19 @@ static const char usage_options[] =
     "                             non-deterministic, process, cost[:CENTS], unknown\n"
     "      --effects-json FILE|-  noether EffectSet JSON\n"
     "  -p, --policy FILE          a policy script run after policies.d; repeatable\n"
+    "      --env NAME[=VALUE]     pass the host's NAME (when set), or set NAME=VALUE;\n"
+    "                             repeatable; applied after every policy layer, with the\n"
+    "                             same name checks and seals as scripts\n"
     "      --policy-json FILE|-   a noether IsolationPolicy (replaces the effect mapping)\n"
     "      --stage NAME           stage name, visible to scripts\n"
     "      --work DIR             bind host DIR at /work instead of a private tmpfs\n"
     "      --isolate MODE         auto|native|bwrap|none   (env SANDLOT_ISOLATION)\n"
     "      --require-isolation    refuse to run unsandboxed (env SANDLOT_REQUIRE_ISOLATION=1)\n"
     "      --unsafe-no-isolation  confirm --isolate none (else it warns loudly)\n"
-    "      --timeout DURATION     kill the sandbox after DURATION (2, 2s, 1.5m, 1h), exit 124\n"
+    "      --timeout DURATION     stop the stage after DURATION (2, 2s, 1.5m, 1h): SIGTERM,\n"
+    "                             SIGKILL after the grace; exit 124\n"
+    "      --kill-after DURATION  the grace between SIGTERM (or SIGINT, SIGHUP, SIGQUIT\n"
+    "                             sandlot got and passed on) and SIGKILL; default 10s\n"
     "      --host-id UID[:GID]    root invokers: the unprivileged host ids the sandbox runs\n"
     "                             as (default 65534:65534; never 0)\n"
     "      --status-json FILE     write a JSON status report when the stage ends (run)\n"
@@ -167,18 +186,20 @@ static bool parse_host_id(const char *s, unsigned *uid, unsigned *gid)
 static void parse_opts(int argc, char **argv, enum command cmd, struct opts *o)
 {
     enum { O_EFFECTS_JSON = 256, O_POLICY_JSON, O_STAGE, O_WORK, O_ISOLATE, O_REQUIRE, O_UNSAFE,
-           O_TIMEOUT, O_NO_SYSTEM, O_JSON, O_ARGV, O_STATUS_JSON, O_STATUS_FD, O_HOST_ID };
+           O_TIMEOUT, O_NO_SYSTEM, O_JSON, O_ARGV, O_STATUS_JSON, O_STATUS_FD, O_HOST_ID, O_ENV, O_KILL_AFTER };
     static const struct option longopts[] = {
         {"effects", required_argument, NULL, 'e'},
         {"effects-json", required_argument, NULL, O_EFFECTS_JSON},
         {"policy", required_argument, NULL, 'p'},
         {"policy-json", required_argument, NULL, O_POLICY_JSON},
+        {"env", required_argument, NULL, O_ENV},
         {"stage", required_argument, NULL, O_STAGE},
         {"work", required_argument, NULL, O_WORK},
         {"isolate", required_argument, NULL, O_ISOLATE},
         {"require-isolation", no_argument, NULL, O_REQUIRE},
         {"unsafe-no-isolation", no_argument, NULL, O_UNSAFE},
         {"timeout", required_argument, NULL, O_TIMEOUT},
+        {"kill-after", required_argument, NULL, O_KILL_AFTER},
         {"host-id", required_argument, NULL, O_HOST_ID},
         {"no-system-policies", no_argument, NULL, O_NO_SYSTEM},
         {"json", no_argument, NULL, O_JSON},
@@ -192,12 +213,14 @@ static void parse_opts(int argc, char **argv, enum command cmd, struct opts *o)
     };
     const char *usage = cmd == CMD_RUN ? usage_run : cmd == CMD_REPL ? usage_repl : usage_explain;
     memset(o, 0, sizeof *o);
+    o->kill_after = KILL_AFTER_DEFAULT;
     opterr = 0;
     optind = 1;
     for (int c; (c = getopt_long(argc, argv, "+:e:p:vqh", longopts, NULL)) != -1;) {
         switch (c) {
         case 'e': o->effects = push_str(o->effects, &o->neffects, optarg); break;
         case 'p': o->policies = push_str(o->policies, &o->npolicies, optarg); break;
+        case O_ENV: o->env = push_str(o->env, &o->nenv, optarg); break;
         case O_EFFECTS_JSON: o->effects_json = optarg; break;
         case O_POLICY_JSON: o->policy_json = optarg; break;
         case O_STAGE: o->stage = optarg; break;
@@ -232,6 +255,14 @@ static void parse_opts(int argc, char **argv, enum command cmd, struct opts *o)
                                    "timeout(1) takes it (2, 2s, 1.5m, 1h, 1d), got \"%s\"",
                             optarg);
             o->timeout = t;
+            break;
+        }
+        case O_KILL_AFTER: {
+            double t;
+            if (!parse_duration(optarg, &t) || t < 0 || t > 31536000.0)
+                usage_error(usage, "--kill-after: expected a duration up to a year, as "
+                                   "timeout(1) takes it (0, 2, 2s, 1.5m), got \"%s\"", optarg);
+            o->kill_after = t;
             break;
         }
         case O_HOST_ID:
@@ -270,8 +301,12 @@ static char *self_path(void)
 }
 
 /*
- * The exec helper: installed under PREFIX/libexec/sandlot, or beside the
- * binary in a build tree.  Returns a malloc'd path or NULL.
+ * The exec helper, where `make install` put it (BINDIR and LIBEXECDIR as
+ * configured, compiled in): beside the binary in a build tree first (an
+ * installed bin directory has no sandlot-exec), then LIBEXECDIR/sandlot
+ * under the same root as the binary (DESTDIR, a staged or relocated
+ * tree: the binary's directory ends in BINDIR), then LIBEXECDIR/sandlot
+ * itself.  Returns a malloc'd path or NULL.
  */
 static char *find_exec_helper(const char *self)
 {
@@ -279,10 +314,17 @@ static char *find_exec_helper(const char *self)
     char *slash = strrchr(dir, '/');
     if (slash)
         *slash = '\0';
-    char *cands[] = {xasprintf("%s/../libexec/sandlot/sandlot-exec", dir),
-                     xasprintf("%s/sandlot-exec", dir)};
+    size_t dlen = strlen(dir), blen = strlen(SANDLOT_BINDIR);
+    bool staged = blen > 0 && dlen >= blen && strcmp(dir + dlen - blen, SANDLOT_BINDIR) == 0;
+    char *cands[] = {xasprintf("%s/sandlot-exec", dir),
+                     staged ? xasprintf("%.*s%s/sandlot/sandlot-exec", (int)(dlen - blen), dir,
+                                        SANDLOT_LIBEXECDIR)
+                            : NULL,
+                     xstrdup(SANDLOT_LIBEXECDIR "/sandlot/sandlot-exec")};
     char *found = NULL;
-    for (size_t i = 0; i < 2; i++) {
+    for (size_t i = 0; i < 3; i++) {
+        if (!cands[i])
+            continue;
         char real[PATH_MAX];
         struct stat st;
         if (!found && realpath(cands[i], real) && stat(real, &st) == 0 && S_ISREG(st.st_mode) &&
@@ -534,6 +576,7 @@ static int stage_main(enum command cmd, const struct opts *op, double started, b
     struct opts o = *op;
     struct stage_run sr = {.o = &o, .report = {.class = "setup_error", .status = EXIT_SANDLOT}};
     sr.started = started;
+    sr.report.stage = o.stage; /* the name given, even when the setup fails */
     if (status_wanted()) {
         die_hook = report_setup_error;
         die_hook_arg = &sr;
@@ -575,8 +618,8 @@ static int stage_main(enum command cmd, const struct opts *op, double started, b
         : o.policy_json    ? xasprintf("policy-json:%s", strcmp(o.policy_json, "-") ? o.policy_json
                                                                                 : "stdin")
                            : NULL;
-    struct launch_opts lo = {be.kind, be.by_auto, bw, helper, protected_paths, o.timeout,
-                             o.host_uid, o.host_gid};
+    struct launch_opts lo = {be.kind,   be.by_auto,   bw,         helper,    protected_paths,
+                             o.timeout, o.kill_after, o.host_uid, o.host_gid};
     sr.lo = &lo;
     sr.bwrap_path = bw ? bw : "bwrap";
     sr.report.backend = backend_name(be.kind);
@@ -596,7 +639,7 @@ static int stage_main(enum command cmd, const struct opts *op, double started, b
         .user_dir = user_dir,
         .protected_paths = protected_paths,
         .stage = {o.effects, o.neffects, effects_json, effects_json_name, policy_json,
-                  policy_json_name, o.policies, o.npolicies, o.stage, o.work, o.cmd,
+                  policy_json_name, o.policies, o.npolicies, o.stage, o.work, o.env, o.nenv, o.cmd,
                   !o.no_system_policies},
         .check_invariants = cmd != CMD_RUN, /* a run: launch() is the gate */
         .backend = backend_name(be.kind == BACKEND_NATIVE ? BACKEND_NATIVE : BACKEND_BWRAP),
@@ -637,6 +680,7 @@ static int cmd_run_or_explain(int argc, char **argv, enum command cmd)
     int status = stage_main(cmd, &o, started, NULL);
     free(o.effects);
     free(o.policies);
+    free(o.env);
     return status;
 }
 
@@ -717,6 +761,7 @@ static int cmd_noether(int argc, char **argv)
 {
     struct opts o;
     memset(&o, 0, sizeof o);
+    o.kill_after = KILL_AFTER_DEFAULT;
     double started = monotonic_seconds();
     const char *isolate = getenv("NOETHER_ISOLATION"), *policy_file = NULL;
     int i = 1;
@@ -818,8 +863,14 @@ static int cmd_doctor(int argc, char **argv)
     if (argc > (json ? 2 : 1))
         usage_error("usage: sandlot doctor [--json]\n", "unknown argument \"%s\"",
                     argv[json ? 2 : 1]);
-    struct check c[CHECK_COUNT];
+    struct check c[CHECK_COUNT + 1];
     doctor_run(c);
+    char *self = self_path();
+    char *helper = find_exec_helper(self);
+    doctor_helper(&c[CHECK_COUNT], helper);
+    free(helper);
+    free(self);
+    const int nchecks = CHECK_COUNT + 1;
     struct backend_choice auto_be;
     auto_backend(c[CHECK_USERNS].ok, &auto_be);
     enum backend be = auto_be.kind;
@@ -827,7 +878,7 @@ static int cmd_doctor(int argc, char **argv)
     if (be == BACKEND_NATIVE)
         c[CHECK_BWRAP].required = false;
     bool usable = true;
-    for (int i = 0; i < CHECK_COUNT; i++)
+    for (int i = 0; i < nchecks; i++)
         usable = usable && (c[i].ok || !c[i].required);
     const char *auto_name = usable ? backend_name(be) : NULL;
     if (json) {
@@ -836,7 +887,7 @@ static int cmd_doctor(int argc, char **argv)
                auto_name ? "\"" : "");
         json_write_str(stdout, auto_be.why);
         printf(",\"checks\":[");
-        for (int i = 0; i < CHECK_COUNT; i++) {
+        for (int i = 0; i < nchecks; i++) {
             printf("%s{\"name\":\"%s\",\"ok\":%s,\"required\":%s,\"detail\":", i ? "," : "",
                    c[i].name, c[i].ok ? "true" : "false", c[i].required ? "true" : "false");
             json_write_str(stdout, c[i].detail);
@@ -846,7 +897,7 @@ static int cmd_doctor(int argc, char **argv)
         }
         puts("]}");
     } else {
-        for (int i = 0; i < CHECK_COUNT; i++) {
+        for (int i = 0; i < nchecks; i++) {
             printf("%-5s %-9s %s\n", c[i].ok ? "ok" : c[i].required ? "FAIL" : "gap", c[i].name,
                    c[i].detail);
             if (!c[i].ok)

@@ -616,10 +616,8 @@ __attribute__((noreturn)) static void command(const struct native_ctx *ctx, char
         ;
     if (w != 1)
         _exit(EXIT_SANDLOT);
-    child_close_fds();
     environ = ctx->envp;
-    execvp(cmd[0], cmd);
-    child_exec_failed(cmd[0], errno, true);
+    child_exec(ctx->ready_fd, cmd);
 }
 
 

@@ -106,8 +106,5 @@ int main(int argc, char **argv)
         ;
     if (w != 1)
         return SETUP_FAILED;
-    child_close_fds();
-    char **cmd = argv + sep + 1;
-    execvp(cmd[0], cmd);
-    child_exec_failed(cmd[0], errno, true); /* 127 not found, 126 not executable */
+    child_exec((int)fd, argv + sep + 1); /* 127 not found, 126 not executable */
 }

@@ -164,7 +164,7 @@ void status_write(const struct status_report *r)
     fprintf(f, "{\"class\":");
     json_write_str(f, r->class);
     fprintf(f, ",\"status\":%d", r->status);
-    if (strcmp(r->class, "exited") == 0)
+    if (strcmp(r->class, "exited") == 0 || strcmp(r->class, "exec_failed") == 0)
         fprintf(f, ",\"exit_code\":%d", r->exit_code);
     if (strcmp(r->class, "signaled") == 0)
         fprintf(f, ",\"signal\":%d", r->signal);

@@ -10,7 +10,7 @@
 #include <stdio.h>
 
 struct status_report {
-    const char *class;  /* "exited", "signaled", "timeout", "setup_error" */
+    const char *class;  /* "exited", "exec_failed", "signaled", "timeout", "setup_error" */
     int status;         /* what sandlot exits with */
     int exit_code;      /* exited: the command's status */
     int signal;         /* signaled: the signal */

@@ -37,7 +37,7 @@ describe("doctor", function()
     assert.matches("^auto picked " .. doc.auto_backend, doc.auto_reason)
     local names = {}
     for _, c in ipairs(doc.checks) do names[#names + 1] = c.name end
-    assert.are.same({ "bwrap", "userns", "seccomp", "landlock", "cgroup" }, names)
+    assert.are.same({ "bwrap", "userns", "seccomp", "landlock", "cgroup", "helper" }, names)
   end)
 
   it("fails, with the fix, where user namespaces are refused", function()
@@ -84,3 +84,46 @@ describe("doctor", function()
     assert.matches('unknown argument "%-%-frobnicate"', r.err)
   end)
 end)
+
+-- `make install` into a staging tree (DESTDIR), with other paths than the
+-- defaults; the staged binary runs from there.  Returns the binary.
+local function staged_install(vars)
+  local dest = H.tmpdir()
+  local ok = os.execute(("make -s -C %s install DESTDIR=%s %s >/dev/null 2>&1")
+                        :format(H.q(H.ROOT), H.q(dest), vars))
+  assert.is_true(ok == true, "make install failed")
+  return dest
+end
+
+for _, who in ipairs(H.users()) do
+  local user = who == "nobody" and "nobody" or nil
+
+  describe("an installed sandlot, as " .. who, function()
+    for _, case in ipairs({ { "PREFIX=/usr LIBEXECDIR=/usr/lib", "/usr/bin", "/usr/lib" },
+                            { "PREFIX=/opt/sl", "/opt/sl/bin", "/opt/sl/libexec" } }) do
+      it("finds its exec helper and runs bwrap stages: " .. case[1], function()
+        local dest = staged_install(case[1])
+        local bin = dest .. case[2] .. "/sandlot"
+        local helper = dest .. case[3] .. "/sandlot/sandlot-exec"
+        assert.is_true(H.exists(helper), "make install put no helper at " .. helper)
+        local d = H.run({ "doctor" }, { exe = bin, user = user })
+        assert.are.equal(0, d.code, d.out .. d.err)
+        assert.matches("ok%s+helper%s+" .. helper:gsub("%p", "%%%0"), d.out)
+        local r = H.run({ "run", "--isolate", "bwrap", "--", "sh", "-c", "echo ran" },
+                        { exe = bin, user = user })
+        assert.are.equal(0, r.code, r.err)
+        assert.are.equal("ran\n", r.out)
+        -- without its helper: doctor fails on that row, run says so (125)
+        os.remove(helper)
+        local gone = H.run({ "doctor" }, { exe = bin, user = user })
+        assert.are.equal(1, gone.code, gone.out)
+        assert.matches("FAIL%s+helper%s+sandlot%-exec not found", gone.out)
+        assert.matches("fix: sandlot%-exec belongs in LIBEXECDIR/sandlot", gone.out)
+        local refused = H.run({ "run", "--isolate", "bwrap", "--", "true" },
+                              { exe = bin, user = user })
+        assert.are.equal(125, refused.code)
+        assert.matches("the exec helper sandlot%-exec was not found", refused.err)
+      end)
+    end
+  end)
+end

@@ -187,7 +187,8 @@ describe("--timeout", function()
     for _, d in ipairs({ "0.5", "0.5s", "0.01m" }) do
       local r = H.run({ "run", "--timeout", d, "--", "sleep", "30" })
       assert.are.equal(124, r.code, d .. ": " .. r.err)
-      assert.are.equal("sandlot: the --timeout expired: the sandbox was killed (exit 124)\n", r.err)
+      assert.are.equal("sandlot: the --timeout expired: the stage was sent SIGTERM (exit 124)\n",
+                       r.err)
     end
     local quiet = H.run({ "run", "-q", "--timeout", "0.5s", "--", "sleep", "30" })
     assert.are.equal(124, quiet.code)
@@ -200,6 +201,205 @@ describe("--timeout", function()
       local r = H.run({ "run", "--timeout", d, "--", "true" })
       assert.are.equal(125, r.code, d)
       assert.matches("^sandlot: %-%-timeout: expected a positive duration", r.err)
+    end
+  end)
+end)
+
+for _, who in ipairs(H.users()) do
+  local user = who == "nobody" and "nobody" or nil
+
+  describe("--env, as " .. who, function()
+    it("gives git its identity: a real commit in /work", function()
+      local work = H.tmpdir()
+      local r = H.run({ "run", "--work", work,
+                        "--env", "GIT_AUTHOR_NAME=Ann Author",
+                        "--env", "GIT_AUTHOR_EMAIL=ann@example.org",
+                        "--env", "GIT_COMMITTER_NAME", "--env", "GIT_COMMITTER_EMAIL",
+                        "--", "sh", "-c", "git init -q && echo hi > f && git add f && "
+                        .. "git commit -qm first && git log --format='%an <%ae>, %cn <%ce>: %s'" },
+                      { user = user, env = { GIT_COMMITTER_NAME = "Cy Committer",
+                                             GIT_COMMITTER_EMAIL = "cy@example.org" } })
+      assert.are.equal(0, r.code, r.err)
+      assert.are.equal("Ann Author <ann@example.org>, Cy Committer <cy@example.org>: first\n",
+                       r.out)
+      assert.is_true(H.exists(work .. "/.git/HEAD"))
+    end)
+
+    it("passes a host value only when asked, and sets the invoker's own", function()
+      local r = H.run({ "run", "--env", "SPEC_HOST", "--env", "SPEC_SET=a=b c",
+                        "--env", "SPEC_UNSET", "--", "sh", "-c",
+                        "echo \"[$SPEC_HOST] [$SPEC_SET] [${SPEC_UNSET-unset}] "
+                        .. "[${SPEC_OTHER-unset}]\"" },
+                      { user = user, env = { SPEC_HOST = "from host", SPEC_OTHER = "x" } })
+      assert.are.equal(0, r.code, r.err)
+      assert.are.equal("[from host] [a=b c] [unset] [unset]\n", r.out)
+    end)
+
+    it("refuses loader and libc variables and bad names, exit 125, nothing runs", function()
+      for _, arg in ipairs({ "LD_PRELOAD=x", "LD_LIBRARY_PATH", "GCONV_PATH=/tmp", "A B=1",
+                             "=1" }) do
+        local work = H.tmpdir()
+        local r = H.run({ "run", "--work", work, "--env", arg, "--", "touch", "/work/m" },
+                        { user = user })
+        assert.are.equal(125, r.code, arg .. ": " .. r.err)
+        assert.is_truthy(r.err:find("sandlot: --env " .. arg .. ": ", 1, true), r.err)
+        assert.is_false(H.exists(work .. "/m"), arg .. ": the command ran")
+      end
+    end)
+  end)
+end
+
+describe("--env", function()
+  after_each(function() H.system_layer(nil) end)
+
+  it("shows in explain with origin \"command line\", never a host value", function()
+    local r = H.run({ "explain", "--env", "SPEC_SECRET", "--env", "SPEC_MINE=visible",
+                      "--", "true" },
+                    { env = { SPEC_SECRET = "hunter2" } })
+    assert.are.equal(0, r.code, r.err)
+    local g = H.groups(r.out)
+    local _, passed = H.find(g, "--setenv", "SPEC_SECRET")
+    local _, mine = H.find(g, "--setenv", "SPEC_MINE")
+    assert.are.equal("--setenv SPEC_SECRET <value from host>", passed and passed.text)
+    assert.are.equal("command line", passed.origin)
+    assert.are.equal("--setenv SPEC_MINE visible", mine and mine.text)
+    assert.are.equal("command line", mine.origin)
+    assert.is_nil(r.out:find("hunter2", 1, true))
+  end)
+
+  it("cannot break an administrator's seal: 125 naming it", function()
+    H.system_layer('policy:seal_env("AWS_*", "GITHUB_TOKEN")\n')
+    local seal = H.TEST_SYSTEM_DIR .. "/00-site.lua:1"
+    for _, arg in ipairs({ "GITHUB_TOKEN=x", "AWS_SECRET_ACCESS_KEY" }) do
+      local work = H.tmpdir()
+      local r = H.run({ "run", "--work", work, "--env", arg, "--", "touch", "/work/m" },
+                      { bin = "testconf", env = { AWS_SECRET_ACCESS_KEY = "s3cr3t" } })
+      assert.are.equal(125, r.code, r.err)
+      assert.is_truthy(r.err:find("--env " .. arg .. ": ", 1, true), r.err)
+      assert.is_truthy(r.err:find("breaks the seal placed by " .. seal, 1, true), r.err)
+      assert.is_false(H.exists(work .. "/m"), "the command ran")
+    end
+    -- what the seal leaves alone still passes
+    local ok = H.run({ "run", "--env", "SPEC_OK=1", "--", "sh", "-c", "echo $SPEC_OK" },
+                     { bin = "testconf" })
+    assert.are.equal(0, ok.code, ok.err)
+    assert.are.equal("1\n", ok.out)
+  end)
+end)
+
+-- Start sandlot in the background; returns {pid =, dir =} (dir/out, dir/err,
+-- dir/rc once it ended).  The stage gets --work dir/work.
+local function start(args, user)
+  local dir = H.tmpdir()
+  local work = dir .. "/work"
+  os.execute("mkdir -m 0777 " .. H.q(work))
+  local words = { "run", "--work", work }
+  for _, a in ipairs(args) do words[#words + 1] = a end
+  local cmd = {}
+  for _, w in ipairs(words) do cmd[#cmd + 1] = H.q(w) end
+  local pre = user and "setpriv --reuid 65534 --regid 65534 --clear-groups -- env HOME=/nonexistent"
+              or "env"
+  os.execute(("(sh -c 'echo $$ > %s/pid; exec \"$@\"' sh %s SANDLOT_ISOLATION=%s %s %s "
+              .. "</dev/null >%s/out 2>%s/err; echo $? > %s/rc) &")
+             :format(H.q(dir), pre, H.BACKEND, H.q(H.bin_dir() .. "/sandlot"),
+                     table.concat(cmd, " "), H.q(dir), H.q(dir), H.q(dir)))
+  local s = { dir = dir, work = work }
+  finally(function() -- a failed test leaves no sandlot behind (it may be stopped)
+    if s.pid and not H.exists(dir .. "/rc") then
+      os.execute("kill -KILL " .. s.pid .. " 2>/dev/null")
+    end
+  end)
+  for _ = 1, 100 do
+    s.pid = (H.read(dir .. "/pid") or ""):match("%d+")
+    if s.pid and H.exists(work .. "/ready") then break end
+    os.execute("sleep 0.1")
+  end
+  assert(H.exists(work .. "/ready"), "the stage did not start: " .. (H.read(dir .. "/err") or ""))
+  return s
+end
+
+-- Wait up to secs for sandlot to end; returns its exit status (nil: still runs).
+local function ended(s, secs)
+  for _ = 1, secs * 10 do
+    local rc = (H.read(s.dir .. "/rc") or ""):match("%d+")
+    if rc then return tonumber(rc) end
+    os.execute("sleep 0.1")
+  end
+  os.execute("kill -KILL " .. s.pid .. " 2>/dev/null")
+  return nil
+end
+
+local function now()
+  local p = io.popen("date +%s.%N")
+  local t = tonumber(p:read("l"))
+  p:close()
+  return t
+end
+
+local TRAP = "trap 'echo trapped > /work/trapped; exit 3' TERM INT HUP; touch /work/ready; "
+             .. "while :; do sleep 0.1; done"
+local IGNORE = "trap '' TERM; touch /work/ready; sleep 30"
+
+for _, who in ipairs(H.users()) do
+  local user = who == "nobody" and "nobody" or nil
+
+  describe("stopping a stage, as " .. who, function()
+    for _, sig in ipairs({ "TERM", "INT", "HUP" }) do
+      it("passes SIG" .. sig .. " to the command first: its trap runs", function()
+        local s = start({ "--", "sh", "-c", TRAP }, user)
+        os.execute("kill -" .. sig .. " " .. s.pid)
+        assert.are.equal(3, ended(s, 5), H.read(s.dir .. "/err"))
+        assert.are.equal("trapped\n", H.read(s.work .. "/trapped"))
+      end)
+    end
+
+    it("kills a command that ignores the signal after --kill-after, 128+N", function()
+      local s = start({ "--kill-after", "1.5s", "--", "sh", "-c", IGNORE }, user)
+      local t0 = now()
+      os.execute("kill -TERM " .. s.pid)
+      assert.are.equal(143, ended(s, 8), H.read(s.dir .. "/err"))
+      local took = now() - t0
+      assert.is_true(took >= 1.4 and took < 5, "took " .. took .. " s")
+    end)
+
+    it("--timeout sends SIGTERM, then SIGKILL after the grace: 124 either way", function()
+      local s = start({ "--timeout", "1", "--", "sh", "-c", TRAP }, user)
+      assert.are.equal(124, ended(s, 6), H.read(s.dir .. "/err"))
+      assert.are.equal("trapped\n", H.read(s.work .. "/trapped"))
+      -- (the shell may say "Terminated" of its sleep first)
+      assert.matches("sandlot: the %-%-timeout expired: the stage was sent SIGTERM %(exit 124%)\n$",
+                     H.read(s.dir .. "/err"))
+      local t0 = now()
+      local k = start({ "--timeout", "1", "--kill-after", "1", "--", "sh", "-c", IGNORE }, user)
+      assert.are.equal(124, ended(k, 8), H.read(k.dir .. "/err"))
+      assert.is_true(now() - t0 >= 1.9, "the grace was not given")
+      assert.are.equal("sandlot: the --timeout expired: the stage was sent SIGTERM, and SIGKILL "
+                       .. "after the grace (exit 124)\n", H.read(k.dir .. "/err"))
+    end)
+
+    it("SIGTSTP stops the whole sandbox and SIGCONT continues it", function()
+      local s = start({ "--", "sh", "-c", "i=0; touch /work/ready; while :; do i=$((i+1)); "
+                        .. "echo $i > /work/count; sleep 0.05; done" }, user)
+      local function count() return tonumber(H.read(s.work .. "/count") or "") end
+      os.execute("kill -TSTP " .. s.pid .. "; sleep 0.5")
+      local a = count()
+      os.execute("sleep 1")
+      assert.are.equal(a, count(), "the stage kept running while sandlot was stopped")
+      assert.matches("^%S+ %b() T", H.read("/proc/" .. s.pid .. "/stat"))
+      os.execute("kill -CONT " .. s.pid .. "; sleep 1")
+      assert.is_true(count() > a, "the stage did not continue")
+      os.execute("kill -TERM " .. s.pid)
+      assert.are.equal(143, ended(s, 5))
+    end)
+  end)
+end
+
+describe("--kill-after", function()
+  it("refuses what timeout(1) would not take", function()
+    for _, d in ipairs({ "2x", "-1", "nan", "400d" }) do
+      local r = H.run({ "run", "--kill-after", d, "--", "true" })
+      assert.are.equal(125, r.code, d)
+      assert.matches("^sandlot: %-%-kill%-after: expected a duration", r.err)
     end
   end)
 end)

@@ -26,17 +26,35 @@ describe("status report", function()
     assert.is_true(s.command_seconds >= 0 and s.command_seconds < 30)
   end)
 
-  it("hashes the effective policy: sha256 of its explain --json text", function()
+  it("hashes the effective policy: sha256 of its explain --json text, host facts left out",
+     function()
     local s = report({ "-e", "network", "--", "true" })
     local r = H.run({ "explain", "--json", "-e", "network" })
     local dir = H.tmpdir()
-    H.write(dir .. "/policy.json", (r.out:gsub("\n$", "")))
+    -- the default data limit is half this host's memory: a fact, "host" in the hashed text
+    local text, n = r.out:gsub("\n$", ""):gsub('"data":%d+', '"data":"host"')
+    assert.are.equal(1, n, r.out)
+    H.write(dir .. "/policy.json", text)
     local p = io.popen("sha256sum " .. H.q(dir .. "/policy.json"))
     local want = p:read("a"):match("^(%x+)")
     p:close()
     assert.are.equal(want, s.policy_sha256)
     local other = report({ "--", "true" })
     assert.are_not.equal(s.policy_sha256, other.policy_sha256)
+  end)
+
+  it("hashes the same policy the same whatever the host's memory", function()
+    -- the default data limit's value never enters the hash: a script setting
+    -- the very same value is another policy, the default stays "host"
+    local r = H.run({ "explain", "--json" })
+    local data = r.out:match('"data":(%d+)')
+    assert.is_truthy(data, r.out)
+    local default = report({ "--", "true" })
+    local again = report({ "--", "true" })
+    local script = H.script(('policy:limit("data", %s)\n'):format(data))
+    local set = report({ "-p", script, "--", "true" })
+    assert.are.equal(default.policy_sha256, again.policy_sha256)
+    assert.are_not.equal(default.policy_sha256, set.policy_sha256)
   end)
 
   it("reports a signal", function()
@@ -60,6 +78,7 @@ describe("status report", function()
     assert.are.equal("setup_error", s.class)
     assert.are.equal(125, s.status)
     assert.matches('unknown effect "telepathy"', s.message)
+    assert.are.equal("unnamed", s.stage)
     assert.are.equal(cjson.null, s.policy_sha256)
     assert.is_false(H.exists(work .. "/m"))
   end)
@@ -181,6 +200,40 @@ for _, who in ipairs(H.users()) do
       assert.are.equal(125, r.code)
       assert.matches("%-%-status%-json .*/status.json: is a directory", r.err)
       assert.is_false(H.exists(work .. "/m"))
+    end)
+  end)
+end
+
+for _, who in ipairs(H.users()) do
+  local user = who == "nobody" and "nobody" or nil
+
+  describe("status report, as " .. who, function()
+    it("names the stage given even when the setup fails", function()
+      local s, r = report({ "--stage", "ingest", "-e", "telepathy", "--", "true" }, { user = user })
+      assert.are.equal(125, r.code)
+      assert.are.equal("setup_error", s.class)
+      assert.are.equal("ingest", s.stage)
+      local p = report({ "--stage", "load", "-p", "/nonexistent/x.lua", "--", "true" },
+                       { user = user })
+      assert.are.equal("setup_error", p.class)
+      assert.are.equal("load", p.stage)
+    end)
+
+    it("tells a failed exec in the sandbox from the command's own 126/127", function()
+      local missing, r = report({ "--", "no-such-command-here" }, { user = user })
+      assert.are.equal(127, r.code)
+      assert.are.equal("exec_failed", missing.class)
+      assert.are.equal(127, missing.exit_code)
+      local dir = H.tmpdir()
+      H.write(dir .. "/noexec", "#!/bin/sh\n", "0644")
+      local noexec = report({ "--work", dir, "--", "/work/noexec" }, { user = user })
+      assert.are.equal("exec_failed", noexec.class)
+      assert.are.equal(126, noexec.exit_code)
+      for _, code in ipairs({ 126, 127 }) do
+        local own = report({ "--", "sh", "-c", "exit " .. code }, { user = user })
+        assert.are.equal("exited", own.class)
+        assert.are.equal(code, own.exit_code)
+      end
     end)
   end)
 end

@@ -40,7 +40,7 @@ end
 
 --- Build the policy for one stage.
 -- opts: effects (CLI strings), effects_json (+ _name), policy_files,
--- policy_json (+ _name), stage, work, argv, system_policies (bool),
+-- policy_json (+ _name), stage, work, env (--env strings), argv, system_policies (bool),
 -- system_dir, user_dir, protected (host paths never writable inside, from
 -- the C core), ids {uid, euid}, verbose.
 -- Returns the policy userdata and a report {scripts = {...}, effects = {...}}.
@@ -93,11 +93,42 @@ function M.build(opts)
     list = loader.collect({ dirs = dirs, files = opts.policy_files, system_first = true })
   end
   loader.run_all(list, ctx)
+  M.apply_cli_env(policy, opts.env)
   local ok, err = core.check_invariants(policy)
   if not ok then fail("invariant: " .. err) end
   local scripts = {}
   for i, entry in ipairs(list) do scripts[i] = entry.chunk end
   return policy, { scripts = scripts, effects = stage.effects, stage = stage.name, ctx = ctx }
+end
+
+--- --env NAME (the host's value, when set) and --env NAME=VALUE, after
+-- every policy layer, through the same checks and seals as a script's
+-- allow_env/setenv.  NAME alone passes the host's value even over a value
+-- a layer forced: the invoker asked for it by name.
+function M.apply_cli_env(policy, list)
+  if not list or #list == 0 then return end
+  core.set_origin("command line")
+  for _, arg in ipairs(list) do
+    local name, value = arg:match("^([^=]*)=(.*)$")
+    name = name or arg
+    local ok, err = pcall(function()
+      if value then
+        policy:setenv(name, value)
+      else
+        local cur
+        for _, v in ipairs(policy:env()) do
+          if v.name == name then cur = v end
+        end
+        if cur and cur.value then policy:unsetenv(name) end
+        policy:allow_env(name)
+      end
+    end)
+    if not ok then
+      core.set_origin(nil)
+      fail(("--env %s: %s"):format(arg, (tostring(err):gsub("^command line: ", ""))))
+    end
+  end
+  core.set_origin(nil)
 end
 
 -- Shell-quote one word for display.

@@ -42,8 +42,15 @@ M.NETWORK_FILES = { "/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf", "/et
 --   implied   targets of the binds added so those symlinks lead somewhere
 local imported = setmetatable({}, { __mode = "k" })
 
---- The policy as noether's IsolationPolicy JSON (one line).
-function M.export(policy)
+-- Limits sandlot derives from the host when no layer sets them (the data
+-- limit: half the physical memory): facts, not policy.
+local HOST_DERIVED = { data = true }
+
+--- The policy as noether's IsolationPolicy JSON (one line).  With
+-- opts.hash (the status report's policy_sha256) a host-derived default
+-- limit is written as "host" instead of its value: the same policy hashes
+-- the same on every host.
+function M.export(policy, opts)
   local array, object = json.array, json.object
   local state = imported[policy] or {}
   local links, implied = state.links or {}, state.implied or {}
@@ -80,7 +87,10 @@ function M.export(policy)
     end
   end
   local limits = {}
-  for _, l in ipairs(policy:limits()) do limits[#limits + 1] = { l.name, l.value } end
+  for _, l in ipairs(policy:limits()) do
+    local host_fact = opts and opts.hash and HOST_DERIVED[l.name] and l.origin == "sandlot: default"
+    limits[#limits + 1] = { l.name, host_fact and "host" or l.value }
+  end
   return json.encode(object(
     { "ro_binds", ro },
     { "rw_binds", #rw > 0 and rw or nil },
