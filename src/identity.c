@@ -83,8 +83,23 @@ static bool write_text(const char *path, const char *text)
 }
 
 /*
- * A user namespace whose map sends id 0 to the sandbox identity: the
- * idmapping of every bind.  Made by a short-lived child (a namespace
+ * An id map that swaps 0 and h and keeps every other id: root's files are
+ * the sandbox identity's, what it creates is root's, and every other
+ * user's files stay theirs (an id left unmapped would make them read-only
+ * to everyone: the kernel refuses writes to such an inode).
+ */
+static void swap_map(char *out, size_t n, unsigned h)
+{
+    int len = snprintf(out, n, "0 %u 1\n%u 0 1\n", h, h);
+    if (h > 1)
+        len += snprintf(out + len, n - (size_t)len, "1 1 %u\n", h - 1);
+    if (h < 4294967294u)
+        snprintf(out + len, n - (size_t)len, "%u %u %u\n", h + 1, h + 1, 4294967294u - h);
+}
+
+/*
+ * A user namespace whose map swaps id 0 and the sandbox identity's: the
+ * idmapping of root-owned binds.  Made by a short-lived child (a namespace
  * exists while something holds it: the descriptor does, once opened).
  */
 static int idmap_userns(const struct identity *id)
@@ -103,14 +118,14 @@ static int idmap_userns(const struct identity *id)
     int err = errno, fd = -1;
     close(hold[0]);
     if (pid > 0) {
-        char path[64], map[64];
+        char path[64], map[128];
         bool ok = true;
-        snprintf(map, sizeof map, "0 %u 1\n", id->uid);
+        swap_map(map, sizeof map, id->uid);
         snprintf(path, sizeof path, "/proc/%d/uid_map", (int)pid);
         ok = ok && write_text(path, map);
         snprintf(path, sizeof path, "/proc/%d/setgroups", (int)pid);
         ok = ok && write_text(path, "deny");
-        snprintf(map, sizeof map, "0 %u 1\n", id->gid);
+        swap_map(map, sizeof map, id->gid);
         snprintf(path, sizeof path, "/proc/%d/gid_map", (int)pid);
         ok = ok && write_text(path, map);
         snprintf(path, sizeof path, "/proc/%d/ns/user", (int)pid);
@@ -148,9 +163,38 @@ int identity_tree(struct identity *id, int srcfd, const char *path, bool writabl
         errno = err;
         return -1;
     }
+    /*
+     * Only a tree whose top is root's is idmapped: there root's files must
+     * become the sandbox identity's.  Another user's tree is bound as it
+     * is, as for an ordinary invoker, and must be usable so.
+     */
+    struct stat top;
+    if (fstat(srcfd, &top) != 0) {
+        int err = errno;
+        close(tree);
+        snprintf(e->msg, sizeof e->msg, "stat %s: %s", path, strerror(err));
+        errno = err;
+        return -1;
+    }
+    struct mount_attr a = {.attr_set = attrs};
+    if (top.st_uid != 0) {
+        if (usable_as_is(id, &top, writable) &&
+            (!attrs || syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &a,
+                               sizeof a) == 0))
+            return tree;
+        close(tree);
+        snprintf(e->msg, sizeof e->msg,
+                 "bind source %s is owned by uid %u: the sandbox's host identity (uid %u) cannot "
+                 "%s it; fix: run the stage with --host-id %u (that user's ids), or make it "
+                 "%s by uid %u", path, (unsigned)top.st_uid, id->uid, writable ? "write" : "read",
+                 (unsigned)top.st_uid, writable ? "writable" : "readable", id->uid);
+        errno = 0;
+        return -1;
+    }
     if (id->idmap_fd < 0)
         id->idmap_fd = idmap_userns(id);
-    struct mount_attr a = {.attr_set = attrs | MOUNT_ATTR_IDMAP, .userns_fd = (unsigned)id->idmap_fd};
+    a.attr_set = attrs | MOUNT_ATTR_IDMAP;
+    a.userns_fd = (unsigned)id->idmap_fd;
     if (id->idmap_fd >= 0 && syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &a,
                                      sizeof a) == 0)
         return tree;
@@ -160,10 +204,10 @@ int identity_tree(struct identity *id, int srcfd, const char *path, bool writabl
      * reaches only as any user could, if that is enough for the bind.
      */
     int err = errno;
-    struct stat st;
+    struct stat st = top;
     a.attr_set = attrs;
     a.userns_fd = 0;
-    if (fstat(tree, &st) == 0 && usable_as_is(id, &st, writable) &&
+    if (usable_as_is(id, &st, writable) &&
         (!attrs || syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &a,
                            sizeof a) == 0))
         return tree;

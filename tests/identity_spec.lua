@@ -212,6 +212,28 @@ describe("a root invoker", function()
     assert.matches("^4243%s", procs[1].gid)
   end)
 
+  it("says which user owns an fs-write dir it cannot write, and the fix", function()
+    local dir = H.tmpdir()
+    assert(os.execute("chown 1000:1000 " .. H.q(dir) .. " && chmod 0755 " .. H.q(dir)))
+    local r = H.run({ "run", "-e", "fs-write:" .. dir, "--", "touch", dir .. "/x" })
+    assert.are.equal(125, r.code)
+    assert.are.equal(("sandlot: bind source %s is owned by uid 1000: the sandbox's host "
+                      .. "identity (uid 65534) cannot write it; fix: run the stage with "
+                      .. "--host-id 1000 (that user's ids), or make it writable by uid 65534\n")
+                     :format(dir), r.err)
+    -- the fix it names works: the file is that user's
+    local ok = H.run({ "run", "--host-id", "1000", "-e", "fs-write:" .. dir, "--", "touch",
+                       dir .. "/x" })
+    assert.are.equal(0, ok.code, ok.err)
+    local p = io.popen("stat -c %u " .. H.q(dir .. "/x"))
+    assert.are.equal("1000", p:read("l"))
+    p:close()
+    -- another user's world-writable dir is bound as it is, and writable
+    assert(os.execute("chmod 0777 " .. H.q(dir)))
+    local open = H.run({ "run", "-e", "fs-write:" .. dir, "--", "touch", dir .. "/y" })
+    assert.are.equal(0, open.code, open.err)
+  end)
+
   it("refuses --host-id 0 and malformed ids", function()
     for _, bad in ipairs({ "0", "0:0", "4242:0", "x", "4242:", "-1", "4294967295" }) do
       local r = H.run({ "run", "--host-id", bad, "--", "true" })
