@@ -152,6 +152,14 @@ static bool usable_as_is(const struct identity *id, const struct stat *st, bool 
     return ((st->st_mode >> shift) & need) == need;
 }
 
+/* The tree as it is, with attrs (MOUNT_ATTR_*) set. */
+static bool plain(int tree, unsigned long long attrs)
+{
+    struct mount_attr a = {.attr_set = attrs};
+    return !attrs ||
+           syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof a) == 0;
+}
+
 int identity_tree(struct identity *id, int srcfd, const char *path, bool writable,
                   unsigned long long attrs, struct sl_err *e)
 {
@@ -176,11 +184,8 @@ int identity_tree(struct identity *id, int srcfd, const char *path, bool writabl
         errno = err;
         return -1;
     }
-    struct mount_attr a = {.attr_set = attrs};
     if (top.st_uid != 0) {
-        if (usable_as_is(id, &top, writable) &&
-            (!attrs || syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &a,
-                               sizeof a) == 0))
+        if (usable_as_is(id, &top, writable) && plain(tree, attrs))
             return tree;
         close(tree);
         snprintf(e->msg, sizeof e->msg,
@@ -193,8 +198,8 @@ int identity_tree(struct identity *id, int srcfd, const char *path, bool writabl
     }
     if (id->idmap_fd < 0)
         id->idmap_fd = idmap_userns(id);
-    a.attr_set = attrs | MOUNT_ATTR_IDMAP;
-    a.userns_fd = (unsigned)id->idmap_fd;
+    struct mount_attr a = {.attr_set = attrs | MOUNT_ATTR_IDMAP,
+                           .userns_fd = (unsigned)id->idmap_fd};
     if (id->idmap_fd >= 0 && syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &a,
                                      sizeof a) == 0)
         return tree;
@@ -204,12 +209,7 @@ int identity_tree(struct identity *id, int srcfd, const char *path, bool writabl
      * reaches only as any user could, if that is enough for the bind.
      */
     int err = errno;
-    struct stat st = top;
-    a.attr_set = attrs;
-    a.userns_fd = 0;
-    if (usable_as_is(id, &st, writable) &&
-        (!attrs || syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &a,
-                           sizeof a) == 0))
+    if (usable_as_is(id, &top, writable) && plain(tree, attrs))
         return tree;
     close(tree);
     snprintf(e->msg, sizeof e->msg,

@@ -183,6 +183,14 @@ function H.find(groups, ...)
   return nil
 end
 
+--- Seconds since the epoch, with sub-second precision.
+function H.now()
+  local p = io.popen("date +%s.%N")
+  local t = tonumber(p:read("l"))
+  p:close()
+  return t
+end
+
 --- A policy script file in a fresh directory; returns its path.
 function H.script(text, name)
   local path = H.tmpdir() .. "/" .. (name or "policy.lua")

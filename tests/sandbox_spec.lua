@@ -100,13 +100,7 @@ local function wait_for(pred, seconds)
   return pred()
 end
 
---- Seconds since the epoch, with sub-second precision.
-local function now()
-  local p = io.popen("date +%s.%N")
-  local t = tonumber(p:read("l"))
-  p:close()
-  return t
-end
+local now = H.now
 
 --- Start `probe listen` on the host loopback in the background; returns
 -- {port = N, log = path}.  It waits at most 20 s for one connection.

@@ -329,12 +329,7 @@ local function ended(s, secs)
   return nil
 end
 
-local function now()
-  local p = io.popen("date +%s.%N")
-  local t = tonumber(p:read("l"))
-  p:close()
-  return t
-end
+local now = H.now
 
 local TRAP = "trap 'echo trapped > /work/trapped; exit 3' TERM INT HUP; touch /work/ready; "
              .. "while :; do sleep 0.1; done"
