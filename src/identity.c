@@ -72,14 +72,29 @@ void identity_release(struct identity *id)
     id->idmap_fd = -1;
 }
 
-static bool write_text(const char *path, const char *text)
+bool identity_write_maps(const char *proc_dir, const char *uid_map, const char *gid_map,
+                         bool deny_setgroups, const char **failed)
 {
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
-    size_t n = strlen(text);
-    bool ok = fd >= 0 && write(fd, text, n) == (ssize_t)n;
-    if (fd >= 0)
-        close(fd);
-    return ok;
+    static const char *const files[] = {"setgroups", "uid_map", "gid_map"};
+    const char *text[] = {deny_setgroups ? "deny" : NULL, uid_map, gid_map};
+    for (int i = 0; i < 3; i++) {
+        if (!text[i])
+            continue;
+        char path[64];
+        snprintf(path, sizeof path, "%s/%s", proc_dir, files[i]);
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        size_t n = strlen(text[i]);
+        bool ok = fd >= 0 && write(fd, text[i], n) == (ssize_t)n;
+        int err = errno;
+        if (fd >= 0)
+            close(fd);
+        if (!ok) {
+            *failed = files[i];
+            errno = err;
+            return false;
+        }
+    }
+    return true;
 }
 
 /*
@@ -118,18 +133,14 @@ static int idmap_userns(const struct identity *id)
     int err = errno, fd = -1;
     close(hold[0]);
     if (pid > 0) {
-        char path[64], map[128];
-        bool ok = true;
-        swap_map(map, sizeof map, id->uid);
-        snprintf(path, sizeof path, "/proc/%d/uid_map", (int)pid);
-        ok = ok && write_text(path, map);
-        snprintf(path, sizeof path, "/proc/%d/setgroups", (int)pid);
-        ok = ok && write_text(path, "deny");
-        swap_map(map, sizeof map, id->gid);
-        snprintf(path, sizeof path, "/proc/%d/gid_map", (int)pid);
-        ok = ok && write_text(path, map);
-        snprintf(path, sizeof path, "/proc/%d/ns/user", (int)pid);
-        fd = ok ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+        char dir[32], path[64], umap[128], gmap[128];
+        const char *failed;
+        snprintf(dir, sizeof dir, "/proc/%d", (int)pid);
+        swap_map(umap, sizeof umap, id->uid);
+        swap_map(gmap, sizeof gmap, id->gid);
+        snprintf(path, sizeof path, "%s/ns/user", dir);
+        fd = identity_write_maps(dir, umap, gmap, true, &failed)
+                 ? open(path, O_RDONLY | O_CLOEXEC) : -1;
         err = errno;
     }
     close(hold[1]); /* the child ends */
@@ -184,40 +195,39 @@ int identity_tree(struct identity *id, int srcfd, const char *path, bool writabl
         errno = err;
         return -1;
     }
-    if (top.st_uid != 0) {
-        if (usable_as_is(id, &top, writable) && plain(tree, attrs))
+    int err = 0;
+    if (top.st_uid == 0) {
+        if (id->idmap_fd < 0)
+            id->idmap_fd = idmap_userns(id);
+        struct mount_attr a = {.attr_set = attrs | MOUNT_ATTR_IDMAP,
+                               .userns_fd = (unsigned)id->idmap_fd};
+        if (id->idmap_fd >= 0 && syscall(SYS_mount_setattr, tree, "",
+                                         AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof a) == 0)
             return tree;
-        close(tree);
-        snprintf(e->msg, sizeof e->msg,
-                 "bind source %s is owned by uid %u: the sandbox's host identity (uid %u) cannot "
-                 "%s it; fix: run the stage with --host-id %u (that user's ids), or make it "
-                 "%s by uid %u", path, (unsigned)top.st_uid, id->uid, writable ? "write" : "read",
-                 (unsigned)top.st_uid, writable ? "writable" : "readable", id->uid);
-        errno = 0;
-        return -1;
+        /*
+         * No idmapped mount here (an old kernel, a filesystem without
+         * support, or root inside a user namespace): the plain tree, which
+         * the sandbox reaches only as any user could, if that is enough.
+         */
+        err = errno;
     }
-    if (id->idmap_fd < 0)
-        id->idmap_fd = idmap_userns(id);
-    struct mount_attr a = {.attr_set = attrs | MOUNT_ATTR_IDMAP,
-                           .userns_fd = (unsigned)id->idmap_fd};
-    if (id->idmap_fd >= 0 && syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &a,
-                                     sizeof a) == 0)
-        return tree;
-    /*
-     * No idmapped mount here (an old kernel, a filesystem without support,
-     * or root inside a user namespace): the plain tree, which the sandbox
-     * reaches only as any user could, if that is enough for the bind.
-     */
-    int err = errno;
     if (usable_as_is(id, &top, writable) && plain(tree, attrs))
         return tree;
     close(tree);
-    snprintf(e->msg, sizeof e->msg,
-             "bind source %s: the sandbox's host identity (uid %u gid %u) cannot %s it, and "
-             "idmapping its mount failed (%s; that needs Linux 5.12, a filesystem that supports "
-             "it, and host root); fix: make %s %s by uid %u, or run sandlot as an ordinary user",
-             path, id->uid, id->gid, writable ? "write" : "read", strerror(err), path,
-             writable ? "writable" : "readable", id->uid);
+    const char *what = writable ? "write" : "read";
+    const char *able = writable ? "writable" : "readable";
+    if (top.st_uid != 0)
+        snprintf(e->msg, sizeof e->msg,
+                 "bind source %s is owned by uid %u: the sandbox's host identity (uid %u) cannot "
+                 "%s it; fix: run the stage with --host-id %u (that user's ids), or make it "
+                 "%s by uid %u", path, (unsigned)top.st_uid, id->uid, what, (unsigned)top.st_uid,
+                 able, id->uid);
+    else
+        snprintf(e->msg, sizeof e->msg,
+                 "bind source %s: the sandbox's host identity (uid %u gid %u) cannot %s it, and "
+                 "idmapping its mount failed (%s; that needs Linux 5.12, a filesystem that "
+                 "supports it, and host root); fix: make %s %s by uid %u, or run sandlot as an "
+                 "ordinary user", path, id->uid, id->gid, what, strerror(err), path, able, id->uid);
     errno = 0;
     return -1;
 }

@@ -52,6 +52,16 @@ int identity_tree(struct identity *id, int srcfd, const char *path, bool writabl
                   unsigned long long attrs, struct sl_err *e);
 
 /*
+ * Write the id maps of the user namespace of the process whose /proc
+ * directory is proc_dir ("/proc/self", "/proc/PID"): setgroups "deny"
+ * first when asked (needed to map one's own gid unprivileged), then
+ * uid_map and gid_map.  Returns false with errno and, in *failed, the file
+ * that could not be written.
+ */
+bool identity_write_maps(const char *proc_dir, const char *uid_map, const char *gid_map,
+                         bool deny_setgroups, const char **failed);
+
+/*
  * In a child, before it creates the sandbox's user namespace (bwrap) or
  * runs anything of the command: become the sandbox identity for good
  * (no supplementary groups, real, effective and saved ids).  With

@@ -938,22 +938,17 @@ static struct source *native_trees(struct identity *id, const struct plan *pl,
  */
 static void map_ids(pid_t pid, const struct plan *pl, const struct identity *id, int ids)
 {
-    char path[64], map[64];
-    static const char *const files[] = {"uid_map", "gid_map"};
-    bool ok = true;
-    for (int i = 0; i < 2 && ok; i++) {
-        snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, files[i]);
-        snprintf(map, sizeof map, "%u %u 1\n", i ? pl->gid : pl->uid, i ? id->gid : id->uid);
-        int fd = open(path, O_WRONLY | O_CLOEXEC);
-        ok = fd >= 0 && write(fd, map, strlen(map)) == (ssize_t)strlen(map);
-        if (!ok)
-            fprintf(stderr, "sandlot: native backend: mapping the sandbox onto host uid %u gid %u "
-                            "(writing %s): %s%s\n", id->uid, id->gid, path, strerror(errno),
-                    errno == EPERM ? " (root inside a user namespace where they are not mapped: "
-                                     "run sandlot as an ordinary user)" : "");
-        if (fd >= 0)
-            close(fd);
-    }
+    char dir[32], umap[64], gmap[64];
+    const char *failed;
+    snprintf(dir, sizeof dir, "/proc/%d", (int)pid);
+    snprintf(umap, sizeof umap, "%u %u 1\n", pl->uid, id->uid);
+    snprintf(gmap, sizeof gmap, "%u %u 1\n", pl->gid, id->gid);
+    bool ok = identity_write_maps(dir, umap, gmap, false, &failed);
+    if (!ok)
+        fprintf(stderr, "sandlot: native backend: mapping the sandbox onto host uid %u gid %u "
+                        "(writing %s/%s): %s%s\n", id->uid, id->gid, dir, failed, strerror(errno),
+                errno == EPERM ? " (root inside a user namespace where they are not mapped: "
+                                 "run sandlot as an ordinary user)" : "");
     if (ok)
         while (write(ids, "M", 1) < 0 && errno == EINTR)
             ;

@@ -169,15 +169,6 @@ __attribute__((noreturn)) PRINTF_LIKE(1, 2) static void setup_fail(const char *f
     _exit(EXIT_SANDLOT);
 }
 
-static void write_file(const char *path, const char *text)
-{
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
-    size_t n = strlen(text);
-    if (fd < 0 || write(fd, text, n) != (ssize_t)n)
-        setup_fail("writing %s", path);
-    close(fd);
-}
-
 static int open_how(int dirfd, const char *path, int flags, unsigned long long resolve)
 {
     struct open_how how = {.flags = (unsigned long long)(flags | O_CLOEXEC), .resolve = resolve};
@@ -657,7 +648,8 @@ void native_child(const struct native_ctx *ctx)
 
     struct source *src = xcalloc(pl->n, sizeof *src); /* all SOURCE_NONE */
     int root = -1;
-    char map[64];
+    char map[64], gmap[64];
+    const char *failed;
     for (size_t i = 0; i < pl->n; i++) {
         const struct step *s = &pl->steps[i];
         switch (s->op) {
@@ -676,11 +668,10 @@ void native_child(const struct native_ctx *ctx)
                 die_with_sandlot(ctx);
                 break;
             }
-            write_file("/proc/self/setgroups", "deny");
             snprintf(map, sizeof map, "%u %u 1\n", ctx->plan->uid, ctx->outer_uid);
-            write_file("/proc/self/uid_map", map);
-            snprintf(map, sizeof map, "%u %u 1\n", ctx->plan->gid, ctx->outer_gid);
-            write_file("/proc/self/gid_map", map);
+            snprintf(gmap, sizeof gmap, "%u %u 1\n", ctx->plan->gid, ctx->outer_gid);
+            if (!identity_write_maps("/proc/self", map, gmap, true, &failed))
+                setup_fail("writing /proc/self/%s", failed);
             break;
         case STEP_ROOT: {
             /* no host mount event reaches the sandbox, nothing leaves it */
