@@ -21,7 +21,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "util.h"
+struct sl_err; /* policy.h */
 
 /* The proxy's port on the sandbox's loopback (one port, both protocols). */
 #define EGRESS_PORT 3128
