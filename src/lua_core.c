@@ -735,6 +735,41 @@ static int l_pcall(lua_State *L)
     return l_pcall_cont(L, st, 0);
 }
 
+/*
+ * core.script_error(message [, level]): error() for policy scripts.  It
+ * positions a string message as error() does (a C function, so a tail call
+ * `return error(...)` keeps the script's frame) and remembers the result,
+ * which core.last_error_call() returns: the loader tells a script's
+ * deliberate refusal from a fault by it.
+ */
+#define LAST_ERROR_KEY "sandlot.last_error_call"
+static int l_script_error(lua_State *L)
+{
+    int level = (int)luaL_optinteger(L, 2, 1);
+    lua_settop(L, 1);
+    if (lua_type(L, 1) == LUA_TSTRING && level > 0) {
+        luaL_where(L, level);
+        lua_pushvalue(L, 1);
+        lua_concat(L, 2);
+    }
+    if (lua_type(L, -1) == LUA_TSTRING) {
+        lua_pushvalue(L, -1);
+        lua_setfield(L, LUA_REGISTRYINDEX, LAST_ERROR_KEY);
+    }
+    return lua_error(L);
+}
+
+/* core.last_error_call([clear]) -> the last message core.script_error raised, or nil */
+static int l_last_error_call(lua_State *L)
+{
+    lua_getfield(L, LUA_REGISTRYINDEX, LAST_ERROR_KEY);
+    if (lua_toboolean(L, 1)) {
+        lua_pushnil(L);
+        lua_setfield(L, LUA_REGISTRYINDEX, LAST_ERROR_KEY);
+    }
+    return 1;
+}
+
 static int l_cmdline_gc(lua_State *L)
 {
     cmdline_free(luaL_checkudata(L, 1, CMDLINE_MT)); /* idempotent: it zeroes */
@@ -902,6 +937,8 @@ static const luaL_Reg core_funcs[] = {
     {"builtins", l_builtins},
     {"budget_exhausted", l_budget_exhausted},
     {"pcall", l_pcall},
+    {"script_error", l_script_error},
+    {"last_error_call", l_last_error_call},
     {"read_script", l_read_script},
     {"scan_dir", l_scan_dir},
     {"policy_names", l_policy_names},

@@ -184,24 +184,47 @@ static int repl_task(lua_State *L, const struct lua_front *f)
     return repl_main(L, isatty(STDIN_FILENO), f->banner);
 }
 
-/* `sandlot check FILE...`: each problem on stderr; 1 when there was any. */
+/* Print each string of the array on top to out, prefixed; returns how many. */
+static lua_Integer print_list(lua_State *L, FILE *out)
+{
+    lua_Integer n = luaL_len(L, -1);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, -1, i);
+        fprintf(out, "sandlot: %s\n", lua_tostring(L, -1));
+        lua_pop(L, 1);
+    }
+    return n;
+}
+
+/*
+ * `sandlot check FILE...`: each problem on stderr, each refusal (a script's
+ * own error() call) on stdout; 1 when there was a problem.
+ */
 static int check_task(lua_State *L, const struct lua_front *f)
 {
     push_module_fn(L, "sandlot", "check");
     push_words(L, f->check_files);
     lua_newtable(L);
     set_layers(L, f);
-    budgeted_call(L, 2, 1);
-    lua_Integer n = luaL_len(L, -1);
-    for (lua_Integer i = 1; i <= n; i++) {
-        lua_rawgeti(L, -1, i);
-        fprintf(stderr, "sandlot: %s\n", lua_tostring(L, -1));
-        lua_pop(L, 1);
+    lua_createtable(L, (int)f->ncheck_stages, 0);
+    for (size_t i = 0; i < f->ncheck_stages; i++) {
+        const struct lua_stage *s = &f->check_stages[i];
+        lua_newtable(L);
+        if (s->neffects)
+            set_list(L, "effects", s->effects, s->neffects);
+        set_str(L, "effects_json", s->effects_json);
+        set_str(L, "effects_json_name", s->effects_json_name);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
+    budgeted_call(L, 3, 2); /* problems, refusals */
+    lua_Integer refusals = print_list(L, stdout);
+    lua_pop(L, 1);
+    lua_Integer n = print_list(L, stderr);
     size_t files = count((const char *const *)f->check_files);
     if (g_verbosity >= 1)
-        printf("%zu script%s checked, %d problem%s\n", files, files == 1 ? "" : "s", (int)n,
-               n == 1 ? "" : "s");
+        printf("%zu script%s checked, %d problem%s, %d refusal%s\n", files,
+               files == 1 ? "" : "s", (int)n, n == 1 ? "" : "s", (int)refusals,
+               refusals == 1 ? "" : "s");
     return n ? 1 : 0;
 }
 

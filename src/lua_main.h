@@ -55,6 +55,8 @@ struct lua_front {
     const char *const *protected_paths;  /* NULL-terminated: the invariants' list */
     struct lua_stage stage;              /* all tasks but CHECK */
     char *const *check_files;            /* CHECK: NULL-terminated */
+    const struct lua_stage *check_stages; /* CHECK: the stages to try (effects or */
+    size_t ncheck_stages;                 /* effects_json only); none: the samples */
     bool check_invariants;               /* after the build: policy_check_invariants and
                                             the masks in C (all but a run: launch does it) */
     /* EXPLAIN and REPL */

@@ -115,7 +115,7 @@ static const char usage_main[] =
     "  run     [OPTIONS] -- COMMAND [ARG...]   run a command in a sandbox\n"
     "  explain [OPTIONS] [--json] [-- CMD...]  show the sandbox and why each part exists\n"
     "  repl    [OPTIONS]                       try policies interactively\n"
-    "  check   FILE...                         check policy scripts against sample stages\n"
+    "  check   [-e EFFECTS]... FILE...         check policy scripts against sample stages\n"
     "  doctor  [--json]                        what this host offers a sandbox, and fixes\n"
     "  noether-sandbox [...] -- COMMAND        noether's sandbox binary, its protocol\n"
     "  version                                 print the version\n"
@@ -124,9 +124,15 @@ static const char usage_main[] =
     "128+N when it died of signal N, 124 timeout, 125 sandlot failed (nothing ran),\n"
     "126 not executable, 127 not found.\n";
 static const char usage_check[] =
-    "usage: sandlot check FILE...\n"
+    "usage: sandlot check [-e EFFECTS]... [--effects-json FILE|-]... FILE...\n"
     "Load each policy script after the built-in layer against sample stages and\n"
-    "report every error.  Exit status 0 when all are clean, 1 otherwise.\n";
+    "report every error.  Each -e and each --effects-json is one stage to check\n"
+    "against (default: pure; network; unknown; llm,cost,fallible; fs-read,fs-write).\n"
+    "A script's own error(\"...\") is a refusal of that stage, listed on stdout,\n"
+    "not a problem.  Exit status 0 when all are clean, 1 otherwise, 125 on bad usage.\n"
+    "  -e, --effects LIST         one sample stage's effects, comma-separated\n"
+    "      --effects-json FILE|-  one sample stage's noether EffectSet JSON\n"
+    "  -q, --quiet                no summary line\n";
 
 static void usage_error(const char *usage, const char *fmt, ...) PRINTF_LIKE(2, 3);
 __attribute__((noreturn)) static void usage_error(const char *usage, const char *fmt, ...)
@@ -822,12 +828,46 @@ static int cmd_noether(int argc, char **argv)
 
 static int cmd_check(int argc, char **argv)
 {
-    if (argc < 2)
-        usage_error(usage_check, "check needs at least one policy script");
-    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
-        fputs(usage_check, stdout);
-        return 0;
+    enum { O_EFFECTS_JSON = 256 };
+    static const struct option longopts[] = {
+        {"effects", required_argument, NULL, 'e'},
+        {"effects-json", required_argument, NULL, O_EFFECTS_JSON},
+        {"verbose", no_argument, NULL, 'v'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct lua_stage *stages = NULL;
+    size_t nstages = 0;
+    optind = 1;
+    for (int c; (c = getopt_long(argc, argv, "+:e:vqh", longopts, NULL)) != -1;) {
+        if (c == 'h') {
+            fputs(usage_check, stdout);
+            return 0;
+        }
+        if (c == 'v' || c == 'q') {
+            g_verbosity = c == 'v' ? 2 : 0;
+            continue;
+        }
+        if (c == ':')
+            usage_error(usage_check, "%s needs a value", argv[optind - 1]);
+        if (c != 'e' && c != O_EFFECTS_JSON)
+            usage_error(usage_check, "unknown option %s", argv[optind - 1]);
+        stages = xrealloc(stages, (nstages + 1) * sizeof *stages);
+        struct lua_stage *st = &stages[nstages++];
+        memset(st, 0, sizeof *st);
+        if (c == 'e') {
+            st->effects = (const char *const *)&argv[optind - 1];
+            st->neffects = 1;
+        } else {
+            st->effects_json = read_option_file("--effects-json", optarg);
+            st->effects_json_name = xasprintf("--effects-json %s", optarg);
+        }
     }
+    if (optind < argc && strcmp(argv[optind], "--") == 0)
+        optind++;
+    if (optind >= argc)
+        usage_error(usage_check, "check needs at least one policy script");
     char *self = self_path();
     const char *dev = dev_source_dir(self);
     char *user_dir = user_policy_dir();
@@ -839,11 +879,18 @@ static int cmd_check(int argc, char **argv)
                           .system_dir = SYSTEM_POLICY_DIR,
                           .user_dir = user_dir,
                           .protected_paths = protected_paths,
-                          .check_files = argv + 1};
+                          .check_files = argv + optind,
+                          .check_stages = stages,
+                          .ncheck_stages = nstages};
     char *error = NULL;
     int status = lua_main(&f, &error);
     if (status < 0)
         die("%s", error);
+    for (size_t i = 0; i < nstages; i++) {
+        free((char *)stages[i].effects_json);
+        free((char *)stages[i].effects_json_name);
+    }
+    free(stages);
     free(protected_paths);
     free(user_dir);
     free(self);

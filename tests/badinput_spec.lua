@@ -94,7 +94,7 @@ for _, who in ipairs(H.users()) do
       local f = dir .. "/50-a-policy-script-with-a-long-name.lua"
       H.write(f, '\nerror("refused here")\n')
       local r = attempt({ "-p", f }, { user = user })
-      refused(r, f .. ":2: refused here")
+      refused(r, f .. ":2: refuses stage with effects unknown: refused here")
       H.write(f, "\nlocal x = = 1\n")
       refused(attempt({ "-p", f }, { user = user }), f .. ":2:")
       H.write(f, "\nwhile true do end\n")
@@ -104,7 +104,7 @@ for _, who in ipairs(H.users()) do
     it("error() from a script", function()
       local f = H.script('error("this stage may not run here")')
       local r = attempt({ "-p", f }, { user = user })
-      refused(r, f .. ":1: this stage may not run here")
+      refused(r, f .. ":1: refuses stage with effects unknown: this stage may not run here")
       one_line(r)
     end)
 
@@ -256,6 +256,57 @@ describe("check", function()
     local good = H.script('policy:setenv("A", "1")', "good.lua")
     local r = H.run({ "check", good })
     assert.are.equal(0, r.code, r.err)
+  end)
+
+  it("lists a script's own error() as a refusal of the stage, not a problem", function()
+    local refuse = H.script('if stage:has("network") then error("no network here") end',
+                            "refuse.lua")
+    local r = H.run({ "check", refuse })
+    assert.are.equal(0, r.code, r.err)
+    assert.are.equal("", r.err)
+    assert.is_truthy(r.out:find(refuse .. ":1: refuses stage with effects network: no network here",
+                                1, true), r.out)
+    assert.matches("1 script checked, 0 problems, 1 refusal", r.out)
+    -- a runtime error in the same place is still a problem
+    local buggy = H.script('if stage:has("network") then local x; return x.y end', "buggy.lua")
+    r = H.run({ "check", buggy })
+    assert.are.equal(1, r.code)
+    assert.is_truthy(r.err:find(buggy .. ":1: attempt to index", 1, true), r.err)
+    assert.is_nil(r.err:find("refuses", 1, true))
+  end)
+
+  it("run reports a deliberate refusal with the stage's name, and runs nothing", function()
+    local refuse = H.script('if stage:has("network") then error("no network here") end',
+                            "refuse.lua")
+    local marker = H.tmpdir() .. "/ran"
+    local r = H.run({ "run", "--stage", "fetch", "-e", "network", "-p", refuse, "--",
+                      "/bin/sh", "-c", "echo > " .. marker })
+    assert.are.equal(125, r.code)
+    assert.is_truthy(r.err:find(refuse .. ':1: refuses stage "fetch": no network here', 1, true),
+                     r.err)
+    assert.is_nil(io.open(marker))
+  end)
+
+  it("takes the stages to check from -e and --effects-json, one stage each", function()
+    local s = H.script('if stage:has("fs-write") then local x; return x.y end', "fsw.lua")
+    -- none of these stages writes: clean
+    local r = H.run({ "check", "-e", "pure", "-e", "network,fs-read:/tmp", s })
+    assert.are.equal(0, r.code, r.err)
+    assert.matches("1 script checked, 0 problems", r.out)
+    -- the default samples include a writing stage
+    r = H.run({ "check", s })
+    assert.are.equal(1, r.code)
+    local json = H.tmpdir() .. "/effects.json"
+    local f = assert(io.open(json, "w"))
+    f:write('{"effects":[{"effect":"FsWrite","path":"/tmp"}]}')
+    f:close()
+    r = H.run({ "check", "--effects-json", json, s })
+    assert.are.equal(1, r.code)
+    assert.is_truthy(r.err:find("stage effects: --effects-json " .. json, 1, true), r.err)
+    -- a malformed sample stage is bad usage
+    r = H.run({ "check", "-e", "bogus", s })
+    assert.are.equal(125, r.code)
+    assert.matches('unknown effect "bogus"', r.err)
   end)
 end)
 

@@ -122,8 +122,8 @@ describe("policy layers", function()
     H.write(H.TEST_SYSTEM_DIR .. "/50-site.lua", '\nerror("site policy refuses")\n')
     local r = H.run({ "run", "--", "true" }, { bin = "testconf" })
     assert.are.equal(125, r.code)
-    assert.is_truthy(r.err:find(H.TEST_SYSTEM_DIR .. "/50-site.lua:2: site policy refuses", 1,
-                                true), r.err)
+    assert.is_truthy(r.err:find(H.TEST_SYSTEM_DIR .. "/50-site.lua:2: refuses stage with effects "
+                                .. "unknown: site policy refuses", 1, true), r.err)
   end)
 
   it("shows scripts the stage, its effects, its argv and host facts", function()

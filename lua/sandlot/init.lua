@@ -61,7 +61,11 @@ function M.build(opts)
     core.set_origin(nil)
     if not ok then fail(err) end
   end
-  local ctx = { policy = policy, stage = stage,
+  local named = {}
+  for i, e in ipairs(stage.effects) do named[i] = effects.tostring(e) end
+  local label = opts.stage and ('"%s"'):format(opts.stage)
+    or ("with effects %s"):format(table.concat(named, ","))
+  local ctx = { policy = policy, stage = stage, stage_label = label,
                 host = host.facts(opts.ids, { system_dir = M.layer_dirs(opts)[1],
                                               user_dir = opts.user_dir }),
                 verbose = opts.verbose }
@@ -207,31 +211,50 @@ M.SAMPLE_STAGES = {
   { "fs-read:/usr/share", "fs-write:/var/tmp", "process", "non-deterministic" },
 }
 
---- `sandlot check FILE...`: load each script against the sample stages.
--- Returns an array of problems (strings); empty when all is well.
-function M.check(files, build_opts)
-  local problems = {}
+--- `sandlot check [-e EFFECTS | --effects-json FILE]... FILE...`: load
+-- each script against the sample stages, or against the stages given
+-- (build_opts.stages: a list of {effects = {...}} or {effects_json = ...,
+-- effects_json_name = ...}).
+-- Returns an array of problems and an array of refusals (a script's own
+-- error() call: the script refusing a stage is not a fault in it).
+function M.check(files, build_opts, stages)
+  if not stages or #stages == 0 then
+    stages = {}
+    for i, sample in ipairs(M.SAMPLE_STAGES) do
+      stages[i] = { effects = { table.concat(sample, ",") } }
+    end
+  end
+  -- a malformed sample stage is bad usage (125), not a problem of a script
+  for _, sample in ipairs(stages) do M.stage_effects(sample) end
+  local problems, refusals = {}, {}
   for _, file in ipairs(files) do
     local seen = {}
-    for _, sample in ipairs(M.SAMPLE_STAGES) do
+    for _, sample in ipairs(stages) do
       local opts = {}
       for k, v in pairs(build_opts or {}) do opts[k] = v end
-      opts.effects = { table.concat(sample, ",") }
+      for k, v in pairs(sample) do opts[k] = v end
       opts.policy_files = { file }
       opts.system_policies = false
       opts.argv = { "true" }
+      loader.refusal = nil
       local ok, err = pcall(M.build, opts)
       if not ok then
-        local msg = ("%s (stage effects: %s)"):format(tostring(err), table.concat(sample, ","))
-        local key = tostring(err)
-        if not seen[key] then
-          seen[key] = true
-          problems[#problems + 1] = msg
+        err = tostring(err)
+        local refused = err == loader.refusal
+        if not seen[err] then
+          seen[err] = true
+          if refused then
+            refusals[#refusals + 1] = err
+          else
+            local what = sample.effects and table.concat(sample.effects, ",")
+              or sample.effects_json_name or "?"
+            problems[#problems + 1] = ("%s (stage effects: %s)"):format(err, what)
+          end
         end
       end
     end
   end
-  return problems
+  return problems, refusals
 end
 
 return M

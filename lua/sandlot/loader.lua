@@ -160,9 +160,15 @@ local ENV_MT = {
   end,
 }
 
+-- A script that calls error("...") refuses the stage on purpose; anything
+-- else that stops it (a runtime error, a refused operation) is a fault.
+-- core.script_error is error() that remembers the positioned message of
+-- the last call, so the loader can tell the two apart when a script stops.
+
 -- What every environment starts with.
 local BASE = {}
 for _, name in ipairs(SAFE_BASE) do BASE[name] = _G[name] end
+BASE.error = core.script_error
 BASE.setmetatable = safe_setmetatable
 BASE.pcall = core.pcall
 
@@ -200,8 +206,17 @@ function M.run(chunk, source, ctx, builtin)
   if not fn then
     error(full_name(err, chunk), 0)
   end
+  core.last_error_call(true)
   local ok, run_err = pcall(fn)
   if not ok then
+    if run_err == core.last_error_call(true) then
+      -- a deliberate refusal: "script:line: refuses stage NAME: reason"
+      local where, why = full_name(run_err, chunk):match("^(.-:%d+): (.*)$")
+      if not where then where, why = chunk, run_err end
+      local msg = ("%s: refuses stage %s: %s"):format(where, ctx.stage_label or "?", why)
+      M.refusal = msg
+      error(msg, 0)
+    end
     if type(run_err) ~= "string" then
       run_err = ("%s: error object is a %s value"):format(chunk, type(run_err))
     elseif run_err == "not enough memory" then
