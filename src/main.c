@@ -477,6 +477,9 @@ static void choose_backend(const struct opts *o, const char *usage, struct backe
         usage_error(usage, "unknown isolation mode \"%s\" (expected auto, native, bwrap or none)",
                     mode);
     }
+    if (!c->by_auto)
+        snprintf(c->why, sizeof c->why, "asked for with %s",
+                 o->isolate ? "--isolate" : "SANDLOT_ISOLATION");
 }
 
 static char *require_bwrap(void)
@@ -542,7 +545,13 @@ static int run_stage(void *ctx, const struct lua_built *b)
     if (b->sha256)
         memcpy(r->policy_sha256, b->sha256, sizeof r->policy_sha256);
     struct run_result res;
+    double built = monotonic_seconds();
+    verbose("policy built in %.1f ms (policy sha256 %s)", (built - sr->started) * 1e3,
+            b->sha256 ? b->sha256 : "?");
     int status = launch(b->policy, sr->lo, sr->o->cmd, &res);
+    if (res.ready > 0)
+        verbose("sandbox set up in %.1f ms; the command ran %.3f s and ended: %s, status %d",
+                (res.ready - built) * 1e3, res.ended - res.ready, res.class, status);
     r->backend = res.backend;
     r->class = res.class;
     r->status = status;
@@ -628,6 +637,9 @@ static int stage_main(enum command cmd, const struct opts *op, double started, b
                              o.timeout, o.kill_after, o.host_uid, o.host_gid};
     sr.lo = &lo;
     sr.bwrap_path = bw ? bw : "bwrap";
+    if (cmd == CMD_RUN)
+        verbose("backend %s%s%s: %s", backend_name(be.kind), bw ? " " : "", bw ? bw : "",
+                be.why);
     sr.report.backend = backend_name(be.kind);
     char banner[160];
     snprintf(banner, sizeof banner, "sandlot %s repl (%s): help() lists the helpers, "
@@ -653,7 +665,7 @@ static int stage_main(enum command cmd, const struct opts *op, double started, b
         .explain_header = header,
         .banner = banner,
         .launch = &lo,
-        .want_hash = cmd == CMD_RUN && status_wanted(),
+        .want_hash = cmd == CMD_RUN && (status_wanted() || g_verbosity >= 2),
         .with_policy = cmd == CMD_RUN ? run_stage : print_argv,
         .ctx = &sr,
     };

@@ -398,3 +398,30 @@ describe("--kill-after", function()
     end
   end)
 end)
+
+describe("-v", function()
+  it("says which backend runs and why, the layers, the seals and the timings", function()
+    local r = H.run({ "run", "-v", "--", "true" })
+    assert.are.equal(0, r.code, r.err)
+    local backend = H.BACKEND
+    assert.matches("sandlot: backend " .. backend .. "[^\n]*: asked for with SANDLOT_ISOLATION\n",
+                   r.err)
+    assert.matches("sandlot: policy layers: built%-in %(%d+ scripts%)\n", r.err)
+    assert.matches("sandlot: policy layers: system [^\n]+\n", r.err)
+    assert.matches("sandlot: scripts, in order: policies.d/05%-protected.lua, ", r.err)
+    assert.matches("sandlot: %d+ seals in force\n", r.err)
+    assert.matches("sandlot:   protect by policies.d/05%-protected.lua:%d+: ", r.err)
+    assert.matches("sandlot: policy built in [%d.]+ ms %(policy sha256 %x+%)\n", r.err)
+    assert.matches("sandlot: sandbox set up in [%d.]+ ms; the command ran [%d.]+ s and ended: "
+                   .. "exited, status 0\n", r.err)
+    -- and none of it without -v
+    r = H.run({ "run", "--", "true" })
+    assert.are.equal("", r.err)
+  end)
+
+  it("says why auto picked its backend", function()
+    local r = H.run({ "run", "-v", "--isolate", "auto", "--", "true" })
+    assert.are.equal(0, r.code, r.err)
+    assert.matches("sandlot: backend %a+[^\n]*: auto picked %a+", r.err)
+  end)
+end)

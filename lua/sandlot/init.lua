@@ -6,6 +6,7 @@ local core = require("sandlot.core")
 local effects = require("sandlot.effects")
 local host = require("sandlot.host")
 local loader = require("sandlot.loader")
+local lfs = require("lfs")
 
 local M = { effects = effects, loader = loader }
 
@@ -36,6 +37,51 @@ function M.stage_effects(opts)
   end
   if #list == 0 then list = { { kind = "unknown" } } end
   return list
+end
+
+-- -v: what the layers hold, before the scripts run.
+function M.say_layers(list, dirs, opts)
+  local say = function(fmt, ...) io.stderr:write("sandlot: ", fmt:format(...), "\n") end
+  local counts = {}
+  for _, e in ipairs(list) do
+    local from = e.builtin and "built-in" or "--policy"
+    for _, d in ipairs(dirs) do
+      if e.path and e.path:sub(1, #d + 1) == d .. "/" then from = d end
+    end
+    counts[from] = (counts[from] or 0) + 1
+  end
+  local replaced = opts.policy_json and ", replaced by --policy-json" or ""
+  say("policy layers: built-in (%d script%s)%s", counts["built-in"] or 0,
+      counts["built-in"] == 1 and "" or "s", replaced)
+  for i, d in ipairs(dirs) do
+    local n = counts[d] or 0
+    say("policy layers: %s %s: %s", i == 1 and "system" or "user", d,
+        n > 0 and ("%d script%s"):format(n, n == 1 and "" or "s")
+        or (lfs.attributes(d, "mode") == "directory" and "no scripts" or "absent"))
+  end
+  if opts.system_policies == false then say("policy layers: system and user skipped "
+                                            .. "(--no-system-policies)") end
+  local chunks = {}
+  for i, e in ipairs(list) do chunks[i] = e.chunk end
+  say("scripts, in order: %s", table.concat(chunks, ", "))
+end
+
+-- -v: the seals in force, after every script.
+function M.say_seals(policy)
+  local seals = policy:seals()
+  local by = {}
+  for _, sl in ipairs(seals) do
+    local key = sl.kind .. " by " .. sl.origin
+    if not by[key] then by[key] = {}; by[#by + 1] = key end
+    if sl.arg then table.insert(by[key], sl.arg) end
+  end
+  io.stderr:write(("sandlot: %d seal%s in force\n"):format(#seals, #seals == 1 and "" or "s"))
+  for _, key in ipairs(by) do
+    local args = by[key]
+    local shown = #args > 4 and table.concat(args, " ", 1, 4) .. (" and %d more"):format(#args - 4)
+      or table.concat(args, " ")
+    io.stderr:write(("sandlot:   %s%s\n"):format(key, shown ~= "" and ": " .. shown or ""))
+  end
 end
 
 --- Build the policy for one stage.
@@ -96,10 +142,12 @@ function M.build(opts)
   else
     list = loader.collect({ dirs = dirs, files = opts.policy_files, system_first = true })
   end
+  if opts.verbose then M.say_layers(list, dirs, opts) end
   loader.run_all(list, ctx)
   M.apply_cli_env(policy, opts.env)
   local ok, err = core.check_invariants(policy)
   if not ok then fail("invariant: " .. err) end
+  if opts.verbose then M.say_seals(policy) end
   local scripts = {}
   for i, entry in ipairs(list) do scripts[i] = entry.chunk end
   return policy, { scripts = scripts, effects = stage.effects, stage = stage.name, ctx = ctx }
