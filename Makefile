@@ -26,7 +26,15 @@ LUA_CFLAGS := $(shell pkg-config --cflags $(PKG_LUA) 2>/dev/null)
 # relocating shared libraries cost the dynamic loader a third of a launch
 # (callgrind: run 3.1M -> 2.2M instructions). -E exports the Lua API so the
 # C modules sandlot loads (lfs, cjson) still find it.
+# STATIC_LIBS=0 links the shared libraries instead: the Debian package does
+# (debian/rules), so security fixes to libseccomp, nettle, readline, ncurses
+# and Lua reach it through their own packages (Debian Policy 4.13).
+STATIC_LIBS ?= 1
+ifeq ($(STATIC_LIBS),0)
+LUA_LIBS := -llua5.4 -Wl,-E -ldl -lreadline -lseccomp -lnettle
+else
 LUA_LIBS := -l:liblua5.4.a -Wl,-E -ldl -l:libreadline.a -l:libtinfo.a -l:libseccomp.a -l:libnettle.a
+endif
 LUA_CMOD := $(shell pkg-config --variable=INSTALL_CMOD $(PKG_LUA) 2>/dev/null)
 
 # Lua's own stricter warning set on top of -Wall -Wextra.
@@ -82,7 +90,7 @@ sandlot: $(BUILD)/sandlot FORCE
 # way the native backend does (child.c, execfail.c).
 EXEC_SRCS := src/sandlot_exec.c src/landlock.c src/child.c src/execfail.c
 sandlot-exec: $(EXEC_SRCS) src/landlock.h src/child.h src/execfail.h
-	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -static -Isrc -o $@ $(EXEC_SRCS)
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -static -Isrc -o $@ $(EXEC_SRCS)
 
 # The installation's paths are compiled in (main.c finds the exec helper
 # and the system layer with them); the stamp changes when they do, so
@@ -208,6 +216,7 @@ install: all
 	ln -sf sandlot $(DESTDIR)$(BINDIR)/noether-sandbox
 	install -m 0644 build/man/sandlot.1 $(DESTDIR)$(MANDIR)/man1/sandlot.1
 	install -m 0644 build/man/sandlot-policy.5 $(DESTDIR)$(MANDIR)/man5/sandlot-policy.5
+	ln -sf sandlot.1 $(DESTDIR)$(MANDIR)/man1/noether-sandbox.1
 	install -m 0644 completion/sandlot.bash $(DESTDIR)$(BASHCOMPDIR)/sandlot
 	ln -sf sandlot $(DESTDIR)$(BASHCOMPDIR)/noether-sandbox
 	install -m 0644 completion/_sandlot $(DESTDIR)$(ZSHCOMPDIR)/_sandlot
@@ -221,6 +230,7 @@ uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/sandlot $(DESTDIR)$(BINDIR)/noether-sandbox \
 	      $(DESTDIR)$(LIBEXECDIR)/sandlot/sandlot-exec \
 	      $(DESTDIR)$(MANDIR)/man1/sandlot.1 $(DESTDIR)$(MANDIR)/man5/sandlot-policy.5 \
+	      $(DESTDIR)$(MANDIR)/man1/noether-sandbox.1 \
 	      $(DESTDIR)$(BASHCOMPDIR)/sandlot $(DESTDIR)$(BASHCOMPDIR)/noether-sandbox \
 	      $(DESTDIR)$(ZSHCOMPDIR)/_sandlot
 	rm -rf $(DESTDIR)$(DOCDIR)

@@ -62,10 +62,21 @@ local function wrap(text, first, rest, width)
   return table.concat(out, "\n")
 end
 
+-- CHANGELOG.md has days, Debian wants times that grow from entry to entry:
+-- the entries of one day get 12:00, 12:01, ... oldest first (os.time and
+-- os.date both in local time, so the fields come back as given, in any TZ).
+local minute, seen = {}, {}
+for i = #entries, 1, -1 do
+  local e = entries[i]
+  minute[i] = seen[e.date] or 0
+  seen[e.date] = minute[i] + 1
+end
+
 local out = {}
 for i, e in ipairs(entries) do
   local y, m, d = e.date:match("(%d+)%-(%d+)%-(%d+)")
-  local t = os.time({ year = tonumber(y), month = tonumber(m), day = tonumber(d), hour = 12 })
+  local t = os.time({ year = tonumber(y), month = tonumber(m), day = tonumber(d), hour = 12,
+                      min = minute[i] })
   if i > 1 then out[#out + 1] = "" end
   out[#out + 1] = ("sandlot (%s) unstable; urgency=medium"):format(e.version)
   out[#out + 1] = ""
@@ -73,6 +84,6 @@ for i, e in ipairs(entries) do
     out[#out + 1] = wrap(table.concat(it, " "), "  * ", "    ", 78)
   end
   out[#out + 1] = ""
-  out[#out + 1] = (" -- %s  %s"):format(maintainer, os.date("!%a, %d %b %Y 12:00:00 +0000", t))
+  out[#out + 1] = (" -- %s  %s"):format(maintainer, os.date("%a, %d %b %Y %H:%M:00 +0000", t))
 end
 io.write(table.concat(out, "\n"), "\n")
