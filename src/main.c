@@ -237,7 +237,8 @@ static void parse_opts(int argc, char **argv, enum command cmd, struct opts *o)
         case O_STATUS_JSON:
         case O_STATUS_FD:
             if (cmd != CMD_RUN)
-                usage_error(usage, "%s is an option of 'sandlot run'", argv[optind - 1]);
+                usage_error(usage, "%s is an option of 'sandlot run'",
+                            c == O_STATUS_JSON ? "--status-json" : "--status-fd");
             if (c == O_STATUS_JSON)
                 status_open_file(optarg);
             else
