@@ -105,6 +105,7 @@ _sandlot()
             esac
             $split && return
             if [[ $cur == -* || $cmd == repl ]]; then
+                # PLACEHOLDER (issue 13 item 6): add --pty --no-pty here
                 local opts='--effects --effects-json --policy --policy-json --env --stage
                     --work --isolate --require-isolation --unsafe-no-isolation --timeout
                     --kill-after --host-id --no-system-policies --verbose --quiet --help'
