@@ -19,7 +19,12 @@ out=${1:-$scratch}
 mkdir -p "$scratch/sandlot" "$out"
 # dpkg-buildpackage writes into the parent directory: build from a copy of
 # the tracked files (as they are in the work tree).
-git ls-files -z | xargs -0 tar -cf - | tar -xf - -C "$scratch/sandlot"
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    git ls-files -z | xargs -0 tar -cf - | tar -xf - -C "$scratch/sandlot"
+else
+    tar -cf - --exclude=./build --exclude=./sandlot --exclude=./sandlot-exec . |
+        tar -xf - -C "$scratch/sandlot"
+fi
 echo "== dpkg-buildpackage -us -uc -b"
 if ! (cd "$scratch/sandlot" && dpkg-buildpackage -us -uc -b) >"$scratch/build.log" 2>&1; then
     tail -n 60 "$scratch/build.log"
