@@ -44,7 +44,7 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wsign-compare -Wundef -Wwrite-strings \
         -Wnested-externs -Wold-style-definition -Wpointer-arith -Wformat=2 \
         -Wno-format-nonliteral
 CFLAGS ?= -O2 -g
-ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(LUA_CFLAGS) \
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CPPFLAGS) $(CFLAGS) $(LUA_CFLAGS) \
               -DSANDLOT_VERSION='"$(VERSION)"' -DLUA_CMOD_DIR='"$(LUA_CMOD)"'
 ALL_LDFLAGS := $(LDFLAGS)
 ifeq ($(SANITIZE),1)
@@ -90,7 +90,7 @@ sandlot: $(BUILD)/sandlot FORCE
 # way the native backend does (child.c, execfail.c).
 EXEC_SRCS := src/sandlot_exec.c src/landlock.c src/child.c src/execfail.c
 sandlot-exec: $(EXEC_SRCS) src/landlock.h src/child.h src/execfail.h
-	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -static -Isrc -o $@ $(EXEC_SRCS)
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) $(CPPFLAGS) $(CFLAGS) -static -Isrc -o $@ $(EXEC_SRCS)
 
 # The installation's paths are compiled in (main.c finds the exec helper
 # and the system layer with them); the stamp changes when they do, so
