@@ -4,8 +4,19 @@ PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 LIBEXECDIR ?= $(PREFIX)/libexec
 SYSCONFDIR ?= /etc
+DATADIR ?= $(PREFIX)/share
+MANDIR ?= $(DATADIR)/man
+DOCDIR ?= $(DATADIR)/doc/sandlot
+# Where bash-completion looks (its own pkg-config variable, under DATADIR),
+# and Debian's directory for packaged zsh completions.
+BASHCOMPDIR ?= $(or $(shell pkg-config --define-variable=datadir=$(DATADIR) \
+                    --variable=completionsdir bash-completion 2>/dev/null), \
+                    $(DATADIR)/bash-completion/completions)
+ZSHCOMPDIR ?= $(DATADIR)/zsh/vendor-completions
 DESTDIR ?=
-VERSION := 0.1.0
+# The version: CHANGELOG.md's newest entry, which debian/changelog repeats
+# (tools/changelog.lua writes that from this; tests/packaging_spec.lua checks).
+VERSION := $(shell sed -n 's/^## \([0-9][0-9.]*\) .*/\1/p' CHANGELOG.md | head -n 1)
 
 CC ?= cc
 LUA ?= lua5.4
@@ -15,7 +26,15 @@ LUA_CFLAGS := $(shell pkg-config --cflags $(PKG_LUA) 2>/dev/null)
 # relocating shared libraries cost the dynamic loader a third of a launch
 # (callgrind: run 3.1M -> 2.2M instructions). -E exports the Lua API so the
 # C modules sandlot loads (lfs, cjson) still find it.
+# STATIC_LIBS=0 links the shared libraries instead: the Debian package does
+# (debian/rules), so security fixes to libseccomp, nettle, readline, ncurses
+# and Lua reach it through their own packages (Debian Policy 4.13).
+STATIC_LIBS ?= 1
+ifeq ($(STATIC_LIBS),0)
+LUA_LIBS := -llua5.4 -Wl,-E -ldl -lreadline -lseccomp -lnettle
+else
 LUA_LIBS := -l:liblua5.4.a -Wl,-E -ldl -l:libreadline.a -l:libtinfo.a -l:libseccomp.a -l:libnettle.a
+endif
 LUA_CMOD := $(shell pkg-config --variable=INSTALL_CMOD $(PKG_LUA) 2>/dev/null)
 
 # Lua's own stricter warning set on top of -Wall -Wextra.
@@ -25,7 +44,7 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wsign-compare -Wundef -Wwrite-strings \
         -Wnested-externs -Wold-style-definition -Wpointer-arith -Wformat=2 \
         -Wno-format-nonliteral
 CFLAGS ?= -O2 -g
-ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(LUA_CFLAGS) \
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CPPFLAGS) $(CFLAGS) $(LUA_CFLAGS) \
               -DSANDLOT_VERSION='"$(VERSION)"' -DLUA_CMOD_DIR='"$(LUA_CMOD)"'
 ALL_LDFLAGS := $(LDFLAGS)
 ifeq ($(SANITIZE),1)
@@ -42,8 +61,17 @@ POLICY_FILES := $(sort $(wildcard policies.d/*.lua))
 BUILD := build/$(if $(filter 1,$(SANITIZE)),asan,default)
 OBJS := $(SRCS:src/%.c=$(BUILD)/%.o) $(BUILD)/embedded.o
 
-.PHONY: all deps demo test bench fuzz lint clean install uninstall FORCE
-all: sandlot sandlot-exec
+.PHONY: all deps demo test bench fuzz lint clean install uninstall man FORCE
+all: sandlot sandlot-exec man
+
+# Man pages: scdoc sources in man/, roff in build/man (scdoc is a build
+# dependency: tools/deps.sh installs it).
+MAN_PAGES := build/man/sandlot.1 build/man/sandlot-policy.5
+man: $(MAN_PAGES)
+
+build/man/%: man/%.scd
+	@mkdir -p build/man
+	scdoc < $< > $@.tmp && mv -f $@.tmp $@
 
 deps:
 	@./tools/deps.sh
@@ -62,7 +90,7 @@ sandlot: $(BUILD)/sandlot FORCE
 # way the native backend does (child.c, execfail.c).
 EXEC_SRCS := src/sandlot_exec.c src/landlock.c src/child.c src/execfail.c
 sandlot-exec: $(EXEC_SRCS) src/landlock.h src/child.h src/execfail.h
-	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -static -Isrc -o $@ $(EXEC_SRCS)
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) $(CPPFLAGS) $(CFLAGS) -static -Isrc -o $@ $(EXEC_SRCS)
 
 # The installation's paths are compiled in (main.c finds the exec helper
 # and the system layer with them); the stamp changes when they do, so
@@ -77,12 +105,12 @@ $(BUILD)/paths.stamp: FORCE | $(BUILD)
 $(BUILD)/%.o: src/%.c src/*.h Makefile | $(BUILD)
 	$(CC) $(ALL_CFLAGS) $(PATH_DEFS) -Isrc -c -o $@ $<
 
-$(BUILD)/main.o: $(BUILD)/paths.stamp
+$(BUILD)/main.o: $(BUILD)/paths.stamp CHANGELOG.md
 
 # The test suite's copy reads its "system" layer from a directory the tests
 # own instead of /etc; everything else is the same objects.
 TEST_SYSCONFDIR := $(CURDIR)/build/test-etc
-$(BUILD)/main-testconf.o: src/main.c src/*.h Makefile $(BUILD)/paths.stamp | $(BUILD)
+$(BUILD)/main-testconf.o: src/main.c src/*.h Makefile $(BUILD)/paths.stamp CHANGELOG.md | $(BUILD)
 	$(CC) $(ALL_CFLAGS) -DSANDLOT_SYSCONFDIR='"$(TEST_SYSCONFDIR)"' \
 	      -DSANDLOT_BINDIR='"$(BINDIR)"' -DSANDLOT_LIBEXECDIR='"$(LIBEXECDIR)"' -Isrc -c -o $@ $<
 
@@ -173,15 +201,41 @@ test: deps
 	@$(MAKE) --no-print-directory lint
 	./tools/run-tests.sh
 
+# Everything lands under DESTDIR; the paths compiled in (BINDIR,
+# LIBEXECDIR, SYSCONFDIR) are the ones without it.  The system policy
+# layer's directory is created empty: it is the administrator's.
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR)/sandlot
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR)/sandlot \
+	    $(DESTDIR)$(SYSCONFDIR)/sandlot/policies.d \
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+	    $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) \
+	    $(DESTDIR)$(DOCDIR)/docs $(DESTDIR)$(DOCDIR)/examples/policies \
+	    $(DESTDIR)$(DOCDIR)/examples/data
 	install -m 0755 sandlot $(DESTDIR)$(BINDIR)/sandlot
 	install -m 0755 sandlot-exec $(DESTDIR)$(LIBEXECDIR)/sandlot/sandlot-exec
 	ln -sf sandlot $(DESTDIR)$(BINDIR)/noether-sandbox
+	install -m 0644 build/man/sandlot.1 $(DESTDIR)$(MANDIR)/man1/sandlot.1
+	install -m 0644 build/man/sandlot-policy.5 $(DESTDIR)$(MANDIR)/man5/sandlot-policy.5
+	ln -sf sandlot.1 $(DESTDIR)$(MANDIR)/man1/noether-sandbox.1
+	install -m 0644 completion/sandlot.bash $(DESTDIR)$(BASHCOMPDIR)/sandlot
+	ln -sf sandlot $(DESTDIR)$(BASHCOMPDIR)/noether-sandbox
+	install -m 0644 completion/_sandlot $(DESTDIR)$(ZSHCOMPDIR)/_sandlot
+	install -m 0644 README.md CHANGELOG.md $(DESTDIR)$(DOCDIR)/
+	install -m 0644 docs/*.md $(DESTDIR)$(DOCDIR)/docs/
+	install -m 0644 examples/stage.sh $(DESTDIR)$(DOCDIR)/examples/
+	install -m 0644 examples/policies/*.lua $(DESTDIR)$(DOCDIR)/examples/policies/
+	install -m 0644 examples/data/* $(DESTDIR)$(DOCDIR)/examples/data/
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/sandlot $(DESTDIR)$(BINDIR)/noether-sandbox \
-	      $(DESTDIR)$(LIBEXECDIR)/sandlot/sandlot-exec
+	      $(DESTDIR)$(LIBEXECDIR)/sandlot/sandlot-exec \
+	      $(DESTDIR)$(MANDIR)/man1/sandlot.1 $(DESTDIR)$(MANDIR)/man5/sandlot-policy.5 \
+	      $(DESTDIR)$(MANDIR)/man1/noether-sandbox.1 \
+	      $(DESTDIR)$(BASHCOMPDIR)/sandlot $(DESTDIR)$(BASHCOMPDIR)/noether-sandbox \
+	      $(DESTDIR)$(ZSHCOMPDIR)/_sandlot
+	rm -rf $(DESTDIR)$(DOCDIR)
+	-rmdir $(DESTDIR)$(LIBEXECDIR)/sandlot $(DESTDIR)$(SYSCONFDIR)/sandlot/policies.d \
+	       $(DESTDIR)$(SYSCONFDIR)/sandlot 2>/dev/null
 
 clean:
 	rm -rf build sandlot sandlot-exec tests/probe tests/ptydrive

@@ -243,7 +243,8 @@ static void parse_opts(int argc, char **argv, enum command cmd, struct opts *o)
         case O_STATUS_JSON:
         case O_STATUS_FD:
             if (cmd != CMD_RUN)
-                usage_error(usage, "%s is an option of 'sandlot run'", argv[optind - 1]);
+                usage_error(usage, "%s is an option of 'sandlot run'",
+                            c == O_STATUS_JSON ? "--status-json" : "--status-fd");
             if (c == O_STATUS_JSON)
                 status_open_file(optarg);
             else
@@ -970,6 +971,39 @@ static int cmd_doctor(int argc, char **argv)
     return usable ? 0 : 1;
 }
 
+/*
+ * sandlot version: the version, the Lua release, and the backends this host
+ * offers, from doctor's checks (a user-namespace test, bwrap --version):
+ * one line each, "native:" and "bwrap:" saying available or why not, then
+ * the backend auto would pick.  `sandlot doctor` tells how to close a gap.
+ */
+static int cmd_version(int argc, char **argv)
+{
+    static const char usage[] = "usage: sandlot version\n";
+    if (argc > 1 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+        fputs(usage, stdout);
+        puts("Print the version, the Lua release and the backends this host offers.");
+        return 0;
+    }
+    if (argc > 1)
+        usage_error(usage, "unknown argument \"%s\"", argv[1]);
+    struct check c[CHECK_COUNT];
+    doctor_run(c);
+    char why[sizeof c[0].detail];
+    bool native = c[CHECK_USERNS].ok && native_available(why, sizeof why);
+    if (!c[CHECK_USERNS].ok)
+        snprintf(why, sizeof why, "%s", c[CHECK_USERNS].detail);
+    printf("sandlot %s\n%s\n", SANDLOT_VERSION, lua_main_release());
+    printf("native: %s (%s)\n", native ? "available" : "unavailable", why);
+    printf("bwrap:  %s%s\n", c[CHECK_BWRAP].ok ? "available: " : "unavailable: ",
+           c[CHECK_BWRAP].detail);
+    if (native || c[CHECK_BWRAP].ok)
+        printf("auto:   %s\n", native ? "native" : "bwrap");
+    else
+        printf("auto:   none: run would exit 125 (see sandlot doctor)\n");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *base = argc > 0 ? strrchr(argv[0], '/') : NULL;
@@ -990,10 +1024,8 @@ int main(int argc, char **argv)
         return cmd_doctor(argc - 1, argv + 1);
     if (strcmp(c, "noether-sandbox") == 0)
         return cmd_noether(argc - 1, argv + 1);
-    if (strcmp(c, "version") == 0 || strcmp(c, "--version") == 0) {
-        printf("sandlot %s (%s)\n", SANDLOT_VERSION, lua_main_release());
-        return 0;
-    }
+    if (strcmp(c, "version") == 0 || strcmp(c, "--version") == 0)
+        return cmd_version(argc - 1, argv + 1);
     if (strcmp(c, "help") == 0 || strcmp(c, "--help") == 0 || strcmp(c, "-h") == 0) {
         fputs(usage_main, stdout);
         return 0;

@@ -2,12 +2,15 @@
 # Install the Debian packages sandlot needs to build, test and run, when
 # any is missing.  Idempotent and quiet when everything is present.
 # `deps.sh bench` adds what `make bench` needs (valgrind for instruction counts),
-# `deps.sh fuzz` what `make fuzz` needs (clang and its libFuzzer runtime).
+# `deps.sh fuzz` what `make fuzz` needs (clang and its libFuzzer runtime),
+# `deps.sh package` what building the Debian package needs (.ci/run).
 set -eu
 pkgs="gcc make pkg-config libc6-dev lua5.4 liblua5.4-dev lua-filesystem lua-cjson
-      lua-busted lua-check bubblewrap util-linux git libreadline-dev libncurses-dev libseccomp-dev nettle-dev"
+      lua-busted lua-check bubblewrap util-linux git libreadline-dev libncurses-dev libseccomp-dev nettle-dev
+      scdoc bash-completion groff-base man-db"
 [ "${1:-}" = bench ] && pkgs="$pkgs valgrind"
 [ "${1:-}" = fuzz ] && pkgs="$pkgs clang libclang-rt-14-dev"
+[ "${1:-}" = package ] && pkgs="$pkgs debhelper dpkg-dev fakeroot lintian"
 missing=""
 for p in $pkgs; do
     status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
