@@ -119,8 +119,19 @@ _sandlot()
             fi
             ;;
         check)
+            case $prev in
+                -e | --effects)
+                    _sandlot_complete_effects "$cur"
+                    __ltrim_colon_completions "$cur"
+                    return
+                    ;;
+                --effects-json)
+                    _filedir json
+                    return
+                    ;;
+            esac
             if [[ $cur == -* ]]; then
-                COMPREPLY=($(compgen -W '--help' -- "$cur"))
+                COMPREPLY=($(compgen -W '--effects --effects-json --quiet --help' -- "$cur"))
             else
                 _filedir lua
             fi
