@@ -61,7 +61,7 @@ sandlot: $(BUILD)/sandlot FORCE
 # and execs the command (a failure named, a missing interpreter too) the
 # way the native backend does (child.c, execfail.c).
 EXEC_SRCS := src/sandlot_exec.c src/landlock.c src/child.c src/execfail.c
-sandlot-exec: $(EXEC_SRCS) src/landlock.h src/child.h src/execfail.h
+sandlot-exec: $(EXEC_SRCS) src/landlock.h src/child.h src/execfail.h src/egress.h
 	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -static -Isrc -o $@ $(EXEC_SRCS)
 
 # The installation's paths are compiled in (main.c finds the exec helper
