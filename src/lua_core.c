@@ -417,7 +417,8 @@ static int l_allow_host(lua_State *L)
 
 /*
  * policy:egress() -> {mode = "none"|"host"|"allowlist", origin = (host: the
- * network's), rules = {{pattern=, ports={...}, origin=}, ...}}
+ * network's), rules = {{pattern=, ports={...}, origin=}, ...}, port = the
+ * proxy's port inside, landlock_abi = this kernel's (network rules from 4)}
  */
 static int l_egress(lua_State *L)
 {
@@ -444,6 +445,8 @@ static int l_egress(lua_State *L)
     lua_setfield(L, -2, "rules");
     lua_pushinteger(L, EGRESS_PORT);
     lua_setfield(L, -2, "port");
+    lua_pushinteger(L, landlock_abi());
+    lua_setfield(L, -2, "landlock_abi");
     return 1;
 }
 
