@@ -107,6 +107,11 @@ FORCE:
 tests/probe: tests/probe.c
 	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -static -o $@ $<
 
+# The egress proxy and its rules alone, outside any sandbox (proxy_spec, bench).
+PROXYRUN_OBJS := $(patsubst %,$(BUILD)/%.o,egress proxy status util)
+tests/proxyrun: tests/proxyrun.c $(PROXYRUN_OBJS) src/egress.h
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -Isrc -o $@ $< $(PROXYRUN_OBJS) -l:libnettle.a -lm -pthread
+
 # Drives the REPL on a pseudo-terminal in the tests.
 tests/ptydrive: tests/ptydrive.c
 	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -o $@ $<
@@ -169,7 +174,7 @@ bench:
 	@./bench/run.sh
 
 test: deps
-	@$(MAKE) --no-print-directory all tests/probe tests/ptydrive build/sandlot-testconf
+	@$(MAKE) --no-print-directory all tests/probe tests/ptydrive tests/proxyrun build/sandlot-testconf
 	@$(MAKE) --no-print-directory lint
 	./tools/run-tests.sh
 
@@ -184,4 +189,4 @@ uninstall:
 	      $(DESTDIR)$(LIBEXECDIR)/sandlot/sandlot-exec
 
 clean:
-	rm -rf build sandlot sandlot-exec tests/probe tests/ptydrive
+	rm -rf build sandlot sandlot-exec tests/probe tests/ptydrive tests/proxyrun

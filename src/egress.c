@@ -471,6 +471,8 @@ bool egress_address_allowed(const struct egress_rules *r, const struct egress_ru
         addr = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
     else
         return false;
+    if (!by)
+        return false; /* no rule matched what the client asked for */
     /* an explicit address rule for this port: allowed whatever the range */
     static const unsigned char mapped[12] = {[10] = 0xff, [11] = 0xff};
     for (size_t i = 0; r && i < r->n; i++) {
@@ -483,7 +485,7 @@ bool egress_address_allowed(const struct egress_rules *r, const struct egress_ru
             return true;
     }
     /* otherwise only a name the rules matched, resolving to a public address */
-    if (!by || !has_port(by, port) || (by->kind != EGRESS_NAME && by->kind != EGRESS_WILDCARD))
+    if (!has_port(by, port) || (by->kind != EGRESS_NAME && by->kind != EGRESS_WILDCARD))
         return false;
     return egress_address_class(sa) == NULL;
 }
