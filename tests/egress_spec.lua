@@ -158,7 +158,8 @@ describe("egress allowlist", function()
                                    :format(port, other),
                       { user = user, args = { "--status-json", status } })
         assert.are.equal(0, r.code, r.err)
-        local doc = cjson.decode(assert(H.read(status), "no report"))
+        local text = assert(H.read(status), "no report")
+        local doc = cjson.decode(text)
         assert.are.equal(2, #doc.egress, H.read(status))
         local ok, refused = doc.egress[1], doc.egress[2]
         if not ok.allowed then ok, refused = refused, ok end
