@@ -198,13 +198,69 @@ describe("egress allowlist", function()
         end
       end)
 
-      it("the command holds no listener; the proxy is not root", function()
-        local r = run(allow(port), "ls /proc/self/fd | tr '\\n' ' '; echo", { user = user,
-                      args = { "-v" } })
+      it("the command holds no listener", function()
+        local r = run(allow(port), "ls /proc/self/fd | tr '\\n' ' '; echo", { user = user })
         assert.are.equal(0, r.code, r.err)
         assert.are.equal("0 1 2 3", r.out:match("^([%d ]-)%s*\n"), r.out)
-        local proxy = assert(r.err:match("egress: proxy pid (%d+)"), r.err)
-        assert.is_truthy(proxy)
+      end)
+
+      it("the proxy runs unprivileged, with nothing open but its own", function()
+        local dir = H.tmpdir()
+        local pre = user == "nobody" and "setpriv --reuid 65534 --regid 65534 --clear-groups -- "
+                    or ""
+        os.execute(("%senv SANDLOT_ISOLATION=%s %s/sandlot run -v -p %s -- sleep 3 "
+                    .. ">/dev/null 2>%s/err </dev/null &"):format(pre, H.BACKEND, H.bin_dir(),
+                   H.q(script(allow(port))), dir))
+        local proxy
+        for _ = 1, 100 do
+          proxy = (H.read(dir .. "/err") or ""):match("egress: proxy pid (%d+)")
+          if proxy then break end
+          os.execute("sleep 0.05")
+        end
+        assert.is_truthy(proxy, "the proxy started: " .. (H.read(dir .. "/err") or ""))
+        local st = H.read("/proc/" .. proxy .. "/status") or ""
+        -- above stderr: the listener, the audit memfd and the proxy's own (epoll, pipes)
+        local p = io.popen("cd /proc/" .. proxy .. "/fd && for f in *; do [ $f -gt 2 ] && "
+                           .. "readlink $f; done")
+        local fds = p:read("a")
+        p:close()
+        assert.are.equal("65534", st:match("\nUid:%s+(%d+)"), st)
+        assert.are.equal("65534", st:match("\nGid:%s+(%d+)"), st)
+        assert.are.equal("1", st:match("\nNoNewPrivs:%s+(%d+)"), st)
+        assert.is_truthy(fds:find("socket:", 1, true), fds)
+        assert.is_truthy(fds:find("/memfd:sandlot-egress-audit", 1, true), fds)
+        for target in fds:gmatch("[^\n]+") do
+          assert.is_truthy(target:find("^socket:") or target:find("^anon_inode:")
+                           or target:find("^pipe:") or target:find("^/memfd:sandlot%-egress"),
+                           "the proxy holds " .. target)
+        end
+        for _ = 1, 100 do -- the stage ends, and the proxy with it
+          if os.execute("kill -0 " .. proxy .. " 2>/dev/null") ~= true then break end
+          os.execute("sleep 0.1")
+        end
+        assert.is_false(os.execute("kill -0 " .. proxy .. " 2>/dev/null") == true)
+      end)
+
+      it("TCP connect inside goes to the proxy's port only (Landlock ABI >= 4)", function()
+        -- a server inside the sandbox, on its own loopback, and a direct connect to it
+        local sh = [[
+          perl -MIO::Socket::INET -e '$| = 1; $s = IO::Socket::INET->new(LocalAddr =>
+            "127.0.0.1", LocalPort => 9999, Listen => 5, ReuseAddr => 1) or die "bind: $!";
+            print "listening\n"; $c = $s->accept or exit; print $c "HTTP/1.0 200 OK\r\n" .
+            "Content-Length: 7\r\n\r\ninside\n"; close $c' &
+          sleep 0.5; curl -sS -m 5 --noproxy '*' http://127.0.0.1:9999/; echo rc=$?; kill $!]]
+        local control = H.run({ "run", "-e", "pure", "--", "sh", "-c", sh }, { user = user })
+        assert.is_truthy(control.out:find("inside", 1, true), control.out .. control.err)
+        local r = run(allow(port), sh, { user = user })
+        assert.is_truthy(r.out:find("listening", 1, true), "the server ran: " .. r.out .. r.err)
+        local abi = tonumber(H.run({ "doctor" }).out:match("landlock%s+ABI (%d+)")) or 0
+        if abi >= 4 then
+          assert.is_falsy(r.out:find("inside", 1, true), r.out)
+          assert.are_not.equal("0", r.out:match("rc=(%d+)"), r.out)
+        else
+          local e = H.run({ "explain", "--isolate", "native", "-p", script(allow(port)) })
+          assert.is_truthy(e.out:find("has no network rules", 1, true), e.out)
+        end
       end)
 
       it("a sealed allowlist cannot be widened by a later script", function()
