@@ -571,11 +571,9 @@ bool policy_allow_host(struct policy *p, const char *pattern, const uint16_t *po
     struct egress_rule r;
     if (!egress_rule_parse(pattern, ports, nports, origin, &r, e))
         return false;
-    if (!egress_rules_add(&p->egress, &r, e)) {
-        egress_rule_free(&r);
-        return false;
-    }
-    return true;
+    bool added = egress_rules_add(&p->egress, &r, e); /* it copies the strings */
+    egress_rule_free(&r);
+    return added;
 }
 
 bool policy_add_note(struct policy *p, const char *text, size_t len, const char *origin,
