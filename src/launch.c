@@ -7,6 +7,7 @@
 #include "egress.h"
 #include "filter.h"
 #include "identity.h"
+#include "landlock.h"
 #include "native.h"
 #include "plan.h"
 #include "util.h"
@@ -717,7 +718,12 @@ static bool egress_start(struct egress_run *eg, struct run_result *res)
         return false;
     }
     eg->proxy = pid;
-    verbose("egress: proxy pid %d serves 127.0.0.1:%d inside the sandbox", (int)pid, EGRESS_PORT);
+    int abi = landlock_abi();
+    verbose("egress: proxy pid %d serves 127.0.0.1:%d inside the sandbox; %s", (int)pid,
+            EGRESS_PORT, abi >= LANDLOCK_NET_ABI
+                             ? "Landlock limits TCP connect inside to that port"
+                             : "Landlock has no network rules here (ABI below 4): the network "
+                               "namespace alone keeps connections in");
     return true;
 }
 

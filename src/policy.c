@@ -872,6 +872,10 @@ bool policy_check_invariants(const struct policy *p, const char *const *protecte
     if (p->network && sealed(p, SEAL_EGRESS, NULL))
         return fail(e, "%s: the network is on, but %s capped egress at its allowlist",
                     p->network_origin, sealed(p, SEAL_EGRESS, NULL)->origin);
+    if (policy_egress_mode(p) == EGRESS_ALLOWLIST && p->seccomp_strict)
+        return fail(e, "%s: the egress allowlist (%s allows %s) needs TCP sockets, which the "
+                       "seccomp profile \"strict\" refuses", p->seccomp_origin,
+                    p->egress.v[0].origin, p->egress.v[0].pattern);
     if (p->egress.n > 0 && sealed(p, SEAL_NETWORK, NULL))
         return fail(e, "%s: allows %s, but %s sealed the network off", p->egress.v[0].origin,
                     p->egress.v[0].pattern, sealed(p, SEAL_NETWORK, NULL)->origin);

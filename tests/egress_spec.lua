@@ -319,6 +319,15 @@ describe("egress allowlist", function()
     assert.are.equal(r.out, back.out, back.err)
   end)
 
+  it("refuses the allowlist with the strict seccomp profile, which has no TCP", function()
+    local r, ran, file = H.run_script('policy:allow_host("example.com")\n'
+                                      .. 'policy.seccomp = "strict"\n')
+    assert.are.equal(125, r.code, r.err)
+    assert.is_false(ran, "the command ran")
+    assert.is_truthy(r.err:find(file .. ":2: the egress allowlist (" .. file
+                                .. ":1 allows example.com) needs TCP sockets", 1, true), r.err)
+  end)
+
   for _, case in ipairs({
     { 'policy:allow_host("bad host!")', 'egress rule' },
     { 'policy:allow_host("example.com", 0)', 'allow_host example.com: ports are whole numbers' },
