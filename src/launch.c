@@ -26,6 +26,8 @@
 #include <sys/stat.h>
 #include <linux/mount.h>
 #include <sys/prctl.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/resource.h>
@@ -641,11 +643,15 @@ static int egress_receive(struct egress_run *eg)
         return -1;
     int fd;
     memcpy(&fd, CMSG_DATA(c), sizeof fd);
+    /* what child_egress_listen makes: a listening TCP socket on 127.0.0.1:EGRESS_PORT */
     int type = 0, listening = 0;
-    socklen_t len = sizeof type;
+    struct sockaddr_in a;
+    socklen_t len = sizeof type, alen = sizeof a;
     if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM ||
         (len = sizeof listening, getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len)) != 0 ||
-        !listening) {
+        !listening || getsockname(fd, (struct sockaddr *)&a, &alen) != 0 ||
+        alen != sizeof a || a.sin_family != AF_INET || ntohs(a.sin_port) != EGRESS_PORT ||
+        ntohl(a.sin_addr.s_addr) != INADDR_LOOPBACK) {
         close(fd);
         return -1;
     }
