@@ -1,7 +1,6 @@
 #!/bin/sh
 # Install the Debian packages sandlot needs to build, test (curl: the egress
-# specs) and run, when
-# any is missing.  Idempotent and quiet when everything is present.
+# specs) and run, when any is missing.  Idempotent and quiet when everything is present.
 # `deps.sh bench` adds what `make bench` needs (valgrind for instruction counts),
 # `deps.sh fuzz` what `make fuzz` needs (clang and its libFuzzer runtime).
 set -eu
