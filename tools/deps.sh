@@ -5,7 +5,8 @@
 # `deps.sh fuzz` what `make fuzz` needs (clang and its libFuzzer runtime).
 set -eu
 pkgs="gcc make pkg-config libc6-dev lua5.4 liblua5.4-dev lua-filesystem lua-cjson
-      lua-busted lua-check bubblewrap util-linux git libreadline-dev libncurses-dev libseccomp-dev nettle-dev"
+      lua-busted lua-check bubblewrap util-linux git libreadline-dev libncurses-dev libseccomp-dev nettle-dev
+      curl perl"
 [ "${1:-}" = bench ] && pkgs="$pkgs valgrind"
 [ "${1:-}" = fuzz ] && pkgs="$pkgs clang libclang-rt-14-dev"
 missing=""
