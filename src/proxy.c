@@ -51,6 +51,12 @@
 #define LINGER_MS 2000           /* how long a refused client may take to read our answer */
 #define RESOLVER_THREADS_MAX 16  /* lookups in flight at once; more wait their turn */
 #define RESOLVER_STACK (256 * 1024)
+
+
+/* Pipe capacity asked for: fewer wake-ups per MiB than the default 64 KiB.
+ * Pages are only taken while bytes are in flight; over the user's pipe
+ * quota the kernel refuses and the default stays. */
+#define PIPE_WANT (256 * 1024)
 #define PUMP_ROUNDS 8            /* splice rounds per wake-up, for fairness */
 
 enum state {
@@ -957,6 +963,7 @@ static bool make_pipe(struct dir *d)
         return false;
     d->pr = p[0];
     d->pw = p[1];
+    fcntl(p[1], F_SETPIPE_SZ, PIPE_WANT);
     int cap = fcntl(p[1], F_GETPIPE_SZ);
     d->cap = cap > 0 ? (size_t)cap : 4096;
     return true;

@@ -1,12 +1,12 @@
 #!/bin/sh
-# Install the Debian packages sandlot needs to build, test (curl: the egress
-# specs) and run, when any is missing.  Idempotent and quiet when everything is present.
+# Install the Debian packages sandlot needs to build, test and run, when
+# any is missing.  Idempotent and quiet when everything is present.
 # `deps.sh bench` adds what `make bench` needs (valgrind for instruction counts),
 # `deps.sh fuzz` what `make fuzz` needs (clang and its libFuzzer runtime).
 set -eu
 pkgs="gcc make pkg-config libc6-dev lua5.4 liblua5.4-dev lua-filesystem lua-cjson
       lua-busted lua-check bubblewrap util-linux git libreadline-dev libncurses-dev libseccomp-dev nettle-dev
-      curl"
+      curl perl"
 [ "${1:-}" = bench ] && pkgs="$pkgs valgrind"
 [ "${1:-}" = fuzz ] && pkgs="$pkgs clang libclang-rt-14-dev"
 missing=""
