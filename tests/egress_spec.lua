@@ -307,6 +307,30 @@ describe("egress allowlist", function()
     assert.is_falsy(r.out:find("HTTPS_PROXY", 1, true), r.out)
   end)
 
+  it("rules are moot in host mode, and explain says so", function()
+    local r = H.run({ "explain", "-e", "network", "-p", script('policy:allow_host("a.example")') })
+    assert.are.equal(0, r.code, r.err)
+    assert.is_truthy(r.out:find("# egress: host", 1, true), r.out)
+    assert.is_truthy(r.out:find("#   moot in host mode: allow a.example:443", 1, true), r.out)
+    assert.is_falsy(r.out:find("HTTPS_PROXY", 1, true), r.out)
+  end)
+
+  it("a network seal refuses allowlist rules too", function()
+    H.system_layer('policy:seal("network")\n')
+    local r = H.run({ "run", "-e", "llm:claude-sonnet-4-5", "--", "sh", "-c", "echo ran" },
+                    { bin = "testconf" })
+    assert.are.equal(125, r.code, r.err)
+    assert.is_falsy(r.out:find("ran", 1, true), r.out)
+    assert.is_truthy(r.err:find("policies%.d/25%-llm%.lua:%d+: allowing api%.anthropic%.com breaks "
+                                .. "the seal placed by " .. SEAL:gsub("%p", "%%%0") .. ":1"),
+                     r.err)
+    r = H.run({ "run", "-e", "pure", "-p", script('policy:allow_host("a.example")'), "--",
+                "sh", "-c", "echo ran" }, { bin = "testconf" })
+    assert.are.equal(125, r.code, r.err)
+    assert.is_truthy(r.err:find("allowing a.example breaks the seal placed by " .. SEAL .. ":1",
+                                1, true), r.err)
+  end)
+
   it("explain --json carries the allowlist, and --policy-json reads it back", function()
     local r = H.run({ "explain", "--json", "-e", "llm:claude-sonnet-4-5" })
     assert.are.equal(0, r.code, r.err)
