@@ -713,10 +713,15 @@ static bool egress_start(struct egress_run *eg, struct run_result *res)
         return false;
     }
     pid_t parent = getpid();
+    /* sandlot's handlers signal the stage: none of them may run in the proxy */
+    sigset_t handled, old;
+    handled_signals(&handled);
+    sigprocmask(SIG_BLOCK, &handled, &old);
     pid_t pid = fork();
     if (pid == 0)
-        proxy_main(eg, listener, parent);
+        proxy_main(eg, listener, parent); /* resets dispositions, then the mask */
     int err = errno;
+    sigprocmask(SIG_SETMASK, &old, NULL);
     close(listener);
     if (pid < 0) {
         snprintf(res->message, sizeof res->message, "egress: starting the proxy: %s",
