@@ -89,7 +89,7 @@ sandlot: $(BUILD)/sandlot FORCE
 # and execs the command (a failure named, a missing interpreter too) the
 # way the native backend does (child.c, execfail.c).
 EXEC_SRCS := src/sandlot_exec.c src/landlock.c src/child.c src/execfail.c
-sandlot-exec: $(EXEC_SRCS) src/landlock.h src/child.h src/execfail.h
+sandlot-exec: $(EXEC_SRCS) src/landlock.h src/child.h src/execfail.h src/egress.h
 	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) $(CPPFLAGS) $(CFLAGS) -static -Isrc -o $@ $(EXEC_SRCS)
 
 # The installation's paths are compiled in (main.c finds the exec helper
@@ -134,6 +134,11 @@ FORCE:
 # Probe programs run inside the sandbox by the tests; static for any policy.
 tests/probe: tests/probe.c
 	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -static -o $@ $<
+
+# The egress proxy and its rules alone, outside any sandbox (proxy_spec, bench).
+PROXYRUN_OBJS := $(patsubst %,$(BUILD)/%.o,egress proxy status util)
+tests/proxyrun: tests/proxyrun.c $(PROXYRUN_OBJS) src/egress.h
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -Isrc -o $@ $< $(PROXYRUN_OBJS) -l:libnettle.a -lm -pthread
 
 # Drives the REPL on a pseudo-terminal in the tests.
 tests/ptydrive: tests/ptydrive.c
@@ -197,7 +202,7 @@ bench:
 	@./bench/run.sh
 
 test: deps
-	@$(MAKE) --no-print-directory all tests/probe tests/ptydrive build/sandlot-testconf
+	@$(MAKE) --no-print-directory all tests/probe tests/ptydrive tests/proxyrun build/sandlot-testconf
 	@$(MAKE) --no-print-directory lint
 	./tools/run-tests.sh
 
@@ -238,4 +243,4 @@ uninstall:
 	       $(DESTDIR)$(SYSCONFDIR)/sandlot 2>/dev/null
 
 clean:
-	rm -rf build sandlot sandlot-exec tests/probe tests/ptydrive
+	rm -rf build sandlot sandlot-exec tests/probe tests/ptydrive tests/proxyrun

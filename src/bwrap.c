@@ -145,6 +145,11 @@ void bwrap_build(const struct plan *pl, const struct bwrap_inputs *in, char *con
         bool run = in->mode == BWRAP_RUN;
         cmdline_group(out, HELPER, run ? helper : "/proc/self/fd/<sandlot-exec>",
                       run ? ready : "<ready>", (char *)NULL);
+        if (pl->egress) {
+            char eg[40];
+            snprintf(eg, sizeof eg, "--egress-fd=%d", in->egress_fd);
+            cmdline_group(out, ORIGIN_EGRESS, run ? eg : "--egress-fd=<egress>", (char *)NULL);
+        }
         for (size_t i = 0; i < pl->n; i++) {
             const struct step *s = &pl->steps[i];
             if (s->op != STEP_RULE)

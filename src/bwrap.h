@@ -26,6 +26,8 @@ struct bwrap_inputs {
     int seccomp_fd;                /* BWRAP_RUN: the filter's descriptor */
     const struct source *sources;  /* BWRAP_RUN: per plan step, what the launch opened */
     char *const *host_env;         /* environ-style list the allowlist reads from */
+    int egress_fd;                 /* BWRAP_RUN, allowlist mode (plan->egress): the helper's
+                                      end of the socketpair the listener leaves by; else -1 */
 };
 
 /*
@@ -33,7 +35,9 @@ struct bwrap_inputs {
  * process-wide options (namespaces, session, capabilities, environment,
  * filter, ids), then the filesystem steps in the plan's order, the
  * environment, then "--" and the command.  Outside BWRAP_ARGV the command
- * is prefixed by "/proc/self/fd/N READY RULE... --": the helper runs
+ * is prefixed by "/proc/self/fd/N READY [--egress-fd=E] RULE... --" (E in
+ * allowlist mode: the helper creates the proxy's listener and hands it
+ * out over E before anything else; see child_egress_listen): the helper runs
  * through the descriptor bwrap inherits, so it needs no mount of its own,
  * and enforces the plan's Landlock rules (as CLASS:PATH words, each its
  * own group with its origin) before it executes the command.  Fills *out

@@ -7,7 +7,10 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 const int child_forwarded_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
@@ -82,4 +85,52 @@ void child_exec_failed(const char *name, int err, bool in_sandbox)
         _exit(execfail_report(name, err));
     fprintf(stderr, "sandlot: %s: %s\n", name, strerror(err));
     _exit(err == ENOENT || err == ENOTDIR ? 127 : 126);
+}
+
+bool child_egress_listen(int chan, unsigned port, char *err, size_t errlen)
+{
+    const char *what = "creating the egress listener";
+    int one = 1;
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (s >= 0 && setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0)
+        what = "SO_REUSEADDR on the egress listener";
+    else if (s >= 0 && bind(s, (struct sockaddr *)&a, sizeof a) != 0)
+        what = "binding the egress listener to 127.0.0.1";
+    else if (s >= 0 && listen(s, SOMAXCONN) != 0)
+        what = "listening on the egress socket";
+    else if (s >= 0)
+        what = NULL;
+    if (!what) {
+        char ctl[CMSG_SPACE(sizeof(int))];
+        memset(ctl, 0, sizeof ctl);
+        char byte = 'L';
+        struct iovec iov = {&byte, 1};
+        struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl,
+                           .msg_controllen = sizeof ctl};
+        struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &s, sizeof s);
+        ssize_t w;
+        while ((w = sendmsg(chan, &m, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+            ;
+        if (w != 1)
+            what = "handing the egress listener to sandlot";
+    }
+    int e = errno;
+    if (s >= 0)
+        close(s);
+    close(chan);
+    if (what) {
+        snprintf(err, errlen, "%s (port %u): %s", what, port, strerror(e));
+        errno = e;
+        return false;
+    }
+    return true;
 }

@@ -42,6 +42,15 @@ void child_close_fds(int keep);
  */
 __attribute__((noreturn)) void child_exec(int ready_fd, char **cmd);
 
+/*
+ * Allowlist mode, inside the sandbox's network namespace: a listening TCP
+ * socket on 127.0.0.1:port (non-blocking), sent over the unix socket chan
+ * with SCM_RIGHTS to sandlot, which serves it from the host side; then
+ * this side's copy and chan are closed, so the command never holds the
+ * listener.  Returns false with err filled (nothing must run then).
+ */
+bool child_egress_listen(int chan, unsigned port, char *err, size_t errlen);
+
 /* One resource limit to set: RLIMIT_* and its value (soft = hard). */
 struct child_limit {
     int resource;

@@ -86,6 +86,13 @@ const struct egress_rule *egress_match_name(const struct egress_rules *r, const 
 bool egress_address_allowed(const struct egress_rules *r, const struct egress_rule *by,
                             const struct sockaddr *sa, uint16_t port);
 
+/*
+ * What kind of special address sa is ("a loopback address", "a private
+ * address", ...), or NULL for a public one: the reason egress_address_allowed
+ * gives for refusing a name-matched address.  (Added with the rules.)
+ */
+const char *egress_address_class(const struct sockaddr *sa);
+
 struct proxy_config {
     int listen_fd;         /* listening, non-blocking TCP socket (in the sandbox's netns) */
     const struct egress_rules *rules;

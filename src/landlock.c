@@ -27,7 +27,25 @@ int landlock_abi(void)
     return abi > 0 ? (int)abi : 0;
 }
 
-static const char *const class_words[] = {"list", "ro", "rw", "proc"};
+static const char *const class_words[] = {"list", "ro", "rw", "proc", "tcp-connect"};
+
+/* Landlock's network rule (ABI 4), newer than Debian 12's headers. */
+#define LL_RULE_NET_PORT 2
+#define LL_ACCESS_NET_CONNECT_TCP (1ULL << 1)
+struct ll_net_port_attr {
+    unsigned long long allowed_access;
+    unsigned long long port;
+} __attribute__((packed));
+
+/* The port of a tcp-connect rule's text, or 0 when it is not 1..65535. */
+static unsigned long ll_port(const char *s)
+{
+    unsigned long v = 0;
+    size_t i = 0;
+    for (; s[i] >= '0' && s[i] <= '9' && i < 6; i++)
+        v = v * 10 + (unsigned long)(s[i] - '0');
+    return i > 0 && s[i] == '\0' && s[0] != '0' && v <= 65535 ? v : 0;
+}
 
 const char *ll_class_word(enum ll_class c)
 {
@@ -37,9 +55,18 @@ const char *ll_class_word(enum ll_class c)
 bool ll_rule_parse(const char *text, struct ll_rule *r)
 {
     const char *colon = strchr(text, ':');
-    if (!colon || colon[1] != '/' || strchr(colon, '\n'))
+    if (!colon)
         return false;
     size_t len = (size_t)(colon - text);
+    if (len == strlen(class_words[LL_TCP_CONNECT]) &&
+        memcmp(text, class_words[LL_TCP_CONNECT], len) == 0) {
+        if (!ll_port(colon + 1))
+            return false;
+        *r = (struct ll_rule){LL_TCP_CONNECT, colon + 1, NULL};
+        return true;
+    }
+    if (colon[1] != '/' || strchr(colon, '\n'))
+        return false;
     for (size_t c = 0; c < sizeof class_words / sizeof class_words[0]; c++)
         if (strlen(class_words[c]) == len && memcmp(text, class_words[c], len) == 0) {
             r->cls = (enum ll_class)c;
@@ -80,6 +107,7 @@ static unsigned long long ll_rights(enum ll_class c, unsigned long long handled,
         r = LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR |
             LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_EXECUTE | LL_TRUNCATE;
         break;
+    case LL_TCP_CONNECT: break; /* not a path rule */
     }
     r &= handled;
     return dir ? r : r & file;
@@ -98,13 +126,28 @@ static int failed(char *err, size_t errlen, const char *before, const char *path
 int landlock_ruleset(const struct ll_rule *rules, size_t n, int abi, char *err, size_t errlen)
 {
     unsigned long long handled = ll_handled(abi);
-    struct ll_attr attr = {handled, 0, abi >= 6 ? LL_SCOPE_ABSTRACT_UNIX | LL_SCOPE_SIGNAL : 0};
+    bool net = false;
+    for (size_t i = 0; i < n; i++)
+        net = net || (rules[i].cls == LL_TCP_CONNECT && abi >= LANDLOCK_NET_ABI);
+    struct ll_attr attr = {handled, net ? LL_ACCESS_NET_CONNECT_TCP : 0,
+                           abi >= 6 ? LL_SCOPE_ABSTRACT_UNIX | LL_SCOPE_SIGNAL : 0};
     size_t size = abi >= 6 ? sizeof attr : abi >= 4 ? 2 * sizeof(unsigned long long)
                                                     : sizeof(unsigned long long);
     int rs = (int)syscall(SYS_landlock_create_ruleset, &attr, size, 0);
     if (rs < 0)
         return failed(err, errlen, "creating the Landlock ruleset", "", "");
     for (size_t i = 0; i < n; i++) {
+        if (rules[i].cls == LL_TCP_CONNECT) {
+            struct ll_net_port_attr np = {LL_ACCESS_NET_CONNECT_TCP, ll_port(rules[i].path)};
+            if (net && (!np.port || syscall(SYS_landlock_add_rule, rs, LL_RULE_NET_PORT, &np,
+                                            0) != 0)) {
+                if (!np.port)
+                    errno = EINVAL;
+                failed(err, errlen, "adding the Landlock rule for TCP port ", rules[i].path, "");
+                goto fail;
+            }
+            continue; /* below ABI 4: skipped, the network namespace holds */
+        }
         int fd = open(rules[i].path, O_PATH | O_CLOEXEC);
         if (fd < 0 && errno == ENOENT)
             continue; /* a ro_bind_try that was skipped */

@@ -17,7 +17,14 @@ enum ll_class {
     LL_LIST, /* list directories (the read-only root) */
     LL_RO,   /* read and execute: read-only binds */
     LL_RW,   /* everything: rw binds, tmpfs, /work, /tmp, /dev */
-    LL_PROC  /* read, write, execute and truncate files: /proc */
+    LL_PROC, /* read, write, execute and truncate files: /proc */
+    /*
+     * TCP connect to one port (the egress proxy's): path holds the port's
+     * decimal text.  With any such rule, from ABI 4 on, TCP connect is
+     * handled, so only the listed ports can be connected to; below ABI 4
+     * the rule is skipped (the network namespace still holds).
+     */
+    LL_TCP_CONNECT
 };
 
 /* One rule: a path inside the sandbox and its class.  Strings are borrowed. */
@@ -30,13 +37,16 @@ struct ll_rule {
 /* The kernel's Landlock ABI version, 0 when it has none. */
 int landlock_abi(void);
 
-/* The class's word: "list", "ro", "rw" or "proc". */
+/* The Landlock ABI from which TCP connect can be restricted. */
+#define LANDLOCK_NET_ABI 4
+
+/* The class's word: "list", "ro", "rw", "proc" or "tcp-connect". */
 const char *ll_class_word(enum ll_class c);
 
 /*
  * Parse a rule's text form, CLASS:PATH (ll_class_word, then an absolute
  * path without newline; the path may contain ':', only the first one
- * splits).  r->path points into text.  Returns false when it is not one.
+ * splits), or tcp-connect:PORT (1 to 65535, decimal).  r->path points into text.  Returns false when it is not one.
  */
 bool ll_rule_parse(const char *text, struct ll_rule *r);
 

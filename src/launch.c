@@ -4,8 +4,10 @@
 #include "bwrap.h"
 #include "child.h"
 #include "doctor.h"
+#include "egress.h"
 #include "filter.h"
 #include "identity.h"
+#include "landlock.h"
 #include "native.h"
 #include "plan.h"
 #include "util.h"
@@ -24,6 +26,9 @@
 #include <sys/stat.h>
 #include <linux/mount.h>
 #include <sys/prctl.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/resource.h>
 #include <sys/time.h>
@@ -546,13 +551,287 @@ static void keep_open(int fd)
         _exit(EXIT_SANDLOT);
 }
 
+
+/* --- egress (allowlist mode) ----------------------------------------------- */
+
+/*
+ * The proxy's side of one launch in allowlist mode.  The sandbox creates
+ * the listening socket in its own network namespace and sends it over
+ * chan (child_egress_listen) before its ready byte; once that byte has
+ * come, sandlot forks the proxy on the host side, as the sandbox's host
+ * identity, and stops it when the stage has ended, whatever ended it.
+ */
+struct egress_run {
+    bool on;
+    int chan[2];          /* unix socketpair: [0] sandlot's end, [1] the sandbox's */
+    int audit;            /* memfd the proxy writes its JSON lines to */
+    pid_t proxy;          /* 0: not started */
+    const struct egress_rules *rules;
+    bool drop;            /* root invoker: the proxy becomes uid/gid */
+    unsigned uid, gid;
+};
+
+#define EGRESS_OFF {false, {-1, -1}, -1, 0, NULL, false, 0, 0}
+
+/* How long the proxy has to write its last audit lines after SIGTERM. */
+#define PROXY_GRACE_MS 2000
+/* The most of the audit the status report carries. */
+#define AUDIT_MAX ((size_t)16 << 20)
+
+/*
+ * Allowlist mode: the socketpair and the audit memfd.  Returns true (also
+ * when the mode is not allowlist: eg->on false), false with res set.
+ */
+static bool egress_prepare(struct egress_run *eg, const struct plan *pl, const struct policy *p,
+                           struct run_result *res)
+{
+    *eg = (struct egress_run)EGRESS_OFF;
+    if (!pl->egress)
+        return true;
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, eg->chan) != 0) {
+        setup_error(res, "egress: socketpair: %s", strerror(errno));
+        return false;
+    }
+    eg->audit = memfd_create("sandlot-egress-audit", MFD_CLOEXEC);
+    if (eg->audit < 0) {
+        setup_error(res, "egress: memfd_create: %s", strerror(errno));
+        close(eg->chan[0]);
+        close(eg->chan[1]);
+        return false;
+    }
+    eg->on = true;
+    eg->rules = &p->egress;
+    return true;
+}
+
+/* The sandbox's end, once the sandbox holds its own copy. */
+static void egress_close_child_end(struct egress_run *eg)
+{
+    if (eg->on && eg->chan[1] >= 0) {
+        close(eg->chan[1]);
+        eg->chan[1] = -1;
+    }
+}
+
+/* Everything of eg that is still open (the proxy stopped first). */
+static void egress_release(struct egress_run *eg)
+{
+    if (!eg->on)
+        return;
+    egress_close_child_end(eg);
+    if (eg->chan[0] >= 0)
+        close(eg->chan[0]);
+    if (eg->audit >= 0)
+        close(eg->audit);
+    eg->chan[0] = eg->audit = -1;
+    eg->on = false;
+}
+
+/* The listener the sandbox sent (it came before the ready byte), or -1. */
+static int egress_receive(struct egress_run *eg)
+{
+    char byte, ctl[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = {&byte, 1};
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl,
+                       .msg_controllen = sizeof ctl};
+    ssize_t n;
+    while ((n = recvmsg(eg->chan[0], &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+        ;
+    struct cmsghdr *c = n == 1 ? CMSG_FIRSTHDR(&m) : NULL;
+    if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+        c->cmsg_len != CMSG_LEN(sizeof(int)) || (m.msg_flags & MSG_CTRUNC))
+        return -1;
+    int fd;
+    memcpy(&fd, CMSG_DATA(c), sizeof fd);
+    /* what child_egress_listen makes: a listening TCP socket on 127.0.0.1:EGRESS_PORT */
+    int type = 0, listening = 0;
+    struct sockaddr_in a;
+    socklen_t len = sizeof type, alen = sizeof a;
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM ||
+        (len = sizeof listening, getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len)) != 0 ||
+        !listening || getsockname(fd, (struct sockaddr *)&a, &alen) != 0 ||
+        alen != sizeof a || a.sin_family != AF_INET || ntohs(a.sin_port) != EGRESS_PORT ||
+        ntohl(a.sin_addr.s_addr) != INADDR_LOOPBACK) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/*
+ * In the proxy's process: no privilege it does not need, nothing of
+ * sandlot's but the listener (fd 3), the audit memfd (4) and, with -v,
+ * stderr; then serve until SIGTERM.  Never returns.
+ */
+__attribute__((noreturn)) static void proxy_main(const struct egress_run *eg, int listener,
+                                                 pid_t parent)
+{
+    child_reset_signals(false);
+    /* the terminal's signals are the stage's, not the proxy's: sandlot stops it */
+    signal(SIGINT, SIG_IGN);
+    signal(SIGQUIT, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGTSTP, SIG_IGN);
+    signal(SIGPIPE, SIG_IGN);
+    setsid();
+    bool logs = g_verbosity >= 2;
+    int l = fcntl(listener, F_DUPFD_CLOEXEC, 10), a = fcntl(eg->audit, F_DUPFD_CLOEXEC, 10);
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (l < 0 || a < 0 || null < 0 || dup2(l, 3) != 3 || dup2(a, 4) != 4 ||
+        dup2(null, 0) != 0 || dup2(null, 1) != 1 || (!logs && dup2(null, 2) != 2) ||
+        syscall(SYS_close_range, 5, ~0u, 0) != 0)
+        _exit(EXIT_SANDLOT);
+    if (eg->drop && !identity_become(eg->uid, eg->gid, false))
+        _exit(EXIT_SANDLOT);
+    /* after the change of ids, which clears it */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 || getppid() != parent ||
+        prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+        _exit(EXIT_SANDLOT);
+    struct proxy_config cfg = {
+        .listen_fd = 3,
+        .rules = eg->rules,
+        .audit_fd = 4,
+        .log_fd = logs ? 2 : -1,
+        .max_conns = 256,
+        .idle_timeout = 300,
+        .connect_timeout = 30,
+    };
+    _exit(proxy_serve(&cfg) == 0 ? 0 : EXIT_SANDLOT);
+}
+
+/*
+ * The ready byte has come: take the listener the sandbox sent and fork the
+ * proxy that serves it.  False with res->message set when either fails
+ * (the caller ends the sandbox: nothing must run without its proxy).
+ */
+static bool egress_start(struct egress_run *eg, struct run_result *res)
+{
+    int listener = egress_receive(eg);
+    if (listener < 0) {
+        snprintf(res->message, sizeof res->message,
+                 "egress: the sandbox did not hand out the proxy's listening socket");
+        return false;
+    }
+    pid_t parent = getpid();
+    /* sandlot's handlers signal the stage: none of them may run in the proxy */
+    sigset_t handled, old;
+    handled_signals(&handled);
+    sigprocmask(SIG_BLOCK, &handled, &old);
+    pid_t pid = fork();
+    if (pid == 0)
+        proxy_main(eg, listener, parent); /* resets dispositions, then the mask */
+    int err = errno;
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    close(listener);
+    if (pid < 0) {
+        snprintf(res->message, sizeof res->message, "egress: starting the proxy: %s",
+                 strerror(err));
+        return false;
+    }
+    eg->proxy = pid;
+    int abi = landlock_abi();
+    verbose("egress: proxy pid %d serves 127.0.0.1:%d inside the sandbox; %s", (int)pid,
+            EGRESS_PORT, abi >= LANDLOCK_NET_ABI
+                             ? "Landlock limits TCP connect inside to that port"
+                             : "Landlock has no network rules here (ABI below 4): the network "
+                               "namespace alone keeps connections in");
+    return true;
+}
+
+/* Wait for pid for up to ms milliseconds; true when it was reaped. */
+static bool reap_within(pid_t pid, int ms)
+{
+    for (int waited = 0;; waited += 10) {
+        pid_t w = waitpid(pid, NULL, WNOHANG);
+        if (w == pid || (w < 0 && errno != EINTR))
+            return true;
+        if (waited >= ms)
+            return false;
+        struct timespec ten = {0, 10 * 1000 * 1000};
+        nanosleep(&ten, NULL);
+    }
+}
+
+/*
+ * The audit lines as a JSON array, or NULL when none could be read.  Each
+ * line the proxy wrote is one JSON object; a line that is not (cut short,
+ * or garbled) is left out rather than break the report.
+ */
+static char *read_audit(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return NULL;
+    size_t size = st.st_size > 0 ? (size_t)st.st_size : 0;
+    if (size > AUDIT_MAX)
+        size = AUDIT_MAX;
+    char *buf = xmalloc(size + 1);
+    size_t got = 0;
+    while (got < size) {
+        ssize_t n = pread(fd, buf + got, size - got, (off_t)got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    buf[got] = '\0';
+    char *out = xmalloc(got + 3);
+    size_t at = 0;
+    out[at++] = '[';
+    for (char *line = buf, *nl; line < buf + got; line = nl + 1) {
+        nl = memchr(line, '\n', (size_t)(buf + got - line));
+        if (!nl)
+            break; /* the last line, cut short */
+        size_t len = (size_t)(nl - line);
+        bool ok = len >= 2 && line[0] == '{' && line[len - 1] == '}';
+        for (size_t i = 0; ok && i < len; i++)
+            ok = (unsigned char)line[i] >= 0x20;
+        if (!ok)
+            continue;
+        if (at > 1)
+            out[at++] = ',';
+        memcpy(out + at, line, len);
+        at += len;
+    }
+    out[at++] = ']';
+    out[at] = '\0';
+    free(buf);
+    return out;
+}
+
+/*
+ * The stage has ended: stop the proxy (SIGTERM, then SIGKILL after a
+ * short grace), put its audit in res->egress, release the rest.
+ */
+static void egress_finish(struct egress_run *eg, struct run_result *res)
+{
+    if (!eg->on)
+        return;
+    if (eg->proxy > 0) {
+        kill(eg->proxy, SIGTERM);
+        if (!reap_within(eg->proxy, PROXY_GRACE_MS)) {
+            kill(eg->proxy, SIGKILL);
+            while (waitpid(eg->proxy, NULL, 0) < 0 && errno == EINTR)
+                ;
+        }
+        eg->proxy = 0;
+    }
+    free(res->egress);
+    res->egress = read_audit(eg->audit);
+    egress_release(eg);
+}
+
 /*
  * Wait for the sandbox: the ready byte (the command is about to start;
- * EOF: setup ended first), then the child's end.  Returns sandlot's exit
+ * EOF: setup ended first), then the child's end.  In allowlist mode the
+ * proxy starts with the ready byte and stops once the child has ended
+ * (egress_start, egress_finish).  Returns sandlot's exit
  * status, or -1 when the sandbox ended before the command started (a
  * setup failure, res->class set; *status is the wait status).
  */
-static int supervise(pid_t pid, int ready_rd, struct run_result *res, int *status)
+static int supervise(pid_t pid, int ready_rd, struct egress_run *eg, struct run_result *res,
+                     int *status)
 {
     /*
      * Watch the child as well as the pipe: a process it left behind (bwrap's
@@ -574,7 +853,18 @@ static int supervise(pid_t pid, int ready_rd, struct run_result *res, int *statu
     while (got < 0 && errno == EINTR);
     if (got == 1)
         res->ready = monotonic_seconds();
+    if (got == 1 && eg->on && !egress_start(eg, res)) {
+        /* the command must not run without its proxy: the sandbox goes at once */
+        kill(pid, SIGKILL);
+        wait_child(pid);
+        close(ready_rd);
+        egress_finish(eg, res);
+        char msg[sizeof res->message];
+        memcpy(msg, res->message, sizeof msg);
+        return setup_error(res, "%s", msg);
+    }
     *status = wait_child(pid);
+    egress_finish(eg, res);
     /* after the ready byte: CHILD_EXEC_FAILED when exec failed, else EOF (the sandbox is gone) */
     char failed = 0;
     fcntl(ready_rd, F_SETFL, O_NONBLOCK);
@@ -741,11 +1031,19 @@ static int run_bwrap(const struct plan *pl, const struct policy *p, const struct
         return setup_error(res, "%s", e.msg);
     }
     int st = id.root ? idmap_sources(&id, pl, src, res) : 0;
+    struct egress_run eg = EGRESS_OFF;
+    if (!st && !egress_prepare(&eg, pl, p, res))
+        st = EXIT_SANDLOT;
+    eg.drop = id.root;
+    eg.uid = id.uid;
+    eg.gid = id.gid;
     struct cmdline c;
-    struct bwrap_inputs in = {BWRAP_RUN, o->bwrap_path, helper, ready[1], filter, src, environ};
+    struct bwrap_inputs in = {BWRAP_RUN, o->bwrap_path, helper, ready[1], filter, src, environ,
+                              eg.on ? eg.chan[1] : -1};
     bwrap_build(pl, &in, cmd, &c);
     int args = st ? -1 : hold(&h, args_memfd(&c, res));
     if (st || args < 0) {
+        egress_release(&eg);
         identity_release(&id);
         cmdline_free(&c);
         free_sources(src, pl->n);
@@ -773,6 +1071,8 @@ static int run_bwrap(const struct plan *pl, const struct policy *p, const struct
         keep_open(args);
         keep_open(helper);
         keep_open(filter);
+        if (eg.on)
+            keep_open(eg.chan[1]);
         for (size_t i = 0; i < pl->n; i++)
             if (src[i].state == SOURCE_OPEN)
                 keep_open(src[i].fd);
@@ -794,15 +1094,17 @@ static int run_bwrap(const struct plan *pl, const struct policy *p, const struct
         close(h.fd[i]);
     free_sources(src, pl->n);
     identity_release(&id);
+    egress_close_child_end(&eg);
     if (pid < 0) {
+        egress_release(&eg);
         close(ready_rd);
         free(argv);
         cmdline_free(&c);
         return st;
     }
     int status;
-    st = supervise(pid, ready_rd, res, &status);
-    kill_orphans();
+    st = supervise(pid, ready_rd, &eg, res, &status);
+    kill_orphans(); /* the proxy has been stopped and reaped by then */
     free(argv);
     cmdline_free(&c);
     if (st >= 0)
@@ -813,6 +1115,26 @@ static int run_bwrap(const struct plan *pl, const struct policy *p, const struct
                         "before the command started (its message is above)\n",
                 WEXITSTATUS(status));
     return EXIT_SANDLOT;
+}
+
+/*
+ * The plan's environment (its STEP_SETENV steps, egress's variables
+ * included) as an environ-style list (malloc'd strings), as bwrap's
+ * --setenv list renders it.
+ */
+static char **plan_envp(const struct plan *pl)
+{
+    char **envp = xcalloc(pl->n + 1, sizeof *envp);
+    size_t n = 0;
+    for (size_t i = 0; i < pl->n; i++) {
+        const struct step *s = &pl->steps[i];
+        if (s->op != STEP_SETENV)
+            continue;
+        const char *v = s->dst ? s->dst : env_lookup(environ, s->src);
+        if (v)
+            envp[n++] = xasprintf("%s=%s", s->src, v);
+    }
+    return envp;
 }
 
 /* The policy's environment as an environ-style list (malloc'd strings). */
@@ -985,14 +1307,20 @@ static int run_native(const struct plan *pl, const struct policy *p, const struc
     struct source *trees = id.root ? native_trees(&id, pl, o->may_fall_back, res, &st) : NULL;
     if (id.root && trees && pipe2(ids, O_CLOEXEC) != 0)
         st = setup_error(res, "pipe: %s", strerror(errno));
+    struct egress_run eg = EGRESS_OFF;
+    if (!st && !egress_prepare(&eg, pl, p, res))
+        st = EXIT_SANDLOT;
     if (st) {
         identity_release(&id);
         free_sources(trees, pl->n);
         close_all(&h);
         return st;
     }
+    eg.drop = id.root;
+    eg.uid = id.uid;
+    eg.gid = id.gid;
     struct native_ctx ctx = {pl, id.uid, id.gid, ready[1], alive[0], filt[0],
-                             policy_envp(p), cmd, ids[0], trees};
+                             plan_envp(pl), cmd, ids[0], trees, eg.on ? eg.chan[1] : -1};
 
     stage_depth = 1;
     arm_signals(o->timeout);
@@ -1005,8 +1333,11 @@ static int run_native(const struct plan *pl, const struct policy *p, const struc
         close(filt[1]);
         if (ids[1] >= 0)
             close(ids[1]);
+        if (eg.on)
+            close(eg.chan[0]);
         native_child(&ctx);
     }
+    egress_close_child_end(&eg);
     int err = errno;
     child_started(pid);
     close(ready[1]);
@@ -1021,6 +1352,7 @@ static int run_native(const struct plan *pl, const struct policy *p, const struc
         close(ids[1]);
     identity_release(&id);
     if (pid < 0) {
+        egress_release(&eg);
         close(ready[0]);
         close(alive[1]);
         close(filt[1]);
@@ -1038,7 +1370,7 @@ static int run_native(const struct plan *pl, const struct policy *p, const struc
     /* compiled while the sandbox is being built: libseccomp takes a while */
     bool sent = send_filter(p, filt[1], &e);
     int status;
-    st = supervise(pid, ready[0], res, &status);
+    st = supervise(pid, ready[0], &eg, res, &status);
     close(alive[1]);
     free_envp(ctx.envp);
     if (!sent) /* the sandbox saw EOF and stopped: nothing ran */
@@ -1051,6 +1383,9 @@ static int run_unsandboxed(const struct policy *p, const struct launch_opts *o, 
                            struct run_result *res)
 {
     res->backend = backend_name(BACKEND_NONE);
+    if (policy_egress_mode(p) == EGRESS_ALLOWLIST)
+        warnx_("--isolate none: the egress allowlist is not enforced, the command shares the "
+               "host's network");
     struct identity id;
     struct sl_err e;
     if (!identity_init(&id, o->host_uid, o->host_gid, &e))

@@ -42,6 +42,8 @@ struct run_result {
     double ready, ended; /* CLOCK_MONOTONIC seconds; ready 0: never started */
     const char *backend; /* the backend that really ran (auto may fall back) */
     char message[1024];  /* setup_error: why, when sandlot knows (else the sandbox said it) */
+    char *egress;        /* allowlist mode: the proxy's audit as a JSON array (malloc'd,
+                            the caller frees it); NULL otherwise */
 };
 
 /*

@@ -17,6 +17,7 @@
 #include "landlock.h"
 #include "lua_vm.h"
 #include "policy.h"
+#include "egress.h"
 #include "filter.h"
 #include "util.h"
 
@@ -345,21 +346,135 @@ static int l_limits(lua_State *L)
     return 1;
 }
 
-/* policy:seal("network"): the network stays off from now on */
+/*
+ * policy:seal("network"): the network stays off from now on (no host mode,
+ * no allowlist rule); policy:seal("egress"): the allowlist stays as it is
+ * (no rule added, no host mode).
+ */
 static int l_seal(lua_State *L)
 {
     struct policy *p = check_policy(L, 1);
     const char *what = luaL_checkstring(L, 2);
     struct sl_err e;
-    if (strcmp(what, "network") != 0) {
+    enum seal_kind kind = SEAL_NETWORK;
+    if (strcmp(what, "egress") == 0) {
+        kind = SEAL_EGRESS;
+    } else if (strcmp(what, "network") != 0) {
         snprintf(e.msg, sizeof e.msg, "unknown seal \"%s\" (policy:seal(\"network\"), "
-                 "policy:seal_paths(...), policy:seal_env(...))", what);
+                 "policy:seal(\"egress\"), policy:seal_paths(...), policy:seal_env(...))", what);
         return refuse(L, &e);
     }
     const char *o = push_origin(L);
-    if (!policy_seal(p, SEAL_NETWORK, NULL, 0, o, &e))
+    if (!policy_seal(p, kind, NULL, 0, o, &e))
         return refuse(L, &e);
     return 0;
+}
+
+/*
+ * policy:allow_host(pattern [, ports]): one egress allowlist rule; ports
+ * a number or an array of numbers (default 443).  The first rule turns
+ * the mode from none to allowlist.  Refused (raising, script:line) when
+ * the pattern or a port is bad, or a seal forbids it.
+ */
+static int l_allow_host(lua_State *L)
+{
+    struct policy *p = check_policy(L, 1);
+    const char *pattern = luaL_checkstring(L, 2);
+    uint16_t ports[EGRESS_MAX_PORTS + 1];
+    size_t n = 0;
+    struct sl_err e;
+    int t = lua_type(L, 3);
+    if (t == LUA_TNUMBER || t == LUA_TTABLE) {
+        lua_Integer len = t == LUA_TNUMBER ? 1 : luaL_len(L, 3);
+        if (len < 1 || len > EGRESS_MAX_PORTS) {
+            snprintf(e.msg, sizeof e.msg, "allow_host %s: from 1 to %d ports, got %lld", pattern,
+                     EGRESS_MAX_PORTS, (long long)len);
+            return refuse(L, &e);
+        }
+        for (lua_Integer i = 1; i <= len; i++) {
+            if (t == LUA_TTABLE)
+                lua_rawgeti(L, 3, i);
+            else
+                lua_pushvalue(L, 3);
+            int isint;
+            lua_Integer v = lua_tointegerx(L, -1, &isint);
+            lua_pop(L, 1);
+            if (!isint || v < 1 || v > 65535) {
+                snprintf(e.msg, sizeof e.msg, "allow_host %s: ports are whole numbers from 1 to "
+                         "65535", pattern);
+                return refuse(L, &e);
+            }
+            ports[n++] = (uint16_t)v;
+        }
+    } else if (t != LUA_TNONE && t != LUA_TNIL) {
+        return luaL_argerror(L, 3, "expected a port number or an array of port numbers");
+    }
+    const char *o = push_origin(L);
+    if (!policy_allow_host(p, pattern, n ? ports : NULL, n, o, &e))
+        return refuse(L, &e);
+    return 0;
+}
+
+/*
+ * policy:egress() -> {mode = "none"|"host"|"allowlist", origin = (host: the
+ * network's), rules = {{pattern=, ports={...}, origin=}, ...}, port = the
+ * proxy's port inside, landlock_abi = this kernel's (network rules from 4)}
+ */
+static int l_egress(lua_State *L)
+{
+    struct policy *p = check_policy(L, 1);
+    enum egress_mode m = policy_egress_mode(p);
+    lua_createtable(L, 0, 3);
+    set_string(L, "mode", egress_mode_name(m));
+    if (m == EGRESS_HOST)
+        set_string(L, "origin", p->network_origin);
+    lua_createtable(L, (int)p->egress.n, 0);
+    for (size_t i = 0; i < p->egress.n; i++) {
+        const struct egress_rule *r = &p->egress.v[i];
+        lua_createtable(L, 0, 3);
+        set_string(L, "pattern", r->pattern);
+        set_string(L, "origin", r->origin);
+        lua_createtable(L, (int)r->nports, 0);
+        for (size_t k = 0; k < r->nports; k++) {
+            lua_pushinteger(L, r->ports[k]);
+            lua_rawseti(L, -2, (lua_Integer)k + 1);
+        }
+        lua_setfield(L, -2, "ports");
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    lua_setfield(L, -2, "rules");
+    lua_pushinteger(L, EGRESS_PORT);
+    lua_setfield(L, -2, "port");
+    lua_pushinteger(L, landlock_abi());
+    lua_setfield(L, -2, "landlock_abi");
+    return 1;
+}
+
+/* policy:note(text): one line explain shows with the caller's origin */
+static int l_note(lua_State *L)
+{
+    struct policy *p = check_policy(L, 1);
+    size_t len;
+    const char *text = luaL_checklstring(L, 2, &len);
+    const char *o = push_origin(L);
+    struct sl_err e;
+    if (!policy_add_note(p, text, len, o, &e))
+        return refuse(L, &e);
+    return 0;
+}
+
+/* policy:notes() -> array of {text=, origin=} */
+static int l_notes(lua_State *L)
+{
+    struct policy *p = check_policy(L, 1);
+    lua_createtable(L, (int)p->nnotes, 0);
+    for (size_t i = 0; i < p->nnotes; i++) {
+        lua_createtable(L, 0, 2);
+        set_string(L, "text", p->notes[i].text);
+        set_string(L, "origin", p->notes[i].origin);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    return 1;
 }
 
 static int seal_each(lua_State *L, enum seal_kind kind)
@@ -422,8 +537,8 @@ static int l_env_sealed(lua_State *L)
 /* policy:seals([kind]) -> array of {kind=, arg=, origin=}, of that kind only if given */
 static int l_seals(lua_State *L)
 {
-    static const char *const kinds[] = {"network", "path", "env", "protect", "protect-write",
-                                        "open"};
+    static const char *const kinds[] = {"network", "egress", "path", "env", "protect",
+                                        "protect-write", "open"};
     struct policy *p = check_policy(L, 1);
     const char *only = luaL_optstring(L, 2, NULL);
     lua_createtable(L, only ? 0 : (int)p->nseals, 0);
@@ -448,6 +563,7 @@ static const luaL_Reg policy_methods[] = {
     {"seccomp_rules", l_seccomp_rules}, {"limit", l_limit}, {"limits", l_limits},
     {"seal", l_seal}, {"seal_paths", l_seal_paths}, {"seal_env", l_seal_env}, {"seals", l_seals},
     {"protect", l_protect}, {"protect_writes", l_protect_writes}, {"unprotect", l_unprotect},
+    {"allow_host", l_allow_host}, {"egress", l_egress}, {"note", l_note}, {"notes", l_notes},
     {NULL, NULL},
 };
 
@@ -637,7 +753,7 @@ static int push_commandline(lua_State *L, bool native)
     if (native) {
         native_describe(&pl, (char *const *)cmd, environ, c);
     } else {
-        struct bwrap_inputs in = {BWRAP_EXPLAIN, bw, -1, -1, -1, NULL, environ};
+        struct bwrap_inputs in = {BWRAP_EXPLAIN, bw, -1, -1, -1, NULL, environ, -1};
         bwrap_build(&pl, &in, (char *const *)cmd, c);
     }
     plan_free(&pl);

@@ -162,6 +162,7 @@ static int l_repl_run(lua_State *L)
         return luaL_error(L, "run: bwrap or sandlot's exec helper is missing");
     struct run_result res;
     int status = launch(p, lo, argv, &res);
+    free(res.egress);
     repl_signals();
     lua_pushinteger(L, status);
     return 1;

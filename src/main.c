@@ -526,7 +526,7 @@ static int print_argv(void *ctx, const struct lua_built *b)
     const struct stage_run *sr = ctx;
     struct cmdline c;
     struct plan pl;
-    struct bwrap_inputs in = {BWRAP_ARGV, sr->bwrap_path, -1, -1, -1, NULL, NULL};
+    struct bwrap_inputs in = {BWRAP_ARGV, sr->bwrap_path, -1, -1, -1, NULL, NULL, -1};
     plan_build(b->policy, &pl);
     bwrap_build(&pl, &in, sr->o->cmd, &c);
     plan_free(&pl);
@@ -563,8 +563,11 @@ static int run_stage(void *ctx, const struct lua_built *b)
     r->command_seconds = res.ready > 0 ? res.ended - res.ready : 0;
     if (strcmp(res.class, "setup_error") == 0)
         r->message = res.message[0] ? res.message : "the sandbox could not be set up (see stderr)";
+    r->egress = res.egress;
     die_hook = NULL;
     status_write(r);
+    r->egress = NULL;
+    free(res.egress);
     return status;
 }
 

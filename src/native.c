@@ -94,6 +94,10 @@ void native_describe(const struct plan *pl, char *const *cmd, char *const *host_
         case STEP_REMOUNT_RO: cmdline_group(out, o, "remount-ro", s->dst, (char *)NULL); break;
         case STEP_PIVOT: cmdline_group(out, o, "pivot-root", (char *)NULL); break;
         case STEP_LOOPBACK: cmdline_group(out, o, "loopback-up", (char *)NULL); break;
+        case STEP_EGRESS:
+            cmdline_group(out, o, "egress-listen", "127.0.0.1:" EGRESS_PORT_TEXT, "--hand-out",
+                          (char *)NULL);
+            break;
         case STEP_CHDIR: cmdline_group(out, o, "chdir", s->dst, (char *)NULL); break;
         case STEP_SESSION: cmdline_group(out, o, "new-session", (char *)NULL); break;
         case STEP_PDEATH: cmdline_group(out, o, "die-with-parent", (char *)NULL); break;
@@ -104,7 +108,11 @@ void native_describe(const struct plan *pl, char *const *cmd, char *const *host_
             break;
         case STEP_RULE:
             snprintf(a, sizeof a, "landlock-%s", ll_class_word((enum ll_class)s->kind));
-            cmdline_group(out, o, a, s->dst, (char *)NULL);
+            if (s->kind == LL_TCP_CONNECT && abi < LANDLOCK_NET_ABI)
+                cmdline_group(out, o, a, s->dst, "(skipped: Landlock ABI below 4 has no network "
+                              "rules; the network namespace holds)", (char *)NULL);
+            else
+                cmdline_group(out, o, a, s->dst, (char *)NULL);
             break;
         case STEP_NNP: cmdline_group(out, o, "no-new-privs", (char *)NULL); break;
         case STEP_CAPS: cmdline_group(out, o, "cap-drop", "ALL", (char *)NULL); break;
@@ -722,6 +730,14 @@ void native_child(const struct native_ctx *ctx)
             close(root);
             break;
         case STEP_LOOPBACK: loopback_up(); break;
+        case STEP_EGRESS: {
+            char err[512];
+            if (!child_egress_listen(ctx->egress_fd, EGRESS_PORT, err, sizeof err)) {
+                fprintf(stderr, "sandlot: native backend: %s\n", err);
+                _exit(EXIT_SANDLOT);
+            }
+            break;
+        }
         case STEP_CHDIR:
             if (chdir(s->dst) != 0)
                 setup_fail("chdir %s", s->dst);

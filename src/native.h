@@ -46,6 +46,12 @@ struct native_ctx {
      */
     int ids_fd;
     const struct source *trees;
+    /*
+     * Allowlist mode (plan->egress): this side of a unix socketpair;
+     * STEP_EGRESS sends the listener over it (child_egress_listen).  -1
+     * otherwise.
+     */
+    int egress_fd;
 };
 
 /* The mount attributes (MOUNT_ATTR_*) of a bind of this mount kind. */

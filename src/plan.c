@@ -94,6 +94,25 @@ static void add_sized(struct plan *pl, const struct policy *p, enum limit l, con
     s->size = p->limit[l];
 }
 
+#define PROXY_URL "http://127.0.0.1:" EGRESS_PORT_TEXT
+#define SOCKS_URL "socks5h://127.0.0.1:" EGRESS_PORT_TEXT
+#define NO_PROXY "localhost,127.0.0.1"
+const struct egress_var plan_egress_vars[] = {
+    {"HTTPS_PROXY", PROXY_URL}, {"https_proxy", PROXY_URL}, {"HTTP_PROXY", PROXY_URL},
+    {"http_proxy", PROXY_URL},  {"ALL_PROXY", SOCKS_URL},   {"all_proxy", SOCKS_URL},
+    {"NO_PROXY", NO_PROXY},     {"no_proxy", NO_PROXY},
+};
+const size_t plan_negress_vars = sizeof plan_egress_vars / sizeof plan_egress_vars[0];
+
+/* Whether name is one of the variables allowlist mode sets. */
+static bool egress_var(const char *name)
+{
+    for (size_t i = 0; i < plan_negress_vars; i++)
+        if (strcmp(name, plan_egress_vars[i].name) == 0)
+            return true;
+    return false;
+}
+
 size_t plan_limits(const struct policy *p, struct child_limit out[LIMIT_COUNT])
 {
     static const struct {
@@ -116,10 +135,11 @@ void plan_build(const struct policy *p, struct plan *pl)
 {
     memset(pl, 0, sizeof *pl);
     /* room for every step at once: the fixed ones, each mount and its rule, each variable */
-    pl->cap = 48 + 2 * p->nmounts + p->nenv;
+    pl->cap = 64 + 2 * p->nmounts + p->nenv;
     pl->steps = xmalloc(pl->cap * sizeof *pl->steps);
     pl->nlimits = plan_limits(p, pl->limits);
     pl->network = p->network;
+    pl->egress = policy_egress_mode(p) == EGRESS_ALLOWLIST;
     pl->uid = p->uid;
     pl->gid = p->gid;
 
@@ -169,6 +189,8 @@ void plan_build(const struct policy *p, struct plan *pl)
     add(pl, STEP_PIVOT, ORIGIN_BASELINE);
     if (!p->network)
         add(pl, STEP_LOOPBACK, ORIGIN_BASELINE);
+    if (pl->egress)
+        add(pl, STEP_EGRESS, ORIGIN_EGRESS);
     add(pl, STEP_CHDIR, ORIGIN_BASELINE)->dst = "/work";
 
     add(pl, STEP_SESSION, ORIGIN_INVARIANT);
@@ -194,9 +216,16 @@ void plan_build(const struct policy *p, struct plan *pl)
     add(pl, STEP_SECCOMP, p->seccomp_strict ? p->seccomp_origin : ORIGIN_INVARIANT);
     add(pl, STEP_CLEARENV, ORIGIN_INVARIANT);
     for (size_t i = 0; i < p->nenv; i++) {
+        if (pl->egress && egress_var(p->env[i].name))
+            continue; /* the C core's own value below */
         struct step *s = add(pl, STEP_SETENV, p->env[i].origin);
         s->src = p->env[i].name;
         s->dst = p->env[i].value;
+    }
+    for (size_t i = 0; pl->egress && i < plan_negress_vars; i++) {
+        struct step *s = add(pl, STEP_SETENV, ORIGIN_EGRESS);
+        s->src = plan_egress_vars[i].name;
+        s->dst = plan_egress_vars[i].value;
     }
     add(pl, STEP_EXEC, ORIGIN_BASELINE);
 }

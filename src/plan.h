@@ -45,6 +45,8 @@ enum step_op {
     STEP_REMOUNT_RO, /* the mount at dst read-only ("/dev", then the root "/") */
     STEP_PIVOT,      /* pivot_root into the new root, detach the host's */
     STEP_LOOPBACK,   /* bring lo up in a new network namespace */
+    STEP_EGRESS,     /* allowlist mode: listen on 127.0.0.1:EGRESS_PORT inside, hand the
+                        socket out to sandlot (which serves it from the host), close it */
     STEP_CHDIR,      /* the working directory dst */
     /* the command's process */
     STEP_SESSION,    /* setsid */
@@ -73,11 +75,24 @@ struct plan {
     struct step *steps;
     size_t n, cap;
     bool network;       /* STEP_NETWORK shares the host's */
+    bool egress;        /* allowlist mode: the plan has STEP_EGRESS */
     unsigned uid, gid;  /* STEP_MAP_IDS: the ids inside */
     char *passwd, *group; /* the generated /etc/passwd and /etc/group (STEP_FILE texts) */
     struct child_limit limits[LIMIT_COUNT]; /* the rlimits, set before the filter */
     size_t nlimits;
 };
+
+/*
+ * The variables the C core sets in allowlist mode, after every script
+ * (origin ORIGIN_EGRESS): the proxy for HTTP(S) and SOCKS5 clients, upper
+ * and lower case, and NO_PROXY for the sandbox's own loopback.  A policy
+ * variable of one of these names is left out in that mode.
+ */
+struct egress_var {
+    const char *name, *value;
+};
+extern const struct egress_var plan_egress_vars[];
+extern const size_t plan_negress_vars;
 
 /* The steps for policy p (borrowing its strings; p outlives the plan). */
 void plan_build(const struct policy *p, struct plan *out);

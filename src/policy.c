@@ -156,6 +156,12 @@ void policy_free(struct policy *p)
         free(p->seals[i].origin);
     }
     free(p->seals);
+    egress_rules_free(&p->egress);
+    for (size_t i = 0; i < p->nnotes; i++) {
+        free(p->notes[i].text);
+        free(p->notes[i].origin);
+    }
+    free(p->notes);
     free(p->denials);
     free(p->seccomp_origin);
     for (int i = 0; i < LIMIT_COUNT; i++)
@@ -394,7 +400,7 @@ static const struct seal *sealed(const struct policy *p, enum seal_kind kind, co
         const struct seal *s = &p->seals[i];
         if (s->kind != kind)
             continue;
-        if (kind == SEAL_NETWORK)
+        if (kind == SEAL_NETWORK || kind == SEAL_EGRESS)
             return s;
         if (kind == SEAL_PATH) {
             char real[PATH_MAX];
@@ -532,8 +538,54 @@ bool policy_set_network(struct policy *p, bool on, const char *origin, struct sl
     if (s)
         return fail(e, "turning the network on breaks the seal placed by %s: the network "
                        "stays off", s->origin);
+    s = on ? sealed(p, SEAL_EGRESS, NULL) : NULL;
+    if (s)
+        return fail(e, "turning the network on breaks the seal placed by %s: egress is capped "
+                       "at its allowlist", s->origin);
     p->network = on;
     replace_str(&p->network_origin, origin);
+    return true;
+}
+
+enum egress_mode policy_egress_mode(const struct policy *p)
+{
+    return p->network ? EGRESS_HOST : p->egress.n > 0 ? EGRESS_ALLOWLIST : EGRESS_NONE;
+}
+
+const char *egress_mode_name(enum egress_mode m)
+{
+    return m == EGRESS_HOST ? "host" : m == EGRESS_ALLOWLIST ? "allowlist" : "none";
+}
+
+bool policy_allow_host(struct policy *p, const char *pattern, const uint16_t *ports,
+                       size_t nports, const char *origin, struct sl_err *e)
+{
+    const struct seal *s = sealed(p, SEAL_NETWORK, NULL);
+    if (s)
+        return fail(e, "allowing %s breaks the seal placed by %s: the network stays off",
+                    pattern, s->origin);
+    s = sealed(p, SEAL_EGRESS, NULL);
+    if (s)
+        return fail(e, "allowing %s breaks the seal placed by %s: the egress allowlist is "
+                       "capped", pattern, s->origin);
+    struct egress_rule r;
+    if (!egress_rule_parse(pattern, ports, nports, origin, &r, e))
+        return false;
+    bool added = egress_rules_add(&p->egress, &r, e); /* it copies the strings */
+    egress_rule_free(&r);
+    return added;
+}
+
+bool policy_add_note(struct policy *p, const char *text, size_t len, const char *origin,
+                     struct sl_err *e)
+{
+    if (len == 0 || len > 400 || memchr(text, '\0', len) || memchr(text, '\n', len))
+        return fail(e, "a note is one line of 1 to 400 characters");
+    if (p->nnotes == p->capnotes) {
+        p->capnotes = p->capnotes ? p->capnotes * 2 : 4;
+        p->notes = xrealloc(p->notes, p->capnotes * sizeof *p->notes);
+    }
+    p->notes[p->nnotes++] = (struct note){xasprintf("%.*s", (int)len, text), xstrdup(origin)};
     return true;
 }
 
@@ -553,6 +605,14 @@ bool policy_seal(struct policy *p, enum seal_kind kind, const char *arg, size_t 
         if (p->network)
             return fail(e, "cannot seal the network off: it is on already (set by %s)",
                         p->network_origin ? p->network_origin : "policy");
+        if (p->egress.n > 0)
+            return fail(e, "cannot seal the network off: the egress allowlist has rules "
+                           "already (%s allows %s)", p->egress.v[0].origin,
+                        p->egress.v[0].pattern);
+    } else if (kind == SEAL_EGRESS) {
+        if (p->network)
+            return fail(e, "cannot cap egress at its allowlist: the host network is on already "
+                           "(set by %s)", p->network_origin ? p->network_origin : "policy");
     } else if (kind == SEAL_PATH) {
         if (!path_normalise(arg, arglen, &a, e))
             return false;
@@ -600,7 +660,7 @@ bool policy_seal(struct policy *p, enum seal_kind kind, const char *arg, size_t 
     /* resolved once here; most protected paths are absent: lstat spares realpath's walk */
     char real[PATH_MAX];
     struct stat st;
-    char *r = kind != SEAL_NETWORK && kind != SEAL_ENV && lstat(a, &st) == 0 && realpath(a, real)
+    char *r = kind != SEAL_NETWORK && kind != SEAL_EGRESS && kind != SEAL_ENV && lstat(a, &st) == 0 && realpath(a, real)
                   ? xstrdup(real)
                   : NULL;
     p->seals[p->nseals++] = (struct seal){kind, a, r, xstrdup(origin)};
@@ -809,6 +869,16 @@ bool policy_check_invariants(const struct policy *p, const char *const *protecte
     if (p->network && sealed(p, SEAL_NETWORK, NULL))
         return fail(e, "%s: the network is on, but %s sealed it off", p->network_origin,
                     sealed(p, SEAL_NETWORK, NULL)->origin);
+    if (p->network && sealed(p, SEAL_EGRESS, NULL))
+        return fail(e, "%s: the network is on, but %s capped egress at its allowlist",
+                    p->network_origin, sealed(p, SEAL_EGRESS, NULL)->origin);
+    if (policy_egress_mode(p) == EGRESS_ALLOWLIST && p->seccomp_strict)
+        return fail(e, "%s: the egress allowlist (%s allows %s) needs TCP sockets, which the "
+                       "seccomp profile \"strict\" refuses", p->seccomp_origin,
+                    p->egress.v[0].origin, p->egress.v[0].pattern);
+    if (p->egress.n > 0 && sealed(p, SEAL_NETWORK, NULL))
+        return fail(e, "%s: allows %s, but %s sealed the network off", p->egress.v[0].origin,
+                    p->egress.v[0].pattern, sealed(p, SEAL_NETWORK, NULL)->origin);
     for (size_t i = 0; i < p->nmounts; i++)
         if (p->mounts[i].src && p->mounts[i].kind != MOUNT_SYMLINK &&
             !source_unsealed(p, p->mounts[i].src, &inner))

@@ -14,8 +14,11 @@
 #ifndef SANDLOT_POLICY_H
 #define SANDLOT_POLICY_H
 
+#include "egress.h"
+
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define SANDLOT_NOBODY 65534u
 
@@ -78,7 +81,8 @@ bool limit_parse_value(const char *s, long long *out);
  * --policy scripts, --policy-json, the REPL) can only narrow it.
  */
 enum seal_kind {
-    SEAL_NETWORK, /* the network stays off */
+    SEAL_NETWORK, /* the network stays off: no host mode, no allowlist rule */
+    SEAL_EGRESS,  /* the egress allowlist is capped: no rule added, no host mode */
     SEAL_PATH,    /* nothing at or below arg on the host is ever bound */
     SEAL_ENV,     /* the variable arg (or, ending in '*', a prefix) never enters */
     /*
@@ -107,6 +111,12 @@ struct denial {
     char *origin;
 };
 
+/* A note a script left for explain (e.g. why `llm` allows nothing). */
+struct note {
+    char *text;
+    char *origin;
+};
+
 struct policy {
     struct mount *mounts;
     size_t nmounts, capmounts;
@@ -116,6 +126,9 @@ struct policy {
     char *work_origin;
     bool network;
     char *network_origin;
+    struct egress_rules egress; /* allowlist rules (policy_allow_host), with origins */
+    struct note *notes;
+    size_t nnotes, capnotes;
     unsigned uid, gid;
     char *id_origin;
     long long limit[LIMIT_COUNT];
@@ -176,6 +189,29 @@ size_t policy_remove_mounts(struct policy *p, const char *dst);
 bool policy_set_work(struct policy *p, const char *host, size_t len, const char *origin,
                      struct sl_err *e);
 bool policy_set_network(struct policy *p, bool on, const char *origin, struct sl_err *e);
+/*
+ * Egress (DESIGN.md, network egress).  The mode is derived: host when the
+ * network flag is on (the rules are then moot: explain says so),
+ * allowlist when there is at least one rule, none otherwise.
+ */
+enum egress_mode policy_egress_mode(const struct policy *p);
+/* The origin of what the C core adds in allowlist mode (proxy variables, listener, rule). */
+#define ORIGIN_EGRESS "sandlot: egress allowlist"
+/* EGRESS_PORT as text. */
+#define EGRESS_PORT_TEXT EGRESS_STR_(EGRESS_PORT)
+#define EGRESS_STR_(x) EGRESS_STR2_(x)
+#define EGRESS_STR2_(x) #x
+const char *egress_mode_name(enum egress_mode m);
+/*
+ * Add one allowlist rule (egress_rule_parse's checks: an exact name,
+ * "*.domain", an IP literal or CIDR range; ports 1..65535, NULL/0: {443}).
+ * Refused under a network or egress seal.
+ */
+bool policy_allow_host(struct policy *p, const char *pattern, const uint16_t *ports,
+                       size_t nports, const char *origin, struct sl_err *e);
+/* A note for explain (one line of text). */
+bool policy_add_note(struct policy *p, const char *text, size_t len, const char *origin,
+                     struct sl_err *e);
 /*
  * Place a seal; refused when the policy already breaks it.  The protection
  * kinds (SEAL_PROTECT, _WRITE, SEAL_OPEN) are checked by

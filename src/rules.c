@@ -17,7 +17,7 @@ static void add_mount(struct ll_rule *r, size_t *n, const struct mount *m)
 
 struct ll_rule *policy_rules(const struct policy *p, size_t *n)
 {
-    struct ll_rule *r = xcalloc(p->nmounts + 5, sizeof *r);
+    struct ll_rule *r = xcalloc(p->nmounts + 6, sizeof *r);
     *n = 0;
     r[(*n)++] = (struct ll_rule){LL_LIST, "/", SKELETON};
     r[(*n)++] = (struct ll_rule){LL_PROC, "/proc", SKELETON};
@@ -36,5 +36,8 @@ struct ll_rule *policy_rules(const struct policy *p, size_t *n)
     for (size_t k = before_work; k < nordered; k++)
         add_mount(r, n, &p->mounts[order[k]]);
     free(order);
+    /* allowlist mode: TCP connect only to the proxy's port (from Landlock ABI 4) */
+    if (policy_egress_mode(p) == EGRESS_ALLOWLIST)
+        r[(*n)++] = (struct ll_rule){LL_TCP_CONNECT, EGRESS_PORT_TEXT, ORIGIN_EGRESS};
     return r;
 }

@@ -17,7 +17,8 @@
  * The rules for policy p, in order: "/" may be listed, /proc read and
  * written, /dev and /tmp get every right, then each tmpfs and bind target
  * in policy_mount_order's order (/work where it falls), rw binds and tmpfs
- * with every right, read-only binds read and execute.  Landlock grants the
+ * with every right, read-only binds read and execute; in allowlist mode
+ * last a tcp-connect rule for the proxy's port (EGRESS_PORT).  Landlock grants the
  * union of the rules on a path and its ancestors, so a rw bind below a
  * read-only one stays writable; a read-only bind below a rw one is
  * read-only by its mount.  Paths and origins are borrowed from the policy

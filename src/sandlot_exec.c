@@ -1,7 +1,7 @@
 /*
  * sandlot-exec: the first program run inside the bwrap sandbox.
  *
- *   /proc/self/fd/N READY_FD RULE... -- COMMAND [ARG...]
+ *   /proc/self/fd/N READY_FD [--egress-fd=E] RULE... -- COMMAND [ARG...]
  *
  * sandlot opens this binary and bwrap inherits the descriptor N, so it
  * runs without being mounted in the sandbox.  Each RULE is a Landlock rule
@@ -14,6 +14,9 @@
  * access (reading a log opened for append, truncating it, listing a
  * directory passed as stdin): the file behind it lies beneath no rule.
  * Without Landlock (ABI 0) it carries on, as `doctor` reports.
+ * With --egress-fd=E (allowlist mode) it first creates the egress proxy's
+ * listening socket on 127.0.0.1 in the sandbox's network namespace and
+ * hands it to sandlot over E (child_egress_listen), keeping no copy.
  * Then it tells sandlot that the sandbox was set up (one byte on
  * READY_FD; a failure before it exits 125 without the byte, which sandlot
  * reports as a setup failure), closes every descriptor above 2 (its own N
@@ -24,6 +27,7 @@
  */
 
 #include "child.h"
+#include "egress.h"
 #include "landlock.h"
 
 #include <errno.h>
@@ -76,7 +80,17 @@ int main(int argc, char **argv)
         fprintf(stderr, "sandlot-exec: bad descriptor \"%s\"\n", argv[1]);
         return SETUP_FAILED;
     }
-    size_t n = (size_t)(sep - 2);
+    int first = 2;
+    long egress = -1;
+    if (first < sep && strncmp(argv[first], "--egress-fd=", 12) == 0) {
+        egress = strtol(argv[first] + 12, &end, 10);
+        if (*end || end == argv[first] + 12 || egress < 3 || egress > 1 << 20 || egress == fd) {
+            fprintf(stderr, "sandlot-exec: bad descriptor \"%s\"\n", argv[first]);
+            return SETUP_FAILED;
+        }
+        first++;
+    }
+    size_t n = (size_t)(sep - first);
     if (n == 0) {
         /* bwrap_build always passes rules: without them Landlock would refuse everything */
         fprintf(stderr, "sandlot-exec: no Landlock rules before \"--\"\n");
@@ -88,12 +102,17 @@ int main(int argc, char **argv)
         return SETUP_FAILED;
     }
     for (size_t i = 0; i < n; i++)
-        if (!ll_rule_parse(argv[2 + i], &rules[i])) {
+        if (!ll_rule_parse(argv[first + i], &rules[i])) {
             fprintf(stderr, "sandlot-exec: bad Landlock rule \"%s\" (want CLASS:/PATH)\n",
-                    argv[2 + i]);
+                    argv[first + i]);
             return SETUP_FAILED;
         }
     char err[512];
+    /* before Landlock and exec: the listener leaves, nothing of it stays here */
+    if (egress >= 0 && !child_egress_listen((int)egress, EGRESS_PORT, err, sizeof err)) {
+        fprintf(stderr, "sandlot-exec: %s\n", err);
+        return SETUP_FAILED;
+    }
     if (enforce(rules, n, err, sizeof err) != 0) {
         /* no ready byte: sandlot reports a setup error, exit 125 */
         fprintf(stderr, "sandlot-exec: %s\n", err);

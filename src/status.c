@@ -183,6 +183,8 @@ void status_write(const struct status_report *r)
         fprintf(f, ",\"message\":");
         json_write_str(f, r->message);
     }
+    if (r->egress)
+        fprintf(f, ",\"egress\":%s", r->egress);
     fprintf(f, "}\n");
     fclose(f);
     if (status_fd >= 0)

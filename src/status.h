@@ -19,6 +19,8 @@ struct status_report {
     char policy_sha256[65]; /* "" when unknown (a setup error before the policy) */
     double setup_seconds, command_seconds;
     const char *message; /* setup_error: why */
+    const char *egress;  /* allowlist mode: the proxy's audit, a JSON array of objects
+                            (host, port, allowed, bytes each way ...); NULL: left out */
 };
 
 /* Write s to f as a JSON string (quoted, escaped). */

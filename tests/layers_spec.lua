@@ -37,7 +37,7 @@ describe("policy layers", function()
     local order = out:match("# policy scripts, in order: ([^\n]*)")
     assert.are.equal(table.concat({
       udir .. "/05-early.lua", "policies.d/05-protected.lua", "policies.d/10-runtime.lua",
-      "policies.d/20-network.lua",
+      "policies.d/20-network.lua", "policies.d/25-llm.lua",
       "policies.d/30-filesystem.lua", "policies.d/40-environment.lua",
       H.TEST_SYSTEM_DIR .. "/50-site.lua", udir .. "/60-mine.lua" }, ", "), order)
     local _, sys = H.find(g, "--setenv", "LAYER", "system")

@@ -7,7 +7,7 @@
 set -eu
 pkgs="gcc make pkg-config libc6-dev lua5.4 liblua5.4-dev lua-filesystem lua-cjson
       lua-busted lua-check bubblewrap util-linux git libreadline-dev libncurses-dev libseccomp-dev nettle-dev
-      scdoc bash-completion groff-base man-db"
+      scdoc bash-completion groff-base man-db curl perl"
 [ "${1:-}" = bench ] && pkgs="$pkgs valgrind"
 [ "${1:-}" = fuzz ] && pkgs="$pkgs clang libclang-rt-14-dev"
 [ "${1:-}" = package ] && pkgs="$pkgs debhelper dpkg-dev fakeroot lintian"

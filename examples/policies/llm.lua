@@ -1,10 +1,8 @@
--- An `llm` effect: the stage may call a model API. Turn the network on and
--- pass exactly one API-key variable from the caller's environment; nothing
--- else of the caller's environment gets in.
+-- An `llm:MODEL` effect: the stage may call its model's API and nothing
+-- else.  The built-in 25-llm.lua already allows the provider's API host
+-- (allowlist mode: sandlot's proxy, HTTPS_PROXY and friends set inside);
+-- this layer passes exactly one API-key variable from the caller's
+-- environment, and nothing else of it gets in.
 if stage:has("llm") then
-  policy.network = true
-  for _, path in ipairs({ "/etc/resolv.conf", "/etc/hosts", "/etc/ssl/certs" }) do
-    policy:ro_bind_try(path)
-  end
   policy:allow_env("ANTHROPIC_API_KEY")
 end

@@ -189,6 +189,49 @@ local function quote(w)
   return "'" .. w:gsub("'", "'\\''") .. "'"
 end
 
+-- "text   # origin", the origin in explain's column.
+local function with_origin(text, origin)
+  return text .. (" "):rep(math.max(1, 48 - #text)) .. "# " .. origin
+end
+
+--- explain's egress lines: the mode, each allowlist rule with its origin,
+-- the proxy endpoint, the Landlock network rule, and the scripts' notes.
+function M.egress_lines(policy)
+  local eg, lines = policy:egress(), {}
+  local function rule_text(r)
+    local ports = {}
+    for i, p in ipairs(r.ports) do ports[i] = tostring(p) end
+    return r.pattern .. ":" .. table.concat(ports, ",")
+  end
+  if eg.mode == "host" then
+    lines[#lines + 1] = with_origin("# egress: host (the host's network namespace)", eg.origin)
+    for _, r in ipairs(eg.rules) do
+      lines[#lines + 1] = with_origin("#   moot in host mode: allow " .. rule_text(r), r.origin)
+    end
+  elseif eg.mode == "allowlist" then
+    lines[#lines + 1] = ("# egress: allowlist; own network namespace, a proxy on 127.0.0.1:%d "
+                         .. "inside (HTTP CONNECT, plain HTTP, SOCKS5) served by sandlot from "
+                         .. "the host; HTTP(S)_PROXY, ALL_PROXY, NO_PROXY set"):format(eg.port)
+    for _, r in ipairs(eg.rules) do
+      lines[#lines + 1] = with_origin("#   allow " .. rule_text(r), r.origin)
+    end
+    if eg.landlock_abi >= 4 then
+      lines[#lines + 1] = ("# egress: Landlock ABI %d: TCP connect inside only to port %d")
+                          :format(eg.landlock_abi, eg.port)
+    else
+      lines[#lines + 1] = ("# egress: Landlock ABI %d has no network rules (from 4): the "
+                           .. "network namespace alone keeps connections in"):format(
+                          eg.landlock_abi)
+    end
+  else
+    lines[#lines + 1] = "# egress: none (own network namespace, loopback only)"
+  end
+  for _, n in ipairs(policy:notes()) do
+    lines[#lines + 1] = with_origin("# note: " .. n.text, n.origin)
+  end
+  return lines
+end
+
 --- The sandbox, one flag (bwrap) or step (native) per line, each with the
 -- origin that caused it.  Values passed through from the host environment
 -- are not printed.  backend: {name = "bwrap" | "native", bwrap = path}.
@@ -223,6 +266,7 @@ function M.explain_text(policy, argv, backend, report)
     local pad = math.max(1, 48 - #text)
     lines[#lines + 1] = text .. (" "):rep(pad) .. "# " .. g.origin
   end
+  for _, line in ipairs(M.egress_lines(policy)) do lines[#lines + 1] = line end
   for _, sl in ipairs(policy:seals("open")) do
     local what = "# protected path opened: " .. sl.arg
     lines[#lines + 1] = what .. (" "):rep(math.max(1, 48 - #what)) .. "# " .. sl.origin

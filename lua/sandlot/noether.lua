@@ -8,9 +8,13 @@
 -- Binds are read as objects or, for files sandlot wrote before, as
 -- [host, sandbox] pairs; they are written as objects.
 -- What noether cannot express (ro-bind-if-present, tmpfs, dirs, symlinks,
--- forced environment values, uid/gid, seccomp, limits) travels in an extra
+-- forced environment values, uid/gid, seccomp, limits, the egress
+-- allowlist) travels in an extra
 -- "sandlot" object that noether ignores and sandlot reads back, so explain
--- --json output round-trips through --policy-json exactly.
+-- --json output round-trips through --policy-json exactly.  An allowlist
+-- policy is "network": false plus "sandlot": {"egress": [{"host": PATTERN,
+-- "ports": [443]}, ...]} (left out when there is no rule): noether, which
+-- ignores the object, runs it with no network at all, which fails closed.
 --
 -- Unknown fields are refused, naming the field and sandlot's version: a
 -- sandbox that ignored a field it does not understand (a newer noether's
@@ -25,7 +29,8 @@ local M = {}
 local NOETHER_FIELDS = { ro_binds = true, rw_binds = true, work_host = true, network = true,
                          env_allowlist = true, sandlot = true }
 local EXTRA_FIELDS = { mounts = true, env = true, uid = true, gid = true, seccomp = true,
-                       limits = true }
+                       limits = true, egress = true }
+local EGRESS_FIELDS = { host = true, ports = true }
 local BIND_FIELDS = { host = true, sandbox = true }
 local MOUNT_FIELDS = { kind = true, source = true, target = true, noether = true }
 local SECCOMP_FIELDS = { profile = true, deny = true }
@@ -86,6 +91,10 @@ function M.export(policy, opts)
       deny[#deny + 1] = array({ r.syscall, r.action })
     end
   end
+  local egress = array()
+  for _, r in ipairs(policy:egress().rules) do
+    egress[#egress + 1] = object({ "host", r.pattern }, { "ports", array(r.ports) })
+  end
   local limits = {}
   for _, l in ipairs(policy:limits()) do
     local host_fact = opts and opts.hash and HOST_DERIVED[l.name] and l.origin == "sandlot: default"
@@ -101,7 +110,8 @@ function M.export(policy, opts)
                         { "gid", policy.gid },
                         { "seccomp", object({ "profile", policy.seccomp },
                                             { "deny", deny }) },
-                        { "limits", object(table.unpack(limits)) }) }))
+                        { "limits", object(table.unpack(limits)) },
+                        { "egress", #egress > 0 and egress or nil }) }))
 end
 
 local function fail(what, fmt, ...)
@@ -323,6 +333,20 @@ function M.import(policy, text, what, host)
           end
           local n = type(v) == "number" and math.tointeger(v)
           policy:limit(name, n or v)
+        end
+      end
+      if extra.egress ~= nil then
+        if not is_array(extra.egress) then fail(what, "sandlot.egress must be an array") end
+        for i, r in ipairs(extra.egress) do
+          if not is_object(r) then fail(what, "sandlot.egress entry #%d must be an object", i) end
+          unknown_key(r, EGRESS_FIELDS, what, (" in sandlot.egress entry #%d"):format(i))
+          if type(r.host) ~= "string" then
+            fail(what, "sandlot.egress entry #%d needs a \"host\" string", i)
+          end
+          if r.ports ~= nil and not is_array(r.ports) then
+            fail(what, "sandlot.egress entry #%d: \"ports\" must be an array of numbers", i)
+          end
+          policy:allow_host(r.host, r.ports)
         end
       end
       if extra.uid ~= nil then policy.uid = math.tointeger(extra.uid) or -1 end

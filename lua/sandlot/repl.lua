@@ -38,6 +38,11 @@ function M.describe(p)
       p.network and "shared" or "off", p.work_host and ("= " .. p.work_host) or "private tmpfs",
       p.uid, p.gid),
   }
+  local eg = p:egress()
+  if eg.mode == "allowlist" then
+    lines[#lines + 1] = ("egress: allowlist (%d rules; policy:egress() lists them)"):format(
+      #eg.rules)
+  end
   local mounts = p:mounts()
   lines[#lines + 1] = ("mounts (%d):"):format(#mounts)
   for _, m in ipairs(mounts) do
