@@ -223,6 +223,10 @@ void plan_build(const struct policy *p, struct plan *pl)
         s->dst = p->env[i].value;
     }
     for (size_t i = 0; pl->egress && i < plan_negress_vars; i++) {
+        /* a seal holds against sandlot's own variables too (invariant 11):
+         * without them a client finds no proxy, and still reaches nothing */
+        if (policy_env_sealed(p, plan_egress_vars[i].name))
+            continue;
         struct step *s = add(pl, STEP_SETENV, ORIGIN_EGRESS);
         s->src = plan_egress_vars[i].name;
         s->dst = plan_egress_vars[i].value;

@@ -557,6 +557,30 @@ const char *egress_mode_name(enum egress_mode m)
     return m == EGRESS_HOST ? "host" : m == EGRESS_ALLOWLIST ? "allowlist" : "none";
 }
 
+/* Every host:port the rule r allows is allowed by the list already. */
+static bool allowlist_covers(const struct egress_rules *list, const struct egress_rule *r)
+{
+    for (size_t i = 0; i < r->nports; i++) {
+        bool ok = false;
+        if (r->kind == EGRESS_NAME || r->kind == EGRESS_ADDR) {
+            /* a name or literal is covered where the proxy would match it */
+            ok = egress_match_name(list, r->pattern, r->ports[i]) != NULL;
+        } else {
+            /* a wildcard or range only by the same pattern with the port */
+            for (size_t j = 0; j < list->n && !ok; j++) {
+                const struct egress_rule *have = &list->v[j];
+                if (have->kind != r->kind || strcmp(have->pattern, r->pattern) != 0)
+                    continue;
+                for (size_t k = 0; k < have->nports && !ok; k++)
+                    ok = have->ports[k] == r->ports[i];
+            }
+        }
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
 bool policy_allow_host(struct policy *p, const char *pattern, const uint16_t *ports,
                        size_t nports, const char *origin, struct sl_err *e)
 {
@@ -564,13 +588,21 @@ bool policy_allow_host(struct policy *p, const char *pattern, const uint16_t *po
     if (s)
         return fail(e, "allowing %s breaks the seal placed by %s: the network stays off",
                     pattern, s->origin);
-    s = sealed(p, SEAL_EGRESS, NULL);
-    if (s)
-        return fail(e, "allowing %s breaks the seal placed by %s: the egress allowlist is "
-                       "capped", pattern, s->origin);
     struct egress_rule r;
     if (!egress_rule_parse(pattern, ports, nports, origin, &r, e))
         return false;
+    s = sealed(p, SEAL_EGRESS, NULL);
+    if (s) {
+        /* Under the cap a rule the allowlist already covers is kept out
+         * (it widens nothing: an llm stage within the cap still runs); any
+         * other is refused. */
+        bool covered = allowlist_covers(&p->egress, &r);
+        egress_rule_free(&r);
+        if (covered)
+            return true;
+        return fail(e, "allowing %s breaks the seal placed by %s: the egress allowlist is "
+                       "capped", pattern, s->origin);
+    }
     bool added = egress_rules_add(&p->egress, &r, e); /* it copies the strings */
     egress_rule_free(&r);
     return added;

@@ -315,6 +315,45 @@ describe("egress allowlist", function()
     assert.is_falsy(r.out:find("HTTPS_PROXY", 1, true), r.out)
   end)
 
+  it("under an egress seal a rule the cap already covers is kept out, anything wider refused",
+     function()
+    H.system_layer('policy:allow_host("api.anthropic.com")\npolicy:allow_host("*.example.org")\n'
+                   .. 'policy:seal("egress")\n')
+    -- an llm stage within the cap builds, and shows only the administrator's rule
+    local r = H.run({ "explain", "-e", "llm:claude-sonnet-4-5" }, { bin = "testconf" })
+    assert.are.equal(0, r.code, r.err)
+    assert.is_truthy(r.out:find("#   allow api.anthropic.com:443%s+# " .. SEAL:gsub("%p", "%%%0")
+                                .. ":1"), r.out)
+    assert.is_falsy(r.out:find("25-llm.lua:%d+\n"), r.out)
+    -- a name below the capped wildcard is covered; another port, another name or
+    -- a wider wildcard is not
+    r = H.run({ "explain", "-p", script('policy:allow_host("a.example.org")') },
+              { bin = "testconf" })
+    assert.are.equal(0, r.code, r.err)
+    for _, wider in ipairs({ 'policy:allow_host("api.anthropic.com", {443, 80})',
+                             'policy:allow_host("api.openai.com")',
+                             'policy:allow_host("*.example.org", 8443)',
+                             'policy:allow_host("10.0.0.0/8")' }) do
+      r = H.run({ "explain", "-p", script(wider) }, { bin = "testconf" })
+      assert.are.equal(125, r.code, wider .. ": " .. r.err)
+      assert.is_truthy(r.err:find("breaks the seal placed by " .. SEAL .. ":3", 1, true), r.err)
+    end
+    -- an llm stage outside the cap is refused, naming the seal
+    r = H.run({ "run", "-e", "llm:gpt-4o", "--", "sh", "-c", "echo ran" }, { bin = "testconf" })
+    assert.are.equal(125, r.code, r.err)
+    assert.are.equal("", r.out)
+    assert.is_truthy(r.err:find("allowing api.openai.com breaks the seal", 1, true), r.err)
+  end)
+
+  it("an environment seal holds against sandlot's own proxy variables", function()
+    H.system_layer('policy:seal_env("HTTPS_PROXY", "https_proxy")\n')
+    local r = H.run({ "run", "-e", "llm:claude-sonnet-4-5", "--", "sh", "-c",
+                      "env | grep -i _proxy= | sort" }, { bin = "testconf" })
+    assert.are.equal(0, r.code, r.err)
+    assert.is_truthy(r.out:find("HTTP_PROXY=http://127.0.0.1:3128", 1, true), r.out)
+    assert.is_falsy(r.out:lower():find("https_proxy", 1, true), r.out)
+  end)
+
   it("a network seal refuses allowlist rules too", function()
     H.system_layer('policy:seal("network")\n')
     local r = H.run({ "run", "-e", "llm:claude-sonnet-4-5", "--", "sh", "-c", "echo ran" },
