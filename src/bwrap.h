@@ -26,6 +26,8 @@ struct bwrap_inputs {
     int seccomp_fd;                /* BWRAP_RUN: the filter's descriptor */
     const struct source *sources;  /* BWRAP_RUN: per plan step, what the launch opened */
     char *const *host_env;         /* environ-style list the allowlist reads from */
+    int pty_sock;                  /* BWRAP_RUN: the helper's --pty socket (child_pty); -1: none */
+    unsigned pty_mask;             /* ... and the standard descriptors that get the slave */
 };
 
 /*
@@ -36,7 +38,8 @@ struct bwrap_inputs {
  * is prefixed by "/proc/self/fd/N READY RULE... --": the helper runs
  * through the descriptor bwrap inherits, so it needs no mount of its own,
  * and enforces the plan's Landlock rules (as CLASS:PATH words, each its
- * own group with its origin) before it executes the command.  Fills *out
+ * own group with its origin) before it executes the command; with a
+ * pty_sock, "--pty SOCK MASK" comes before the rules.  Fills *out
  * (freed with cmdline_free).  Never fails: the policy is valid by
  * construction.
  */

@@ -8,6 +8,7 @@
 #include "identity.h"
 #include "native.h"
 #include "plan.h"
+#include "pty.h"
 #include "util.h"
 
 #include <errno.h>
@@ -26,6 +27,7 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
 #include <sys/wait.h>
@@ -216,11 +218,13 @@ static void on_alarm(int sig)
 }
 
 /* SIGTSTP: the whole stage stops (SIGSTOP: its processes have no terminal
- * of their own to stop on), then sandlot; SIGCONT continues the stage. */
+ * of their own to stop on), then sandlot, the user's terminal back in its
+ * own modes; SIGCONT continues the stage (and the pty's raw mode). */
 static void on_tstp(int sig)
 {
     (void)sig;
     int saved = errno;
+    pty_suspend();
     signal_stage(SIGSTOP);
     kill(getpid(), SIGSTOP);
     errno = saved;
@@ -231,6 +235,7 @@ static void on_cont(int sig)
     (void)sig;
     int saved = errno;
     signal_stage(SIGCONT);
+    pty_resume();
     errno = saved;
 }
 
@@ -538,6 +543,12 @@ static void attach_trees(const struct plan *pl, const struct source *src)
     }
 }
 
+/* The standard descriptors the stage's pty slave replaces (pty.h); 0: none. */
+static unsigned stage_pty_mask(const struct launch_opts *o)
+{
+    return pty_mask(o->pty);
+}
+
 /* Clear FD_CLOEXEC so fd survives into bwrap. */
 static void keep_open(int fd)
 {
@@ -547,12 +558,26 @@ static void keep_open(int fd)
 }
 
 /*
- * Wait for the sandbox: the ready byte (the command is about to start;
- * EOF: setup ended first), then the child's end.  Returns sandlot's exit
- * status, or -1 when the sandbox ended before the command started (a
- * setup failure, res->class set; *status is the wait status).
+ * Wait until fd is readable or the child behind pidfd child ended; true
+ * when fd is.  Without pidfd (Linux < 5.3): true, fd alone is read.
  */
-static int supervise(pid_t pid, int ready_rd, struct run_result *res, int *status)
+static bool wait_readable(int fd, int child)
+{
+    struct pollfd fds[2] = {{fd, POLLIN, 0}, {child, POLLIN, 0}};
+    while (child >= 0 && poll(fds, 2, -1) < 0 && errno == EINTR)
+        ;
+    return child < 0 || (fds[0].revents & (POLLIN | POLLHUP));
+}
+
+/*
+ * Wait for the sandbox: with a pty (pty_sock >= 0, pty_mask), its master
+ * first; the ready byte (the command is about to start; EOF: setup ended
+ * first); then the child's end, relaying the pty meanwhile.  Returns
+ * sandlot's exit status, or -1 when the sandbox ended before the command
+ * started (a setup failure, res->class set; *status is the wait status).
+ */
+static int supervise(pid_t pid, int ready_rd, int pty_sock, unsigned pty_mask,
+                     struct run_result *res, int *status)
 {
     /*
      * Watch the child as well as the pipe: a process it left behind (bwrap's
@@ -560,13 +585,13 @@ static int supervise(pid_t pid, int ready_rd, struct run_result *res, int *statu
      * pipe's write end forever.  Without pidfd (Linux < 5.3): the pipe alone.
      */
     int child = (int)syscall(SYS_pidfd_open, pid, 0);
-    struct pollfd fds[2] = {{ready_rd, POLLIN, 0}, {child, POLLIN, 0}};
-    while (child >= 0 && poll(fds, 2, -1) < 0 && errno == EINTR)
-        ;
-    if (child >= 0 && !(fds[0].revents & (POLLIN | POLLHUP))) /* the child ended first */
+    int master = -1;
+    if (pty_sock >= 0 && wait_readable(pty_sock, child))
+        master = pty_take(pty_sock, pty_mask);
+    if (pty_sock >= 0)
+        close(pty_sock);
+    if (!wait_readable(ready_rd, child)) /* the child ended first */
         fcntl(ready_rd, F_SETFL, O_NONBLOCK);
-    if (child >= 0)
-        close(child);
     char byte;
     ssize_t got;
     do
@@ -574,6 +599,12 @@ static int supervise(pid_t pid, int ready_rd, struct run_result *res, int *statu
     while (got < 0 && errno == EINTR);
     if (got == 1)
         res->ready = monotonic_seconds();
+    if (master >= 0 && got == 1)
+        pty_relay(master, child);
+    else if (master >= 0)
+        pty_end(master);
+    if (child >= 0)
+        close(child);
     *status = wait_child(pid);
     /* after the ready byte: CHILD_EXEC_FAILED when exec failed, else EOF (the sandbox is gone) */
     char failed = 0;
@@ -710,11 +741,19 @@ static int run_bwrap(const struct plan *pl, const struct policy *p, const struct
 {
     res->backend = backend_name(BACKEND_BWRAP);
     struct fdset h = {{0}, 0};
-    int ready[2];
+    int ready[2], pty[2] = {-1, -1};
     if (pipe2(ready, O_CLOEXEC) != 0)
         return setup_error(res, "pipe: %s", strerror(errno));
     hold(&h, ready[0]);
     hold(&h, ready[1]);
+    unsigned pty_mask = stage_pty_mask(o);
+    if (pty_mask && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pty) != 0) {
+        int err = errno;
+        close_all(&h);
+        return setup_error(res, "socketpair: %s", strerror(err));
+    }
+    int pty_rd = hold(&h, pty[0]); /* sandlot's end: supervise reads it, then closes it */
+    hold(&h, pty[1]);
     /* The helper runs from this descriptor inside (/proc/self/fd/N): no bind. */
     int helper = hold(&h, open(o->exec_helper, O_RDONLY | O_CLOEXEC));
     if (helper < 0) {
@@ -742,7 +781,8 @@ static int run_bwrap(const struct plan *pl, const struct policy *p, const struct
     }
     int st = id.root ? idmap_sources(&id, pl, src, res) : 0;
     struct cmdline c;
-    struct bwrap_inputs in = {BWRAP_RUN, o->bwrap_path, helper, ready[1], filter, src, environ};
+    struct bwrap_inputs in = {BWRAP_RUN, o->bwrap_path, helper, ready[1], filter, src, environ,
+                              pty[1],    pty_mask};
     bwrap_build(pl, &in, cmd, &c);
     int args = st ? -1 : hold(&h, args_memfd(&c, res));
     if (st || args < 0) {
@@ -773,6 +813,13 @@ static int run_bwrap(const struct plan *pl, const struct policy *p, const struct
         keep_open(args);
         keep_open(helper);
         keep_open(filter);
+        if (pty_mask) {
+            keep_open(pty[1]);
+            close(pty_rd);
+            /* bwrap binds its standard output's terminal at /dev/console: none */
+            if (!pty_hide_terminal(pty_mask))
+                _exit(EXIT_SANDLOT);
+        }
         for (size_t i = 0; i < pl->n; i++)
             if (src[i].state == SOURCE_OPEN)
                 keep_open(src[i].fd);
@@ -789,19 +836,21 @@ static int run_bwrap(const struct plan *pl, const struct policy *p, const struct
         _exit(EXIT_SANDLOT);
     }
     int ready_rd = ready[0];
-    h.fd[0] = -1; /* ready[0]: supervise reads it, then closes it */
-    for (size_t i = 1; i < h.n; i++)
-        close(h.fd[i]);
+    for (size_t i = 1; i < h.n; i++) /* not ready[0] nor pty_rd: supervise's */
+        if (h.fd[i] != pty_rd)
+            close(h.fd[i]);
     free_sources(src, pl->n);
     identity_release(&id);
     if (pid < 0) {
         close(ready_rd);
+        if (pty_rd >= 0)
+            close(pty_rd);
         free(argv);
         cmdline_free(&c);
         return st;
     }
     int status;
-    st = supervise(pid, ready_rd, res, &status);
+    st = supervise(pid, ready_rd, pty_rd, pty_mask, res, &status);
     kill_orphans();
     free(argv);
     cmdline_free(&c);
@@ -965,7 +1014,7 @@ static int run_native(const struct plan *pl, const struct policy *p, const struc
 {
     res->backend = backend_name(BACKEND_NATIVE);
     struct fdset h = {{0}, 0};
-    int ready[2], alive[2], filt[2], ids[2] = {-1, -1};
+    int ready[2], alive[2], filt[2], ids[2] = {-1, -1}, pty[2] = {-1, -1};
     for (int i = 0; i < 3; i++) {
         int *pp = i == 0 ? ready : i == 1 ? alive : filt;
         if (pipe2(pp, O_CLOEXEC) != 0) {
@@ -975,6 +1024,14 @@ static int run_native(const struct plan *pl, const struct policy *p, const struc
         hold(&h, pp[0]);
         hold(&h, pp[1]);
     }
+    unsigned pty_mask = stage_pty_mask(o);
+    if (pty_mask && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pty) != 0) {
+        int err = errno;
+        close_all(&h);
+        return setup_error(res, "socketpair: %s", strerror(err));
+    }
+    hold(&h, pty[0]);
+    hold(&h, pty[1]);
     struct identity id;
     struct sl_err e;
     if (!identity_init(&id, o->host_uid, o->host_gid, &e)) {
@@ -991,8 +1048,8 @@ static int run_native(const struct plan *pl, const struct policy *p, const struc
         close_all(&h);
         return st;
     }
-    struct native_ctx ctx = {pl, id.uid, id.gid, ready[1], alive[0], filt[0],
-                             policy_envp(p), cmd, ids[0], trees};
+    struct native_ctx ctx = {pl,     id.uid, id.gid,  ready[1], alive[0], filt[0],
+                             policy_envp(p), cmd, ids[0], trees, pty[1],   pty_mask};
 
     stage_depth = 1;
     arm_signals(o->timeout);
@@ -1005,6 +1062,12 @@ static int run_native(const struct plan *pl, const struct policy *p, const struc
         close(filt[1]);
         if (ids[1] >= 0)
             close(ids[1]);
+        if (pty_mask) {
+            close(pty[0]);
+            /* like bwrap's: the sandbox's pid 1 holds no host terminal either */
+            if (!pty_hide_terminal(pty_mask))
+                _exit(EXIT_SANDLOT);
+        }
         native_child(&ctx);
     }
     int err = errno;
@@ -1014,6 +1077,8 @@ static int run_native(const struct plan *pl, const struct policy *p, const struc
     close(filt[0]);
     if (ids[0] >= 0)
         close(ids[0]);
+    if (pty[1] >= 0)
+        close(pty[1]);
     free_sources(trees, pl->n);
     if (pid > 0 && id.root)
         map_ids(pid, pl, &id, ids[1]);
@@ -1024,6 +1089,8 @@ static int run_native(const struct plan *pl, const struct policy *p, const struc
         close(ready[0]);
         close(alive[1]);
         close(filt[1]);
+        if (pty[0] >= 0)
+            close(pty[0]);
         free_envp(ctx.envp);
         if (o->may_fall_back &&
             (err == EPERM || err == EACCES || err == ENOSPC || err == EUSERS || err == EINVAL))
@@ -1038,7 +1105,7 @@ static int run_native(const struct plan *pl, const struct policy *p, const struc
     /* compiled while the sandbox is being built: libseccomp takes a while */
     bool sent = send_filter(p, filt[1], &e);
     int status;
-    st = supervise(pid, ready[0], res, &status);
+    st = supervise(pid, ready[0], pty[0], pty_mask, res, &status);
     close(alive[1]);
     free_envp(ctx.envp);
     if (!sent) /* the sandbox saw EOF and stopped: nothing ran */

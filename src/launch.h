@@ -12,6 +12,7 @@
 #define SANDLOT_LAUNCH_H
 
 #include "policy.h"
+#include "pty.h"
 
 #include <stdbool.h>
 
@@ -31,6 +32,7 @@ struct launch_opts {
     double kill_after;           /* the grace between SIGTERM (or a forwarded signal) and
                                     SIGKILL, seconds; 0: SIGKILL at once */
     unsigned host_uid, host_gid; /* root invokers: --host-id (identity.h); 0: default */
+    enum pty_mode pty;           /* --pty, --no-pty; PTY_AUTO: when stdin is a terminal */
 };
 
 /* How the run ended, for the status report. */

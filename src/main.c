@@ -64,6 +64,7 @@ struct opts {
     double timeout;
     double kill_after; /* KILL_AFTER_DEFAULT unless --kill-after */
     unsigned host_uid, host_gid; /* --host-id; 0: the default */
+    enum pty_mode pty; /* --pty, --no-pty; PTY_AUTO: when stdin is a terminal */
     char **cmd;
 };
 
@@ -102,6 +103,9 @@ static const char usage_options[] =
     "                             SIGKILL after the grace; exit 124\n"
     "      --kill-after DURATION  the grace between SIGTERM (or SIGINT, SIGHUP, SIGQUIT\n"
     "                             sandlot got and passed on) and SIGKILL; default 10s\n"
+    "      --pty / --no-pty       the stage's own pseudo-terminal, relayed by sandlot\n"
+    "                             (default: when standard input is a terminal) / the\n"
+    "                             descriptors as they are, a terminal too\n"
     "      --host-id UID[:GID]    root invokers: the unprivileged host ids the sandbox runs\n"
     "                             as (default 65534:65534; never 0)\n"
     "      --status-json FILE     write a JSON status report when the stage ends (run)\n"
@@ -186,7 +190,8 @@ static bool parse_host_id(const char *s, unsigned *uid, unsigned *gid)
 static void parse_opts(int argc, char **argv, enum command cmd, struct opts *o)
 {
     enum { O_EFFECTS_JSON = 256, O_POLICY_JSON, O_STAGE, O_WORK, O_ISOLATE, O_REQUIRE, O_UNSAFE,
-           O_TIMEOUT, O_NO_SYSTEM, O_JSON, O_ARGV, O_STATUS_JSON, O_STATUS_FD, O_HOST_ID, O_ENV, O_KILL_AFTER };
+           O_TIMEOUT, O_NO_SYSTEM, O_JSON, O_ARGV, O_STATUS_JSON, O_STATUS_FD, O_HOST_ID, O_ENV, O_KILL_AFTER,
+           O_PTY, O_NO_PTY };
     static const struct option longopts[] = {
         {"effects", required_argument, NULL, 'e'},
         {"effects-json", required_argument, NULL, O_EFFECTS_JSON},
@@ -201,6 +206,8 @@ static void parse_opts(int argc, char **argv, enum command cmd, struct opts *o)
         {"timeout", required_argument, NULL, O_TIMEOUT},
         {"kill-after", required_argument, NULL, O_KILL_AFTER},
         {"host-id", required_argument, NULL, O_HOST_ID},
+        {"pty", no_argument, NULL, O_PTY},
+        {"no-pty", no_argument, NULL, O_NO_PTY},
         {"no-system-policies", no_argument, NULL, O_NO_SYSTEM},
         {"json", no_argument, NULL, O_JSON},
         {"argv", no_argument, NULL, O_ARGV},
@@ -265,6 +272,8 @@ static void parse_opts(int argc, char **argv, enum command cmd, struct opts *o)
             o->kill_after = t;
             break;
         }
+        case O_PTY: o->pty = PTY_ON; break;
+        case O_NO_PTY: o->pty = PTY_OFF; break;
         case O_HOST_ID:
             if (!parse_host_id(optarg, &o->host_uid, &o->host_gid))
                 usage_error(usage, "--host-id: expected UID or UID:GID, non-zero numbers below "
@@ -516,7 +525,7 @@ static int print_argv(void *ctx, const struct lua_built *b)
     const struct stage_run *sr = ctx;
     struct cmdline c;
     struct plan pl;
-    struct bwrap_inputs in = {BWRAP_ARGV, sr->bwrap_path, -1, -1, -1, NULL, NULL};
+    struct bwrap_inputs in = {BWRAP_ARGV, sr->bwrap_path, -1, -1, -1, NULL, NULL, -1, 0};
     plan_build(b->policy, &pl);
     bwrap_build(&pl, &in, sr->o->cmd, &c);
     plan_free(&pl);
@@ -619,7 +628,7 @@ static int stage_main(enum command cmd, const struct opts *op, double started, b
                                                                                 : "stdin")
                            : NULL;
     struct launch_opts lo = {be.kind,   be.by_auto,   bw,         helper,    protected_paths,
-                             o.timeout, o.kill_after, o.host_uid, o.host_gid};
+                             o.timeout, o.kill_after, o.host_uid, o.host_gid, o.pty};
     sr.lo = &lo;
     sr.bwrap_path = bw ? bw : "bwrap";
     sr.report.backend = backend_name(be.kind);

@@ -1,7 +1,7 @@
 /*
  * sandlot-exec: the first program run inside the bwrap sandbox.
  *
- *   /proc/self/fd/N READY_FD RULE... -- COMMAND [ARG...]
+ *   /proc/self/fd/N READY_FD [--pty SOCK_FD MASK] RULE... -- COMMAND [ARG...]
  *
  * sandlot opens this binary and bwrap inherits the descriptor N, so it
  * runs without being mounted in the sandbox.  Each RULE is a Landlock rule
@@ -14,6 +14,10 @@
  * access (reading a log opened for append, truncating it, listing a
  * directory passed as stdin): the file behind it lies beneath no rule.
  * Without Landlock (ABI 0) it carries on, as `doctor` reports.
+ * With --pty, the stage gets its own pseudo-terminal from the sandbox's
+ * devpts (child_pty): the slave on the standard descriptors of MASK (bit
+ * n: descriptor n), the master sent to sandlot over the unix socket
+ * SOCK_FD.
  * Then it tells sandlot that the sandbox was set up (one byte on
  * READY_FD; a failure before it exits 125 without the byte, which sandlot
  * reports as a setup failure), closes every descriptor above 2 (its own N
@@ -67,7 +71,8 @@ int main(int argc, char **argv)
     while (sep < argc && strcmp(argv[sep], "--") != 0)
         sep++;
     if (argc < 3 || sep >= argc - 1) {
-        fprintf(stderr, "sandlot-exec: usage: sandlot-exec READY_FD RULE... -- COMMAND [ARG...]\n");
+        fprintf(stderr, "sandlot-exec: usage: sandlot-exec READY_FD [--pty SOCK_FD MASK] RULE... "
+                        "-- COMMAND [ARG...]\n");
         return SETUP_FAILED;
     }
     char *end;
@@ -76,7 +81,21 @@ int main(int argc, char **argv)
         fprintf(stderr, "sandlot-exec: bad descriptor \"%s\"\n", argv[1]);
         return SETUP_FAILED;
     }
-    size_t n = (size_t)(sep - 2);
+    int first = 2, pty_sock = -1;
+    unsigned pty_mask = 0;
+    if (sep >= 5 && strcmp(argv[2], "--pty") == 0) {
+        long sfd = strtol(argv[3], &end, 10);
+        bool ok = !*end && sfd >= 3 && sfd <= 1 << 20 && sfd != fd;
+        long m = ok ? strtol(argv[4], &end, 10) : 0;
+        if (!ok || *end || m < 1 || m > 7) {
+            fprintf(stderr, "sandlot-exec: bad --pty \"%s %s\"\n", argv[3], argv[4]);
+            return SETUP_FAILED;
+        }
+        pty_sock = (int)sfd;
+        pty_mask = (unsigned)m;
+        first = 5;
+    }
+    size_t n = (size_t)(sep - first);
     if (n == 0) {
         /* bwrap_build always passes rules: without them Landlock would refuse everything */
         fprintf(stderr, "sandlot-exec: no Landlock rules before \"--\"\n");
@@ -88,9 +107,9 @@ int main(int argc, char **argv)
         return SETUP_FAILED;
     }
     for (size_t i = 0; i < n; i++)
-        if (!ll_rule_parse(argv[2 + i], &rules[i])) {
+        if (!ll_rule_parse(argv[first + i], &rules[i])) {
             fprintf(stderr, "sandlot-exec: bad Landlock rule \"%s\" (want CLASS:/PATH)\n",
-                    argv[2 + i]);
+                    argv[first + i]);
             return SETUP_FAILED;
         }
     char err[512];
@@ -100,6 +119,10 @@ int main(int argc, char **argv)
         return SETUP_FAILED;
     }
     free(rules);
+    if (pty_sock >= 0 && !child_pty(pty_sock, pty_mask, err, sizeof err)) {
+        fprintf(stderr, "sandlot-exec: %s\n", err);
+        return SETUP_FAILED;
+    }
     /* sandlot gone (EPIPE: nobody reads the pipe) means nobody supervises: run nothing */
     ssize_t w;
     while ((w = write((int)fd, "R", 1)) < 0 && errno == EINTR)

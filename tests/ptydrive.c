@@ -8,6 +8,8 @@
  *   expect TEXT   wait up to 10 s until TEXT appears in the output after
  *                 the previous expectation; otherwise fail
  *   sleep MS      wait
+ *   resize R C    set the terminal's window size to R rows, C columns (the
+ *                 kernel sends SIGWINCH to its foreground process group)
  * Everything the command writes is copied to OUTPUT.  Exit status: the
  * command's (128+N if killed by signal N), or 3 when an expectation failed
  * (the command is then killed).
@@ -20,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -131,8 +134,17 @@ int main(int argc, char **argv)
                 fprintf(stderr, "ptydrive: expected \"%s\" within 10 s\n", line + 7);
                 failed = 1;
             }
+        } else if (strncmp(line, "resize ", 7) == 0) {
+            struct winsize to = {0, 0, 0, 0};
+            if (sscanf(line + 7, "%hu %hu", &to.ws_row, &to.ws_col) != 2 ||
+                ioctl(master, TIOCSWINSZ, &to) != 0)
+                failed = 1;
+            pump(master, 50);
         } else if (strncmp(line, "sleep ", 6) == 0) {
-            pump(master, atoi(line + 6));
+            /* the whole time, however much the command writes meanwhile */
+            double until = now() + atoi(line + 6) / 1000.0;
+            for (double left; (left = until - now()) > 0;)
+                pump(master, (int)(left * 1000) + 1);
         }
     }
     free(line);
