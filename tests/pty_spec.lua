@@ -32,12 +32,13 @@ local function drive(user, script, words, shell)
   return how == "exit" and code or 128 + code, screen
 end
 
--- Inside: every standard descriptor of the shell (not of the $(...) that
--- looks at it), and /dev/console when there is one,
--- that is a terminal, named HOST when it is not on the sandbox's own
--- devpts; then how many were looked at.
+-- Inside: each terminal among the shell's standard descriptors (not those
+-- of the $(...) that looks at them), /dev/console, and the sandbox's pid 1's
+-- descriptors where they can be reached, named HOST when it is not on the
+-- sandbox's own devpts; then how many were looked at.
 local WHOSE = "pts=$(stat -c %d /dev/pts/ptmx); n=0; "
-  .. "for f in /proc/$$/fd/0 /proc/$$/fd/1 /proc/$$/fd/2 /dev/console; do "
+  .. "for f in /proc/$$/fd/0 /proc/$$/fd/1 /proc/$$/fd/2 /dev/console /proc/1/fd/0 /proc/1/fd/1 "
+  .. "/proc/1/fd/2; do "
   .. "[ -c \"$f\" ] || continue; n=$((n+1)); "
   .. "[ \"$(stat -L -c %d \"$f\")\" = \"$pts\" ] && echo \"OWN $f\" || echo \"HOST $f\"; done; "
   .. "echo \"LOOKED-AT-$n\""
@@ -129,6 +130,15 @@ for _, who in ipairs(H.users()) do
       assert.matches("INSIDE%-/dev/pts/%d", screen)
       assert.matches("EXITED=0 isig icanon echo", screen, 1, true)
       assert.matches("TIMEOUT=124 isig icanon echo", screen, 1, true)
+    end)
+
+    it("sends the stage SIGHUP when the terminal goes away", function()
+      local work = H.tmpdir()
+      local code, screen = drive(user, { "expect READY-42", "hangup" },
+        { "--work", work, "--", "sh", "-c", "trap 'echo hup > /work/hup; exit 5' HUP; "
+          .. "echo READY-$((40+2)); while :; do sleep 0.1; done" })
+      assert.are.equal(5, code, screen)
+      assert.are.equal("hup\n", H.read(work .. "/hup"))
     end)
 
     it("with --no-pty, passes the terminal through as before", function()

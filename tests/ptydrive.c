@@ -10,6 +10,8 @@
  *   sleep MS      wait
  *   resize R C    set the terminal's window size to R rows, C columns (the
  *                 kernel sends SIGWINCH to its foreground process group)
+ *   hangup        close the terminal, as when the user's window goes away
+ *                 (what follows only waits for the command)
  * Everything the command writes is copied to OUTPUT.  Exit status: the
  * command's (128+N if killed by signal N), or 3 when an expectation failed
  * (the command is then killed).
@@ -134,6 +136,9 @@ int main(int argc, char **argv)
                 fprintf(stderr, "ptydrive: expected \"%s\" within 10 s\n", line + 7);
                 failed = 1;
             }
+        } else if (strcmp(line, "hangup") == 0) {
+            close(master);
+            master = -1;
         } else if (strncmp(line, "resize ", 7) == 0) {
             struct winsize to = {0, 0, 0, 0};
             if (sscanf(line + 7, "%hu %hu", &to.ws_row, &to.ws_col) != 2 ||
