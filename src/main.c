@@ -103,9 +103,10 @@ static const char usage_options[] =
     "                             SIGKILL after the grace; exit 124\n"
     "      --kill-after DURATION  the grace between SIGTERM (or SIGINT, SIGHUP, SIGQUIT\n"
     "                             sandlot got and passed on) and SIGKILL; default 10s\n"
-    "      --pty / --no-pty       the stage's own pseudo-terminal, relayed by sandlot\n"
-    "                             (default: when standard input is a terminal) / the\n"
-    "                             descriptors as they are, a terminal too\n"
+    "      --pty                  give the stage a terminal of its own, which sandlot\n"
+    "                             relays, even when standard input is not a terminal\n"
+    "                             (when it is, that is the default)\n"
+    "      --no-pty               hand the stage sandlot's descriptors as they are\n"
     "      --host-id UID[:GID]    root invokers: the unprivileged host ids the sandbox runs\n"
     "                             as (default 65534:65534; never 0)\n"
     "      --status-json FILE     write a JSON status report when the stage ends (run)\n"
@@ -272,8 +273,13 @@ static void parse_opts(int argc, char **argv, enum command cmd, struct opts *o)
             o->kill_after = t;
             break;
         }
-        case O_PTY: o->pty = PTY_ON; break;
-        case O_NO_PTY: o->pty = PTY_OFF; break;
+        case O_PTY:
+        case O_NO_PTY:
+            if (cmd == CMD_EXPLAIN)
+                usage_error(usage, "%s is an option of 'sandlot run' and 'sandlot repl'",
+                            argv[optind - 1]);
+            o->pty = c == O_PTY ? PTY_ON : PTY_OFF;
+            break;
         case O_HOST_ID:
             if (!parse_host_id(optarg, &o->host_uid, &o->host_gid))
                 usage_error(usage, "--host-id: expected UID or UID:GID, non-zero numbers below "
@@ -465,6 +471,9 @@ static void choose_backend(const struct opts *o, const char *usage, struct backe
             fprintf(stderr, "sandlot: WARNING: --isolate none: the command runs UNSANDBOXED "
                             "with your full privileges (only the environment is filtered); "
                             "pass --unsafe-no-isolation to confirm this is intended\n");
+        if (o->pty == PTY_ON)
+            usage_error(usage, "--pty needs a sandbox to make the terminal in: with --isolate "
+                               "none the command gets sandlot's descriptors as they are");
         c->kind = BACKEND_NONE;
     } else if (strcmp(mode, "auto") == 0) {
         auto_backend(-1, c);

@@ -183,3 +183,18 @@ for _, who in ipairs(H.users()) do
     end)
   end)
 end
+
+describe("--pty and --no-pty", function()
+  it("are refused where no pty can be made, and nothing runs", function()
+    local work = H.tmpdir()
+    local r = H.run({ "run", "--isolate", "none", "--unsafe-no-isolation", "--pty", "--work", work,
+                      "--", "sh", "-c", "touch " .. H.q(work .. "/ran") })
+    assert.are.equal(125, r.code, r.err)
+    assert.matches("sandlot: --pty needs a sandbox to make the terminal in", r.err, 1, true)
+    assert.is_false(H.exists(work .. "/ran"))
+    r = H.run({ "explain", "--no-pty" })
+    assert.are.equal(125, r.code, r.err)
+    assert.matches("sandlot: --no-pty is an option of 'sandlot run' and 'sandlot repl'\n", r.err,
+                   1, true)
+  end)
+end)
