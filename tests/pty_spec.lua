@@ -132,6 +132,24 @@ for _, who in ipairs(H.users()) do
       assert.matches("TIMEOUT=124 isig icanon echo", screen, 1, true)
     end)
 
+    it("gives the terminal its modes back while sandlot is stopped (SIGTSTP)", function()
+      local dir = H.tmpdir()
+      -- a helper on the same terminal watches its modes, stops and continues sandlot
+      local until_ = "i=0; while ! %s && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; "
+      local raw = "[ \"$(m)\" = -icanon ]"
+      local code, screen = drive(user, { "expect DONE" }, nil, table.concat({
+        "t=$(tty); m() { stty -a < $t | grep -o -w -e -icanon -e icanon; }; (",
+        until_:format(raw) .. "echo RUNNING $(m); kill -TSTP $$; ",
+        until_:format("ps -o stat= -p $$ | grep -q T") .. "echo STOPPED $(m); kill -CONT $$; ",
+        until_:format(raw) .. "echo CONTINUED $(m); touch " .. H.q(dir .. "/go"),
+        ") & exec $SANDLOT run --work " .. H.q(dir) .. " -- sh -c "
+          .. "'while [ ! -e /work/go ]; do sleep 0.1; done; echo DONE'",
+      }))
+      assert.are.equal(0, code, screen)
+      -- (no \r where the terminal was raw)
+      assert.matches("RUNNING %-icanon\r?\nSTOPPED icanon\r?\nCONTINUED %-icanon\r?\n", screen)
+    end)
+
     it("sends the stage SIGHUP when the terminal goes away", function()
       local work = H.tmpdir()
       local code, screen = drive(user, { "expect READY-42", "hangup" },
