@@ -46,13 +46,12 @@ bool pty_hide_terminal(unsigned mask)
     int null = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (null < 0)
         return false;
-    for (int fd = 0; fd <= 1; fd++)
-        if ((mask & (1u << fd)) && dup2(null, fd) < 0) {
-            close(null);
-            return false;
-        }
-    close(null);
-    return true;
+    bool ok = true;
+    for (int fd = 0; fd <= 1 && ok; fd++)
+        ok = !(mask & (1u << fd)) || dup2(null, fd) >= 0;
+    if (null > 1) /* not one of them (a closed descriptor 0 or 1 is the lowest free) */
+        close(null);
+    return ok;
 }
 
 /* tcsetattr on the user's terminal, also from a background process group. */
@@ -155,9 +154,9 @@ int pty_take(int sock, unsigned mask)
         term_raw = term_saved;
         cfmakeraw(&term_raw);
     }
-    /* SIGWINCH stays blocked but while the relay waits (ppoll) */
     /* the slave's output to standard output if it is on the slave, else to the terminal */
     out_fd = mask & 2 ? 1 : mask & 4 ? 2 : 0;
+    /* SIGWINCH stays blocked but while the relay waits (ppoll) */
     sigset_t w;
     sigemptyset(&w);
     sigaddset(&w, SIGWINCH);
@@ -172,8 +171,8 @@ int pty_take(int sock, unsigned mask)
     ioctl(master, TIOCSWINSZ, &ws);
     copy_size();
     go_raw();
-    ssize_t w1;
-    while ((w1 = send(sock, CHILD_PTY_TAKEN, 1, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+    /* a sandbox already gone never reads it: supervise sees the child's end */
+    while (send(sock, CHILD_PTY_TAKEN, 1, MSG_NOSIGNAL) < 0 && errno == EINTR)
         ;
     return master;
 }
