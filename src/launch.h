@@ -3,7 +3,7 @@
  * REPL's run{}, and any other front end): it checks the invariants itself,
  * opens the bind sources, starts the sandbox with the chosen backend and
  * supervises it (signal forwarding, the timeout, the exit-status mapping
- * of DESIGN.md).  It never exits the process: every failure before the
+ * of DESIGN.md, the relay of the stage's pty: pty.h).  It never exits the process: every failure before the
  * command starts is a setup error, printed as one line and returned as
  * status 125 with the result saying why, so a long-lived caller (the
  * REPL) carries on.
