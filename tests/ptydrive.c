@@ -5,7 +5,7 @@
  *
  * SCRIPT has one action per line:
  *   send TEXT     type TEXT (escapes: \n \r \t \e \xHH, e.g. \x03 is Ctrl-C)
- *   expect TEXT   wait up to 10 s until TEXT appears in the output after
+ *   expect TEXT   wait up to 30 s until TEXT appears in the output after
  *                 the previous expectation; otherwise fail
  *   sleep MS      wait
  *   resize R C    set the terminal's window size to R rows, C columns (the
@@ -28,6 +28,10 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+/* Seconds an expectation, and the command's exit, may take: generous, for a
+ * loaded machine (a test that passes never waits this long). */
+#define PATIENCE 30
 
 static char *out;
 static size_t nout, capout, seen;
@@ -126,14 +130,14 @@ int main(int argc, char **argv)
         } else if (strncmp(line, "expect ", 7) == 0) {
             size_t n = unescape(line + 7, buf);
             buf[n] = '\0';
-            double deadline = now() + 10;
+            double deadline = now() + PATIENCE;
             char *hit;
             while (!(hit = out && nout > seen ? strstr(out + seen, buf) : NULL) && now() < deadline)
                 pump(master, 100);
             if (hit) {
                 seen = (size_t)(hit - out) + n;
             } else {
-                fprintf(stderr, "ptydrive: expected \"%s\" within 10 s\n", line + 7);
+                fprintf(stderr, "ptydrive: expected \"%s\" within %d s\n", line + 7, PATIENCE);
                 failed = 1;
             }
         } else if (strcmp(line, "hangup") == 0) {
@@ -159,10 +163,10 @@ int main(int argc, char **argv)
         waitpid(pid, &status, 0);
         return 3;
     }
-    double deadline = now() + 10;
+    double deadline = now() + PATIENCE;
     while (waitpid(pid, &status, WNOHANG) == 0) {
         if (now() > deadline) {
-            fprintf(stderr, "ptydrive: the command did not exit within 10 s\n");
+            fprintf(stderr, "ptydrive: the command did not exit within %d s\n", PATIENCE);
             kill(pid, SIGKILL);
             waitpid(pid, &status, 0);
             return 3;
