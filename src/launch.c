@@ -543,6 +543,22 @@ static void attach_trees(const struct plan *pl, const struct source *src)
     }
 }
 
+/* What bwrap wrote on its standard-error pipe, onto sandlot's; closes fd. */
+static void copy_messages(int fd)
+{
+    char buf[4096];
+    ssize_t n;
+    fcntl(fd, F_SETFL, O_NONBLOCK); /* everything that held the pipe has gone: no waiting */
+    while ((n = read(fd, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
+        for (ssize_t off = 0; n > 0 && off < n;) {
+            ssize_t w = write(STDERR_FILENO, buf + off, (size_t)(n - off));
+            if (w < 0 && errno != EINTR)
+                break;
+            off += w > 0 ? w : 0;
+        }
+    close(fd);
+}
+
 /* The standard descriptors the stage's pty slave replaces (pty.h); 0: none. */
 static unsigned stage_pty_mask(const struct launch_opts *o)
 {
@@ -655,7 +671,7 @@ static void kill_orphans(void)
 
 /* Descriptors a launch holds, closed together (an error path, or once passed on). */
 struct fdset {
-    int fd[8];
+    int fd[12];
     size_t n;
 };
 
@@ -754,6 +770,19 @@ static int run_bwrap(const struct plan *pl, const struct policy *p, const struct
     }
     int pty_rd = hold(&h, pty[0]); /* sandlot's end: supervise reads it, then closes it */
     hold(&h, pty[1]);
+    /*
+     * With the terminal on the pty, bwrap's own standard error (its
+     * messages, and the terminal its init would hold on to) is a pipe
+     * whose text sandlot copies out once the sandbox has ended.
+     */
+    int errp[2] = {-1, -1};
+    if ((pty_mask & 4) && pipe2(errp, O_CLOEXEC) != 0) {
+        int err = errno;
+        close_all(&h);
+        return setup_error(res, "pipe: %s", strerror(err));
+    }
+    int err_rd = hold(&h, errp[0]);
+    hold(&h, errp[1]);
     /* The helper runs from this descriptor inside (/proc/self/fd/N): no bind. */
     int helper = hold(&h, open(o->exec_helper, O_RDONLY | O_CLOEXEC));
     if (helper < 0) {
@@ -816,6 +845,10 @@ static int run_bwrap(const struct plan *pl, const struct policy *p, const struct
         if (pty_mask) {
             keep_open(pty[1]);
             close(pty_rd);
+            /* non-blocking: a bwrap with more to say than the pipe holds never hangs */
+            if (errp[1] >= 0 && (fcntl(errp[1], F_SETFL, O_NONBLOCK) != 0 ||
+                                 dup2(errp[1], STDERR_FILENO) < 0))
+                _exit(EXIT_SANDLOT);
             /* bwrap binds its standard output's terminal at /dev/console: none */
             if (!pty_hide_terminal(pty_mask))
                 _exit(EXIT_SANDLOT);
@@ -836,8 +869,8 @@ static int run_bwrap(const struct plan *pl, const struct policy *p, const struct
         _exit(EXIT_SANDLOT);
     }
     int ready_rd = ready[0];
-    for (size_t i = 1; i < h.n; i++) /* not ready[0] nor pty_rd: supervise's */
-        if (h.fd[i] != pty_rd)
+    for (size_t i = 1; i < h.n; i++) /* not ready[0] nor pty_rd (supervise's), nor err_rd */
+        if (h.fd[i] != pty_rd && h.fd[i] != err_rd)
             close(h.fd[i]);
     free_sources(src, pl->n);
     identity_release(&id);
@@ -845,6 +878,8 @@ static int run_bwrap(const struct plan *pl, const struct policy *p, const struct
         close(ready_rd);
         if (pty_rd >= 0)
             close(pty_rd);
+        if (err_rd >= 0)
+            close(err_rd);
         free(argv);
         cmdline_free(&c);
         return st;
@@ -852,6 +887,8 @@ static int run_bwrap(const struct plan *pl, const struct policy *p, const struct
     int status;
     st = supervise(pid, ready_rd, pty_rd, pty_mask, res, &status);
     kill_orphans();
+    if (err_rd >= 0)
+        copy_messages(err_rd);
     free(argv);
     cmdline_free(&c);
     if (st >= 0)

@@ -748,6 +748,13 @@ void native_child(const struct native_ctx *ctx)
     if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
         setup_fail("hardening the reaper"); /* pid 1 ends: so does the command */
     drop_caps();
+    /* with the terminal on the pty, the reaper, which says nothing more, keeps none of it */
+    if (ctx->pty_mask & 4) {
+        int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+        if (null < 0 || dup2(null, STDERR_FILENO) < 0)
+            _exit(EXIT_SANDLOT);
+        close(null);
+    }
     for (;;) {
         int st;
         pid_t w = waitpid(-1, &st, 0);

@@ -159,6 +159,18 @@ for _, who in ipairs(H.users()) do
       assert.are.equal("hup\n", H.read(work .. "/hup"))
     end)
 
+    it("says why when the sandbox cannot be set up, and runs nothing", function()
+      local work = H.tmpdir()
+      -- a bind below a file: bwrap's message comes through its standard-error pipe
+      local script = H.script('policy:ro_bind("/etc/hostname", "/work/f")\n'
+                              .. 'policy:ro_bind("/etc/hostname", "/work/f/x")\n')
+      local code, screen = drive(user, {}, { "-p", script, "--work", work, "--", "sh", "-c",
+                                             "touch /work/ran" })
+      assert.are.equal(125, code, screen)
+      assert.matches("/work/f/x: Not a directory\r?\n", screen)
+      assert.is_false(H.exists(work .. "/ran"))
+    end)
+
     it("with --no-pty, passes the terminal through as before", function()
       local code, screen = drive(user, { "expect LOOKED-AT-" },
                                  { "--no-pty", "--", "sh", "-c", WHOSE })
