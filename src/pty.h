@@ -34,8 +34,10 @@ unsigned pty_mask(enum pty_mode mode);
  * In a child about to become the sandbox (bwrap, or the native pid 1):
  * standard input and output, where the slave is to replace them, become
  * /dev/null, so neither bwrap (its /dev/console) nor the sandbox's init
- * holds the host terminal on them.  Standard error stays for setup
- * messages.  Returns false (errno set) when /dev/null cannot be opened.
+ * holds the host terminal on them.  Standard error stays, for setup
+ * messages (launch gives bwrap a pipe there; the native pid 1 drops it
+ * once the command runs).  Returns false (errno set) when /dev/null cannot
+ * be opened.
  */
 bool pty_hide_terminal(unsigned mask);
 
