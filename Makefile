@@ -55,7 +55,7 @@ endif
 SRCS := src/main.c src/util.c src/policy.c src/plan.c src/cmdline.c src/bwrap.c src/launch.c \
         src/child.c src/execfail.c src/lua_main.c src/lua_vm.c src/lua_core.c src/repl.c \
         src/filter.c src/status.c src/doctor.c src/native.c src/landlock.c src/rules.c \
-        src/identity.c src/egress.c src/proxy.c
+        src/identity.c src/egress.c src/proxy.c src/pty.c
 LUA_FILES := $(sort $(wildcard lua/sandlot/*.lua))
 POLICY_FILES := $(sort $(wildcard policies.d/*.lua))
 BUILD := build/$(if $(filter 1,$(SANITIZE)),asan,default)

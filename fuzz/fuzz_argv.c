@@ -86,7 +86,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (policy_check_invariants(p, protected_paths, &e)) {
         char *cmd[] = {(char *)"prog", (char *)"--", (char *)"arg", NULL};
         char *env[] = {(char *)"PATH=/usr/bin", NULL};
-        struct bwrap_inputs bi = {BWRAP_ARGV, "/usr/bin/bwrap", -1, -1, -1, NULL, env, -1};
+        struct bwrap_inputs bi = {BWRAP_ARGV, "/usr/bin/bwrap", -1, -1, -1, NULL, env, -1, -1, 0};
         struct cmdline c;
         struct plan pl;
         plan_build(p, &pl);

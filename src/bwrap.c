@@ -150,6 +150,12 @@ void bwrap_build(const struct plan *pl, const struct bwrap_inputs *in, char *con
             snprintf(eg, sizeof eg, "--egress-fd=%d", in->egress_fd);
             cmdline_group(out, ORIGIN_EGRESS, run ? eg : "--egress-fd=<egress>", (char *)NULL);
         }
+        if (run && in->pty_mask) {
+            char sock[16], mask[16];
+            snprintf(sock, sizeof sock, "%d", in->pty_sock);
+            snprintf(mask, sizeof mask, "%u", in->pty_mask);
+            cmdline_group(out, HELPER, "--pty", sock, mask, (char *)NULL);
+        }
         for (size_t i = 0; i < pl->n; i++) {
             const struct step *s = &pl->steps[i];
             if (s->op != STEP_RULE)

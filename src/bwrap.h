@@ -28,6 +28,8 @@ struct bwrap_inputs {
     char *const *host_env;         /* environ-style list the allowlist reads from */
     int egress_fd;                 /* BWRAP_RUN, allowlist mode (plan->egress): the helper's
                                       end of the socketpair the listener leaves by; else -1 */
+    int pty_sock;                  /* BWRAP_RUN: the helper's --pty socket (child_pty); -1: none */
+    unsigned pty_mask;             /* ... and the standard descriptors that get the slave */
 };
 
 /*
@@ -40,7 +42,8 @@ struct bwrap_inputs {
  * out over E before anything else; see child_egress_listen): the helper runs
  * through the descriptor bwrap inherits, so it needs no mount of its own,
  * and enforces the plan's Landlock rules (as CLASS:PATH words, each its
- * own group with its origin) before it executes the command.  Fills *out
+ * own group with its origin) before it executes the command; with a
+ * pty_sock, "--pty SOCK MASK" comes before the rules.  Fills *out
  * (freed with cmdline_free).  Never fails: the policy is valid by
  * construction.
  */

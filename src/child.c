@@ -9,8 +9,10 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <termios.h>
 #include <unistd.h>
 
 const int child_forwarded_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
@@ -57,6 +59,96 @@ void child_exec(int ready_fd, char **cmd)
     while ((w = write(ready_fd, CHILD_EXEC_FAILED, 1)) < 0 && errno == EINTR)
         ;
     child_exec_failed(cmd[0], err, true);
+}
+
+/* The slave of master: by the master itself (Linux 4.13), else by its number in /dev/pts. */
+static int open_slave(int master)
+{
+    int s = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (s >= 0 || (errno != EINVAL && errno != ENOTTY))
+        return s;
+    unsigned n;
+    if (ioctl(master, TIOCGPTN, &n) != 0)
+        return -1;
+    char path[32];
+    snprintf(path, sizeof path, "/dev/pts/%u", n);
+    return open(path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+}
+
+/* Send fd over the unix socket sock with one byte of data. */
+static bool send_fd(int sock, int fd)
+{
+    char byte = 'P';
+    struct iovec iov = {&byte, 1};
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } ctl;
+    memset(&ctl, 0, sizeof ctl);
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+                         .msg_controllen = sizeof ctl.buf};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    ssize_t w;
+    while ((w = sendmsg(sock, &msg, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+        ;
+    return w == 1;
+}
+
+bool child_pty(int sock, unsigned mask, char *err, size_t errlen)
+{
+    const char *what = "starting a session";
+    int master = -1, slave = -1;
+    /* bwrap's --new-session made its init the leader: the helper leads one of its own */
+    if (getsid(0) != getpid() && setsid() < 0)
+        goto failed;
+    what = "opening /dev/ptmx";
+    master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master < 0)
+        goto failed;
+    what = "unlocking the pseudo-terminal";
+    int unlock = 0;
+    if (ioctl(master, TIOCSPTLCK, &unlock) != 0)
+        goto failed;
+    what = "opening the pseudo-terminal's slave";
+    slave = open_slave(master);
+    if (slave < 0)
+        goto failed;
+    what = "making the pseudo-terminal the controlling terminal";
+    if (ioctl(slave, TIOCSCTTY, 0) != 0)
+        goto failed;
+    what = "passing the pseudo-terminal to sandlot";
+    if (!send_fd(sock, master))
+        goto failed;
+    char byte = 0;
+    ssize_t got;
+    while ((got = read(sock, &byte, 1)) < 0 && errno == EINTR)
+        ;
+    if (got != 1 || byte != CHILD_PTY_TAKEN[0]) {
+        snprintf(err, errlen, "sandlot did not take the pseudo-terminal");
+        close(master);
+        close(slave);
+        return false;
+    }
+    close(master);
+    master = -1;
+    close(sock);
+    what = "putting the pseudo-terminal on the standard descriptors";
+    for (int fd = 0; fd <= 2; fd++)
+        if ((mask & (1u << fd)) && dup2(slave, fd) < 0)
+            goto failed;
+    close(slave);
+    return true;
+failed:
+    snprintf(err, errlen, "%s: %s", what, strerror(errno));
+    if (master >= 0)
+        close(master);
+    if (slave >= 0)
+        close(slave);
+    return false;
 }
 
 bool child_apply_limits(const struct child_limit *limits, size_t n, char *err, size_t errlen)

@@ -51,6 +51,23 @@ __attribute__((noreturn)) void child_exec(int ready_fd, char **cmd);
  */
 bool child_egress_listen(int chan, unsigned port, char *err, size_t errlen);
 
+/*
+ * The sandbox side of the stage's pseudo-terminal (launch.c, pty.h): a
+ * pair allocated from the sandbox's own devpts instance (/dev/ptmx, which
+ * both backends point at /dev/pts/ptmx), the slave made the controlling
+ * terminal of a new session led by this process, and put on each standard
+ * descriptor whose bit is set in mask (bit n: descriptor n), so no host
+ * terminal stays on them.  The master goes out to sandlot over the unix
+ * socket sock (SCM_RIGHTS); this side then waits for sandlot's one byte
+ * saying it has taken it (and set the window size) before closing its own
+ * copy and sock.  Runs after Landlock and seccomp, the last step before
+ * the ready byte.  Returns false with err filled: then nothing must run.
+ */
+bool child_pty(int sock, unsigned mask, char *err, size_t errlen);
+
+/* The byte sandlot answers child_pty's master with. */
+#define CHILD_PTY_TAKEN "T"
+
 /* One resource limit to set: RLIMIT_* and its value (soft = hard). */
 struct child_limit {
     int resource;

@@ -10,6 +10,7 @@
 #include "landlock.h"
 #include "native.h"
 #include "plan.h"
+#include "pty.h"
 #include "util.h"
 
 #include <errno.h>
@@ -31,6 +32,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
 #include <sys/wait.h>
@@ -221,11 +223,13 @@ static void on_alarm(int sig)
 }
 
 /* SIGTSTP: the whole stage stops (SIGSTOP: its processes have no terminal
- * of their own to stop on), then sandlot; SIGCONT continues the stage. */
+ * of their own to stop on), then sandlot, the user's terminal back in its
+ * own modes; SIGCONT continues the stage (and the pty's raw mode). */
 static void on_tstp(int sig)
 {
     (void)sig;
     int saved = errno;
+    pty_suspend();
     signal_stage(SIGSTOP);
     kill(getpid(), SIGSTOP);
     errno = saved;
@@ -236,6 +240,7 @@ static void on_cont(int sig)
     (void)sig;
     int saved = errno;
     signal_stage(SIGCONT);
+    pty_resume();
     errno = saved;
 }
 
@@ -543,6 +548,28 @@ static void attach_trees(const struct plan *pl, const struct source *src)
     }
 }
 
+/* What bwrap wrote on its standard-error pipe, onto sandlot's; closes fd. */
+static void copy_messages(int fd)
+{
+    char buf[4096];
+    ssize_t n;
+    fcntl(fd, F_SETFL, O_NONBLOCK); /* everything that held the pipe has gone: no waiting */
+    while ((n = read(fd, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
+        for (ssize_t off = 0; n > 0 && off < n;) {
+            ssize_t w = write(STDERR_FILENO, buf + off, (size_t)(n - off));
+            if (w < 0 && errno != EINTR)
+                break;
+            off += w > 0 ? w : 0;
+        }
+    close(fd);
+}
+
+/* The standard descriptors the stage's pty slave replaces (pty.h); 0: none. */
+static unsigned stage_pty_mask(const struct launch_opts *o)
+{
+    return pty_mask(o->pty);
+}
+
 /* Clear FD_CLOEXEC so fd survives into bwrap. */
 static void keep_open(int fd)
 {
@@ -823,15 +850,28 @@ static void egress_finish(struct egress_run *eg, struct run_result *res)
 }
 
 /*
- * Wait for the sandbox: the ready byte (the command is about to start;
- * EOF: setup ended first), then the child's end.  In allowlist mode the
- * proxy starts with the ready byte and stops once the child has ended
- * (egress_start, egress_finish).  Returns sandlot's exit
- * status, or -1 when the sandbox ended before the command started (a
- * setup failure, res->class set; *status is the wait status).
+ * Wait until fd is readable or the child behind pidfd child ended; true
+ * when fd is.  Without pidfd (Linux < 5.3): true, fd alone is read.
  */
-static int supervise(pid_t pid, int ready_rd, struct egress_run *eg, struct run_result *res,
-                     int *status)
+static bool wait_readable(int fd, int child)
+{
+    struct pollfd fds[2] = {{fd, POLLIN, 0}, {child, POLLIN, 0}};
+    while (child >= 0 && poll(fds, 2, -1) < 0 && errno == EINTR)
+        ;
+    return child < 0 || (fds[0].revents & (POLLIN | POLLHUP));
+}
+
+/*
+ * Wait for the sandbox: with a pty (pty_sock >= 0, pty_mask), its master
+ * first; the ready byte (the command is about to start; EOF: setup ended
+ * first); then the child's end, relaying the pty meanwhile.  In allowlist
+ * mode the proxy starts with the ready byte and stops once the child has
+ * ended (egress_start, egress_finish).  Returns sandlot's exit status, or
+ * -1 when the sandbox ended before the command started (a setup failure,
+ * res->class set; *status is the wait status).
+ */
+static int supervise(pid_t pid, int ready_rd, int pty_sock, unsigned pty_mask,
+                     struct egress_run *eg, struct run_result *res, int *status)
 {
     /*
      * Watch the child as well as the pipe: a process it left behind (bwrap's
@@ -839,13 +879,13 @@ static int supervise(pid_t pid, int ready_rd, struct egress_run *eg, struct run_
      * pipe's write end forever.  Without pidfd (Linux < 5.3): the pipe alone.
      */
     int child = (int)syscall(SYS_pidfd_open, pid, 0);
-    struct pollfd fds[2] = {{ready_rd, POLLIN, 0}, {child, POLLIN, 0}};
-    while (child >= 0 && poll(fds, 2, -1) < 0 && errno == EINTR)
-        ;
-    if (child >= 0 && !(fds[0].revents & (POLLIN | POLLHUP))) /* the child ended first */
+    int master = -1;
+    if (pty_sock >= 0 && wait_readable(pty_sock, child))
+        master = pty_take(pty_sock, pty_mask);
+    if (pty_sock >= 0)
+        close(pty_sock);
+    if (!wait_readable(ready_rd, child)) /* the child ended first */
         fcntl(ready_rd, F_SETFL, O_NONBLOCK);
-    if (child >= 0)
-        close(child);
     char byte;
     ssize_t got;
     do
@@ -856,6 +896,10 @@ static int supervise(pid_t pid, int ready_rd, struct egress_run *eg, struct run_
     if (got == 1 && eg->on && !egress_start(eg, res)) {
         /* the command must not run without its proxy: the sandbox goes at once */
         kill(pid, SIGKILL);
+        if (master >= 0)
+            pty_end(master);
+        if (child >= 0)
+            close(child);
         wait_child(pid);
         close(ready_rd);
         egress_finish(eg, res);
@@ -863,6 +907,12 @@ static int supervise(pid_t pid, int ready_rd, struct egress_run *eg, struct run_
         memcpy(msg, res->message, sizeof msg);
         return setup_error(res, "%s", msg);
     }
+    if (master >= 0 && got == 1)
+        pty_relay(master, child);
+    else if (master >= 0)
+        pty_end(master);
+    if (child >= 0)
+        close(child);
     *status = wait_child(pid);
     egress_finish(eg, res);
     /* after the ready byte: CHILD_EXEC_FAILED when exec failed, else EOF (the sandbox is gone) */
@@ -914,7 +964,7 @@ static void kill_orphans(void)
 
 /* Descriptors a launch holds, closed together (an error path, or once passed on). */
 struct fdset {
-    int fd[8];
+    int fd[12];
     size_t n;
 };
 
@@ -1000,11 +1050,32 @@ static int run_bwrap(const struct plan *pl, const struct policy *p, const struct
 {
     res->backend = backend_name(BACKEND_BWRAP);
     struct fdset h = {{0}, 0};
-    int ready[2];
+    int ready[2], pty[2] = {-1, -1};
     if (pipe2(ready, O_CLOEXEC) != 0)
         return setup_error(res, "pipe: %s", strerror(errno));
     hold(&h, ready[0]);
     hold(&h, ready[1]);
+    unsigned pty_mask = stage_pty_mask(o);
+    if (pty_mask && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pty) != 0) {
+        int err = errno;
+        close_all(&h);
+        return setup_error(res, "socketpair: %s", strerror(err));
+    }
+    int pty_rd = hold(&h, pty[0]); /* sandlot's end: supervise reads it, then closes it */
+    hold(&h, pty[1]);
+    /*
+     * With the terminal on the pty, bwrap's own standard error (its
+     * messages, and the terminal its init would hold on to) is a pipe
+     * whose text sandlot copies out once the sandbox has ended.
+     */
+    int errp[2] = {-1, -1};
+    if ((pty_mask & 4) && pipe2(errp, O_CLOEXEC) != 0) {
+        int err = errno;
+        close_all(&h);
+        return setup_error(res, "pipe: %s", strerror(err));
+    }
+    int err_rd = hold(&h, errp[0]);
+    hold(&h, errp[1]);
     /* The helper runs from this descriptor inside (/proc/self/fd/N): no bind. */
     int helper = hold(&h, open(o->exec_helper, O_RDONLY | O_CLOEXEC));
     if (helper < 0) {
@@ -1039,7 +1110,7 @@ static int run_bwrap(const struct plan *pl, const struct policy *p, const struct
     eg.gid = id.gid;
     struct cmdline c;
     struct bwrap_inputs in = {BWRAP_RUN, o->bwrap_path, helper, ready[1], filter, src, environ,
-                              eg.on ? eg.chan[1] : -1};
+                              eg.on ? eg.chan[1] : -1, pty[1], pty_mask};
     bwrap_build(pl, &in, cmd, &c);
     int args = st ? -1 : hold(&h, args_memfd(&c, res));
     if (st || args < 0) {
@@ -1073,6 +1144,17 @@ static int run_bwrap(const struct plan *pl, const struct policy *p, const struct
         keep_open(filter);
         if (eg.on)
             keep_open(eg.chan[1]);
+        if (pty_mask) {
+            keep_open(pty[1]);
+            close(pty_rd);
+            /* non-blocking: a bwrap with more to say than the pipe holds never hangs */
+            if (errp[1] >= 0 && (fcntl(errp[1], F_SETFL, O_NONBLOCK) != 0 ||
+                                 dup2(errp[1], STDERR_FILENO) < 0))
+                _exit(EXIT_SANDLOT);
+            /* bwrap binds its standard output's terminal at /dev/console: none */
+            if (!pty_hide_terminal(pty_mask))
+                _exit(EXIT_SANDLOT);
+        }
         for (size_t i = 0; i < pl->n; i++)
             if (src[i].state == SOURCE_OPEN)
                 keep_open(src[i].fd);
@@ -1089,22 +1171,28 @@ static int run_bwrap(const struct plan *pl, const struct policy *p, const struct
         _exit(EXIT_SANDLOT);
     }
     int ready_rd = ready[0];
-    h.fd[0] = -1; /* ready[0]: supervise reads it, then closes it */
-    for (size_t i = 1; i < h.n; i++)
-        close(h.fd[i]);
+    for (size_t i = 1; i < h.n; i++) /* not ready[0] nor pty_rd (supervise's), nor err_rd */
+        if (h.fd[i] != pty_rd && h.fd[i] != err_rd)
+            close(h.fd[i]);
     free_sources(src, pl->n);
     identity_release(&id);
     egress_close_child_end(&eg);
     if (pid < 0) {
         egress_release(&eg);
         close(ready_rd);
+        if (pty_rd >= 0)
+            close(pty_rd);
+        if (err_rd >= 0)
+            close(err_rd);
         free(argv);
         cmdline_free(&c);
         return st;
     }
     int status;
-    st = supervise(pid, ready_rd, &eg, res, &status);
+    st = supervise(pid, ready_rd, pty_rd, pty_mask, &eg, res, &status);
     kill_orphans(); /* the proxy has been stopped and reaped by then */
+    if (err_rd >= 0)
+        copy_messages(err_rd);
     free(argv);
     cmdline_free(&c);
     if (st >= 0)
@@ -1287,7 +1375,7 @@ static int run_native(const struct plan *pl, const struct policy *p, const struc
 {
     res->backend = backend_name(BACKEND_NATIVE);
     struct fdset h = {{0}, 0};
-    int ready[2], alive[2], filt[2], ids[2] = {-1, -1};
+    int ready[2], alive[2], filt[2], ids[2] = {-1, -1}, pty[2] = {-1, -1};
     for (int i = 0; i < 3; i++) {
         int *pp = i == 0 ? ready : i == 1 ? alive : filt;
         if (pipe2(pp, O_CLOEXEC) != 0) {
@@ -1297,6 +1385,14 @@ static int run_native(const struct plan *pl, const struct policy *p, const struc
         hold(&h, pp[0]);
         hold(&h, pp[1]);
     }
+    unsigned pty_mask = stage_pty_mask(o);
+    if (pty_mask && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pty) != 0) {
+        int err = errno;
+        close_all(&h);
+        return setup_error(res, "socketpair: %s", strerror(err));
+    }
+    hold(&h, pty[0]);
+    hold(&h, pty[1]);
     struct identity id;
     struct sl_err e;
     if (!identity_init(&id, o->host_uid, o->host_gid, &e)) {
@@ -1319,8 +1415,9 @@ static int run_native(const struct plan *pl, const struct policy *p, const struc
     eg.drop = id.root;
     eg.uid = id.uid;
     eg.gid = id.gid;
-    struct native_ctx ctx = {pl, id.uid, id.gid, ready[1], alive[0], filt[0],
-                             plan_envp(pl), cmd, ids[0], trees, eg.on ? eg.chan[1] : -1};
+    struct native_ctx ctx = {pl,      id.uid, id.gid, ready[1],           alive[0], filt[0],
+                             plan_envp(pl), cmd, ids[0], trees, eg.on ? eg.chan[1] : -1,
+                             pty[1],  pty_mask};
 
     stage_depth = 1;
     arm_signals(o->timeout);
@@ -1335,6 +1432,12 @@ static int run_native(const struct plan *pl, const struct policy *p, const struc
             close(ids[1]);
         if (eg.on)
             close(eg.chan[0]);
+        if (pty_mask) {
+            close(pty[0]);
+            /* like bwrap's: the sandbox's pid 1 holds no host terminal either */
+            if (!pty_hide_terminal(pty_mask))
+                _exit(EXIT_SANDLOT);
+        }
         native_child(&ctx);
     }
     egress_close_child_end(&eg);
@@ -1345,6 +1448,8 @@ static int run_native(const struct plan *pl, const struct policy *p, const struc
     close(filt[0]);
     if (ids[0] >= 0)
         close(ids[0]);
+    if (pty[1] >= 0)
+        close(pty[1]);
     free_sources(trees, pl->n);
     if (pid > 0 && id.root)
         map_ids(pid, pl, &id, ids[1]);
@@ -1356,6 +1461,8 @@ static int run_native(const struct plan *pl, const struct policy *p, const struc
         close(ready[0]);
         close(alive[1]);
         close(filt[1]);
+        if (pty[0] >= 0)
+            close(pty[0]);
         free_envp(ctx.envp);
         if (o->may_fall_back &&
             (err == EPERM || err == EACCES || err == ENOSPC || err == EUSERS || err == EINVAL))
@@ -1370,7 +1477,7 @@ static int run_native(const struct plan *pl, const struct policy *p, const struc
     /* compiled while the sandbox is being built: libseccomp takes a while */
     bool sent = send_filter(p, filt[1], &e);
     int status;
-    st = supervise(pid, ready[0], &eg, res, &status);
+    st = supervise(pid, ready[0], pty[0], pty_mask, &eg, res, &status);
     close(alive[1]);
     free_envp(ctx.envp);
     if (!sent) /* the sandbox saw EOF and stopped: nothing ran */

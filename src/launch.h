@@ -3,7 +3,7 @@
  * REPL's run{}, and any other front end): it checks the invariants itself,
  * opens the bind sources, starts the sandbox with the chosen backend and
  * supervises it (signal forwarding, the timeout, the exit-status mapping
- * of DESIGN.md).  It never exits the process: every failure before the
+ * of DESIGN.md, the relay of the stage's pty: pty.h).  It never exits the process: every failure before the
  * command starts is a setup error, printed as one line and returned as
  * status 125 with the result saying why, so a long-lived caller (the
  * REPL) carries on.
@@ -12,6 +12,7 @@
 #define SANDLOT_LAUNCH_H
 
 #include "policy.h"
+#include "pty.h"
 
 #include <stdbool.h>
 
@@ -31,6 +32,7 @@ struct launch_opts {
     double kill_after;           /* the grace between SIGTERM (or a forwarded signal) and
                                     SIGKILL, seconds; 0: SIGKILL at once */
     unsigned host_uid, host_gid; /* root invokers: --host-id (identity.h); 0: default */
+    enum pty_mode pty;           /* --pty, --no-pty; PTY_AUTO: when stdin is a terminal */
 };
 
 /* How the run ended, for the status report. */

@@ -753,7 +753,7 @@ static int push_commandline(lua_State *L, bool native)
     if (native) {
         native_describe(&pl, (char *const *)cmd, environ, c);
     } else {
-        struct bwrap_inputs in = {BWRAP_EXPLAIN, bw, -1, -1, -1, NULL, environ, -1};
+        struct bwrap_inputs in = {BWRAP_EXPLAIN, bw, -1, -1, -1, NULL, environ, -1, -1, 0};
         bwrap_build(&pl, &in, (char *const *)cmd, c);
     }
     plan_free(&pl);

@@ -64,6 +64,7 @@ struct opts {
     double timeout;
     double kill_after; /* KILL_AFTER_DEFAULT unless --kill-after */
     unsigned host_uid, host_gid; /* --host-id; 0: the default */
+    enum pty_mode pty; /* --pty, --no-pty; PTY_AUTO: when stdin is a terminal */
     char **cmd;
 };
 
@@ -102,6 +103,10 @@ static const char usage_options[] =
     "                             SIGKILL after the grace; exit 124\n"
     "      --kill-after DURATION  the grace between SIGTERM (or SIGINT, SIGHUP, SIGQUIT\n"
     "                             sandlot got and passed on) and SIGKILL; default 10s\n"
+    "      --pty                  give the stage a terminal of its own, which sandlot\n"
+    "                             relays, even when standard input is not a terminal\n"
+    "                             (when it is, that is the default)\n"
+    "      --no-pty               hand the stage sandlot's descriptors as they are\n"
     "      --host-id UID[:GID]    root invokers: the unprivileged host ids the sandbox runs\n"
     "                             as (default 65534:65534; never 0)\n"
     "      --status-json FILE     write a JSON status report when the stage ends (run)\n"
@@ -192,7 +197,8 @@ static bool parse_host_id(const char *s, unsigned *uid, unsigned *gid)
 static void parse_opts(int argc, char **argv, enum command cmd, struct opts *o)
 {
     enum { O_EFFECTS_JSON = 256, O_POLICY_JSON, O_STAGE, O_WORK, O_ISOLATE, O_REQUIRE, O_UNSAFE,
-           O_TIMEOUT, O_NO_SYSTEM, O_JSON, O_ARGV, O_STATUS_JSON, O_STATUS_FD, O_HOST_ID, O_ENV, O_KILL_AFTER };
+           O_TIMEOUT, O_NO_SYSTEM, O_JSON, O_ARGV, O_STATUS_JSON, O_STATUS_FD, O_HOST_ID, O_ENV, O_KILL_AFTER,
+           O_PTY, O_NO_PTY };
     static const struct option longopts[] = {
         {"effects", required_argument, NULL, 'e'},
         {"effects-json", required_argument, NULL, O_EFFECTS_JSON},
@@ -207,6 +213,8 @@ static void parse_opts(int argc, char **argv, enum command cmd, struct opts *o)
         {"timeout", required_argument, NULL, O_TIMEOUT},
         {"kill-after", required_argument, NULL, O_KILL_AFTER},
         {"host-id", required_argument, NULL, O_HOST_ID},
+        {"pty", no_argument, NULL, O_PTY},
+        {"no-pty", no_argument, NULL, O_NO_PTY},
         {"no-system-policies", no_argument, NULL, O_NO_SYSTEM},
         {"json", no_argument, NULL, O_JSON},
         {"argv", no_argument, NULL, O_ARGV},
@@ -272,6 +280,13 @@ static void parse_opts(int argc, char **argv, enum command cmd, struct opts *o)
             o->kill_after = t;
             break;
         }
+        case O_PTY:
+        case O_NO_PTY:
+            if (cmd == CMD_EXPLAIN)
+                usage_error(usage, "%s is an option of 'sandlot run' and 'sandlot repl'",
+                            argv[optind - 1]);
+            o->pty = c == O_PTY ? PTY_ON : PTY_OFF;
+            break;
         case O_HOST_ID:
             if (!parse_host_id(optarg, &o->host_uid, &o->host_gid))
                 usage_error(usage, "--host-id: expected UID or UID:GID, non-zero numbers below "
@@ -463,6 +478,9 @@ static void choose_backend(const struct opts *o, const char *usage, struct backe
             fprintf(stderr, "sandlot: WARNING: --isolate none: the command runs UNSANDBOXED "
                             "with your full privileges (only the environment is filtered); "
                             "pass --unsafe-no-isolation to confirm this is intended\n");
+        if (o->pty == PTY_ON)
+            usage_error(usage, "--pty needs a sandbox to make the terminal in: with --isolate "
+                               "none the command gets sandlot's descriptors as they are");
         c->kind = BACKEND_NONE;
     } else if (strcmp(mode, "auto") == 0) {
         auto_backend(-1, c);
@@ -526,7 +544,7 @@ static int print_argv(void *ctx, const struct lua_built *b)
     const struct stage_run *sr = ctx;
     struct cmdline c;
     struct plan pl;
-    struct bwrap_inputs in = {BWRAP_ARGV, sr->bwrap_path, -1, -1, -1, NULL, NULL, -1};
+    struct bwrap_inputs in = {BWRAP_ARGV, sr->bwrap_path, -1, -1, -1, NULL, NULL, -1, -1, 0};
     plan_build(b->policy, &pl);
     bwrap_build(&pl, &in, sr->o->cmd, &c);
     plan_free(&pl);
@@ -638,7 +656,7 @@ static int stage_main(enum command cmd, const struct opts *op, double started, b
                                                                                 : "stdin")
                            : NULL;
     struct launch_opts lo = {be.kind,   be.by_auto,   bw,         helper,    protected_paths,
-                             o.timeout, o.kill_after, o.host_uid, o.host_gid};
+                             o.timeout, o.kill_after, o.host_uid, o.host_gid, o.pty};
     sr.lo = &lo;
     sr.bwrap_path = bw ? bw : "bwrap";
     if (cmd == CMD_RUN)

@@ -609,7 +609,12 @@ __attribute__((noreturn)) static void command(const struct native_ctx *ctx, char
         default: break;
         }
     }
-    /* what sandlot-exec does under bwrap: ready byte, close all, exec */
+    /* what sandlot-exec does under bwrap: the pseudo-terminal, ready byte, close all, exec */
+    char err[256];
+    if (ctx->pty_sock >= 0 && !child_pty(ctx->pty_sock, ctx->pty_mask, err, sizeof err)) {
+        fprintf(stderr, "sandlot: native backend: %s\n", err);
+        _exit(EXIT_SANDLOT);
+    }
     ssize_t w; /* sandlot gone (EPIPE): nobody supervises, so nothing runs */
     while ((w = write(ctx->ready_fd, "R", 1)) < 0 && errno == EINTR)
         ;
@@ -753,10 +758,19 @@ void native_child(const struct native_ctx *ctx)
     if (pid == 0)
         command(ctx, cmd);
     close(ctx->ready_fd);
+    if (ctx->pty_sock >= 0)
+        close(ctx->pty_sock);
     /* The reaper needs no privilege and shows nothing of sandlot. */
     if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
         setup_fail("hardening the reaper"); /* pid 1 ends: so does the command */
     drop_caps();
+    /* with the terminal on the pty, the reaper, which says nothing more, keeps none of it */
+    if (ctx->pty_mask & 4) {
+        int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+        if (null < 0 || dup2(null, STDERR_FILENO) < 0)
+            _exit(EXIT_SANDLOT);
+        close(null);
+    }
     for (;;) {
         int st;
         pid_t w = waitpid(-1, &st, 0);

@@ -52,6 +52,11 @@ struct native_ctx {
      * otherwise.
      */
     int egress_fd;
+    /* A pseudo-terminal for the stage (child_pty): the unix socket the
+     * master goes out on, and which standard descriptors get the slave;
+     * -1 and 0: none (the descriptors pass through as they are). */
+    int pty_sock;
+    unsigned pty_mask;
 };
 
 /* The mount attributes (MOUNT_ATTR_*) of a bind of this mount kind. */

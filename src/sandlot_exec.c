@@ -1,7 +1,7 @@
 /*
  * sandlot-exec: the first program run inside the bwrap sandbox.
  *
- *   /proc/self/fd/N READY_FD [--egress-fd=E] RULE... -- COMMAND [ARG...]
+ *   /proc/self/fd/N READY_FD [--egress-fd=E] [--pty SOCK_FD MASK] RULE... -- COMMAND [ARG...]
  *
  * sandlot opens this binary and bwrap inherits the descriptor N, so it
  * runs without being mounted in the sandbox.  Each RULE is a Landlock rule
@@ -17,6 +17,10 @@
  * With --egress-fd=E (allowlist mode) it first creates the egress proxy's
  * listening socket on 127.0.0.1 in the sandbox's network namespace and
  * hands it to sandlot over E (child_egress_listen), keeping no copy.
+ * With --pty, the stage gets its own pseudo-terminal from the sandbox's
+ * devpts (child_pty): the slave on the standard descriptors of MASK (bit
+ * n: descriptor n), the master sent to sandlot over the unix socket
+ * SOCK_FD.
  * Then it tells sandlot that the sandbox was set up (one byte on
  * READY_FD; a failure before it exits 125 without the byte, which sandlot
  * reports as a setup failure), closes every descriptor above 2 (its own N
@@ -71,7 +75,8 @@ int main(int argc, char **argv)
     while (sep < argc && strcmp(argv[sep], "--") != 0)
         sep++;
     if (argc < 3 || sep >= argc - 1) {
-        fprintf(stderr, "sandlot-exec: usage: sandlot-exec READY_FD RULE... -- COMMAND [ARG...]\n");
+        fprintf(stderr, "sandlot-exec: usage: sandlot-exec READY_FD [--pty SOCK_FD MASK] RULE... "
+                        "-- COMMAND [ARG...]\n");
         return SETUP_FAILED;
     }
     char *end;
@@ -80,7 +85,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "sandlot-exec: bad descriptor \"%s\"\n", argv[1]);
         return SETUP_FAILED;
     }
-    int first = 2;
+    int first = 2, pty_sock = -1;
+    unsigned pty_mask = 0;
     long egress = -1;
     if (first < sep && strncmp(argv[first], "--egress-fd=", 12) == 0) {
         egress = strtol(argv[first] + 12, &end, 10);
@@ -89,6 +95,19 @@ int main(int argc, char **argv)
             return SETUP_FAILED;
         }
         first++;
+    }
+    if (sep >= first + 3 && strcmp(argv[first], "--pty") == 0) {
+        long sfd = strtol(argv[first + 1], &end, 10);
+        bool ok = !*end && sfd >= 3 && sfd <= 1 << 20 && sfd != fd && sfd != egress;
+        long m = ok ? strtol(argv[first + 2], &end, 10) : 0;
+        if (!ok || *end || m < 1 || m > 7) {
+            fprintf(stderr, "sandlot-exec: bad --pty \"%s %s\"\n", argv[first + 1],
+                    argv[first + 2]);
+            return SETUP_FAILED;
+        }
+        pty_sock = (int)sfd;
+        pty_mask = (unsigned)m;
+        first += 3;
     }
     size_t n = (size_t)(sep - first);
     if (n == 0) {
@@ -119,6 +138,10 @@ int main(int argc, char **argv)
         return SETUP_FAILED;
     }
     free(rules);
+    if (pty_sock >= 0 && !child_pty(pty_sock, pty_mask, err, sizeof err)) {
+        fprintf(stderr, "sandlot-exec: %s\n", err);
+        return SETUP_FAILED;
+    }
     /* sandlot gone (EPIPE: nobody reads the pipe) means nobody supervises: run nothing */
     ssize_t w;
     while ((w = write((int)fd, "R", 1)) < 0 && errno == EINTR)

@@ -5,9 +5,13 @@
  *
  * SCRIPT has one action per line:
  *   send TEXT     type TEXT (escapes: \n \r \t \e \xHH, e.g. \x03 is Ctrl-C)
- *   expect TEXT   wait up to 10 s until TEXT appears in the output after
+ *   expect TEXT   wait up to 30 s until TEXT appears in the output after
  *                 the previous expectation; otherwise fail
  *   sleep MS      wait
+ *   resize R C    set the terminal's window size to R rows, C columns (the
+ *                 kernel sends SIGWINCH to its foreground process group)
+ *   hangup        close the terminal, as when the user's window goes away
+ *                 (what follows only waits for the command)
  * Everything the command writes is copied to OUTPUT.  Exit status: the
  * command's (128+N if killed by signal N), or 3 when an expectation failed
  * (the command is then killed).
@@ -20,9 +24,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+/* Seconds an expectation, and the command's exit, may take: generous, for a
+ * loaded machine (a test that passes never waits this long). */
+#define PATIENCE 30
 
 static char *out;
 static size_t nout, capout, seen;
@@ -121,18 +130,30 @@ int main(int argc, char **argv)
         } else if (strncmp(line, "expect ", 7) == 0) {
             size_t n = unescape(line + 7, buf);
             buf[n] = '\0';
-            double deadline = now() + 10;
+            double deadline = now() + PATIENCE;
             char *hit;
             while (!(hit = out && nout > seen ? strstr(out + seen, buf) : NULL) && now() < deadline)
                 pump(master, 100);
             if (hit) {
                 seen = (size_t)(hit - out) + n;
             } else {
-                fprintf(stderr, "ptydrive: expected \"%s\" within 10 s\n", line + 7);
+                fprintf(stderr, "ptydrive: expected \"%s\" within %d s\n", line + 7, PATIENCE);
                 failed = 1;
             }
+        } else if (strcmp(line, "hangup") == 0) {
+            close(master);
+            master = -1;
+        } else if (strncmp(line, "resize ", 7) == 0) {
+            struct winsize to = {0, 0, 0, 0};
+            if (sscanf(line + 7, "%hu %hu", &to.ws_row, &to.ws_col) != 2 ||
+                ioctl(master, TIOCSWINSZ, &to) != 0)
+                failed = 1;
+            pump(master, 50);
         } else if (strncmp(line, "sleep ", 6) == 0) {
-            pump(master, atoi(line + 6));
+            /* the whole time, however much the command writes meanwhile */
+            double until = now() + atoi(line + 6) / 1000.0;
+            for (double left; (left = until - now()) > 0;)
+                pump(master, (int)(left * 1000) + 1);
         }
     }
     free(line);
@@ -142,10 +163,10 @@ int main(int argc, char **argv)
         waitpid(pid, &status, 0);
         return 3;
     }
-    double deadline = now() + 10;
+    double deadline = now() + PATIENCE;
     while (waitpid(pid, &status, WNOHANG) == 0) {
         if (now() > deadline) {
-            fprintf(stderr, "ptydrive: the command did not exit within 10 s\n");
+            fprintf(stderr, "ptydrive: the command did not exit within %d s\n", PATIENCE);
             kill(pid, SIGKILL);
             waitpid(pid, &status, 0);
             return 3;
