@@ -105,10 +105,10 @@ _sandlot()
             esac
             $split && return
             if [[ $cur == -* || $cmd == repl ]]; then
-                # PLACEHOLDER (issue 13 item 6): add --pty --no-pty here
                 local opts='--effects --effects-json --policy --policy-json --env --stage
                     --work --isolate --require-isolation --unsafe-no-isolation --timeout
-                    --kill-after --host-id --no-system-policies --verbose --quiet --help'
+                    --kill-after --pty --no-pty --host-id --no-system-policies --verbose
+                    --quiet --help'
                 case $cmd in
                     run) opts+=' --status-json --status-fd' ;;
                     explain) opts+=' --json --argv' ;;
