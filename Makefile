@@ -162,7 +162,7 @@ FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -g -O1 -fno-omit-frame-pointer \
 # Each target links what it needs: the pure core, the plan and bwrap's
 # rendering of it, or the whole Lua layer.
 fuzz_objs = $(patsubst %,build/fuzz/%.o,$(1))
-FUZZ_OBJS_path := $(call fuzz_objs,util policy filter)
+FUZZ_OBJS_path := $(call fuzz_objs,util policy egress filter)
 FUZZ_OBJS_argv := $(FUZZ_OBJS_path) $(call fuzz_objs,plan rules landlock cmdline bwrap)
 FUZZ_OBJS_effects := $(FUZZ_OBJS_argv) $(call fuzz_objs,lua_vm lua_core doctor status native \
                      child execfail identity) build/fuzz/embedded.o

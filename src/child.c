@@ -75,11 +75,9 @@ static int open_slave(int master)
     return open(path, O_RDWR | O_NOCTTY | O_CLOEXEC);
 }
 
-/* Send fd over the unix socket sock with one byte of data. */
-static bool send_fd(int sock, int fd)
+bool child_send_fd(int sock, int fd, char tag)
 {
-    char byte = 'P';
-    struct iovec iov = {&byte, 1};
+    struct iovec iov = {&tag, 1};
     union {
         struct cmsghdr h;
         char buf[CMSG_SPACE(sizeof(int))];
@@ -96,6 +94,29 @@ static bool send_fd(int sock, int fd)
     while ((w = sendmsg(sock, &msg, MSG_NOSIGNAL)) < 0 && errno == EINTR)
         ;
     return w == 1;
+}
+
+int child_receive_fd(int sock, int flags)
+{
+    char byte;
+    struct iovec iov = {&byte, 1};
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } ctl;
+    memset(&ctl, 0, sizeof ctl);
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+                         .msg_controllen = sizeof ctl.buf};
+    ssize_t got;
+    while ((got = recvmsg(sock, &msg, flags | MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+        ;
+    struct cmsghdr *c = got == 1 ? CMSG_FIRSTHDR(&msg) : NULL;
+    if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+        c->cmsg_len != CMSG_LEN(sizeof(int)) || (msg.msg_flags & MSG_CTRUNC))
+        return -1;
+    int fd;
+    memcpy(&fd, CMSG_DATA(c), sizeof fd);
+    return fd;
 }
 
 bool child_pty(int sock, unsigned mask, char *err, size_t errlen)
@@ -121,7 +142,7 @@ bool child_pty(int sock, unsigned mask, char *err, size_t errlen)
     if (ioctl(slave, TIOCSCTTY, 0) != 0)
         goto failed;
     what = "passing the pseudo-terminal to sandlot";
-    if (!send_fd(sock, master))
+    if (!child_send_fd(sock, master, 'P'))
         goto failed;
     char byte = 0;
     ssize_t got;
@@ -197,24 +218,8 @@ bool child_egress_listen(int chan, unsigned port, char *err, size_t errlen)
         what = "listening on the egress socket";
     else if (s >= 0)
         what = NULL;
-    if (!what) {
-        char ctl[CMSG_SPACE(sizeof(int))];
-        memset(ctl, 0, sizeof ctl);
-        char byte = 'L';
-        struct iovec iov = {&byte, 1};
-        struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl,
-                           .msg_controllen = sizeof ctl};
-        struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(c), &s, sizeof s);
-        ssize_t w;
-        while ((w = sendmsg(chan, &m, MSG_NOSIGNAL)) < 0 && errno == EINTR)
-            ;
-        if (w != 1)
-            what = "handing the egress listener to sandlot";
-    }
+    if (!what && !child_send_fd(chan, s, 'L'))
+        what = "handing the egress listener to sandlot";
     int e = errno;
     if (s >= 0)
         close(s);

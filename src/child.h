@@ -42,6 +42,11 @@ void child_close_fds(int keep);
  */
 __attribute__((noreturn)) void child_exec(int ready_fd, char **cmd);
 
+/* Send fd over the unix socket sock (SCM_RIGHTS) with the one byte tag. */
+bool child_send_fd(int sock, int fd, char tag);
+/* The descriptor sent on sock (close-on-exec), or -1; flags: recvmsg's. */
+int child_receive_fd(int sock, int flags);
+
 /*
  * Allowlist mode, inside the sandbox's network namespace: a listening TCP
  * socket on 127.0.0.1:port (non-blocking), sent over the unix socket chan

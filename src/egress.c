@@ -34,15 +34,7 @@
 #define EGRESS_MAX_RULES 4096
 #define NAME_MAX_LEN 253
 
-static bool fail(struct sl_err *e, const char *fmt, ...) PRINTF_LIKE(2, 3);
-static bool fail(struct sl_err *e, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
-    va_end(ap);
-    return false;
-}
+#define fail sl_fail
 
 /*
  * The pattern as it can be printed in a one-line message: at most 80 bytes,

@@ -657,19 +657,9 @@ static void egress_release(struct egress_run *eg)
 /* The listener the sandbox sent (it came before the ready byte), or -1. */
 static int egress_receive(struct egress_run *eg)
 {
-    char byte, ctl[CMSG_SPACE(sizeof(int))];
-    struct iovec iov = {&byte, 1};
-    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl,
-                       .msg_controllen = sizeof ctl};
-    ssize_t n;
-    while ((n = recvmsg(eg->chan[0], &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
-        ;
-    struct cmsghdr *c = n == 1 ? CMSG_FIRSTHDR(&m) : NULL;
-    if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
-        c->cmsg_len != CMSG_LEN(sizeof(int)) || (m.msg_flags & MSG_CTRUNC))
+    int fd = child_receive_fd(eg->chan[0], MSG_DONTWAIT);
+    if (fd < 0)
         return -1;
-    int fd;
-    memcpy(&fd, CMSG_DATA(c), sizeof fd);
     /* what child_egress_listen makes: a listening TCP socket on 127.0.0.1:EGRESS_PORT */
     int type = 0, listening = 0;
     struct sockaddr_in a;

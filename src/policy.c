@@ -14,15 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static bool fail(struct sl_err *e, const char *fmt, ...) PRINTF_LIKE(2, 3);
-static bool fail(struct sl_err *e, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
-    va_end(ap);
-    return false;
-}
+#define fail sl_fail
 
 static const char *const kind_names[] = {
     [MOUNT_RO_BIND] = "ro", [MOUNT_RW_BIND] = "rw", [MOUNT_RO_BIND_TRY] = "ro-try",

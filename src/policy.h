@@ -27,6 +27,9 @@ struct sl_err {
     char msg[1024];
 };
 
+/* Fill e with the message; returns false (for `return sl_fail(e, ...)`). */
+bool sl_fail(struct sl_err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 enum mount_kind {
     MOUNT_RO_BIND,     /* --ro-bind SRC DST */
     MOUNT_RW_BIND,     /* --bind SRC DST */

@@ -1,5 +1,6 @@
 /* util.c: error reporting and checked allocation, see util.h. */
 #include "util.h"
+#include "policy.h"
 
 #include <errno.h>
 #include <math.h>
@@ -179,4 +180,13 @@ bool parse_duration(const char *s, double *seconds)
     }
     *seconds = v * factor;
     return true;
+}
+
+bool sl_fail(struct sl_err *e, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    va_end(ap);
+    return false;
 }
