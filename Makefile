@@ -170,7 +170,7 @@ fuzz:
 # bench/RESULTS.md.  RUNS=N WARMUP=N tune it.
 bench:
 	@./tools/deps.sh bench
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all tests/proxyrun
 	@./bench/run.sh
 
 test: deps

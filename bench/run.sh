@@ -13,6 +13,7 @@ S=$PWD/sandlot
 
 cc -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -o "$work/harness" bench/harness.c
 cc -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -o "$work/ns_floor" bench/ns_floor.c
+cc -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -o "$work/proxy_bench" bench/proxy_bench.c -pthread
 
 # N extra policy scripts in a user layer, each doing a little real work.
 scripts() { # scripts N DIR
@@ -97,6 +98,10 @@ if command -v valgrind >/dev/null 2>&1; then
     fi
 fi
 
+# The egress proxy (issue 14): 100 MiB through a CONNECT tunnel next to a
+# direct loopback transfer, and connection setup latency (tests/proxyrun).
+proxy_lines=$("$work/proxy_bench" "$PWD/tests/proxyrun" "${PROXY_MIB:-100}" "${PROXY_CONNECTS:-200}")
+
 med() { echo "$table" | awk -F'|' -v r="$1" '$2+0 == r { gsub(/ /, "", $4); print $4 }'; }
 rss() { echo "$table" | awk -F'|' -v r="$1" '$2+0 == r { gsub(/ /, "", $7); print $7 }'; }
 verdict() { if [ "$1" = 1 ]; then echo "met"; else echo "NOT met"; fi; }
@@ -125,6 +130,10 @@ t3=$(( extra_rss <= 4096 ))
     echo "  (its parts: the namespaces alone, row 9, are $(awk -v a="$(med 9)" -v b="$r2" 'BEGIN { printf "%.2f", a / b }') ×;" \
          "sandlot's policy work, row 6 − row 1, is $(awk -v a="$(med 6)" -v c="$(med 1)" -v b="$r2" 'BEGIN { printf "%.2f", (a - c) / b }') ×)"
     echo "- launcher peak RSS ≤ 4 MiB beyond the Lua VM's (row 3 − row 7): $extra_rss KiB — $(verdict "$t3")"
+    echo
+    echo "Egress proxy (CONNECT tunnel to a local sink; best of 3 alternating transfers):"
+    echo
+    echo "$proxy_lines"
     if [ -n "${i_explain:-}" ]; then
         echo
         echo "Instructions (callgrind, deterministic):"

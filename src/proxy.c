@@ -1226,14 +1226,25 @@ static void on_tick(struct proxy *px)
     }
 }
 
-/* Raise the descriptor limit: a connection holds up to six. */
-static void raise_nofile(void)
+/*
+ * Raise the descriptor limit to its hard value and return how many
+ * connections fit in it: each holds up to six (two sockets, two pipes),
+ * plus a few for the loop itself.
+ */
+static unsigned conns_that_fit(unsigned want)
 {
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return want;
+    if (rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            getrlimit(RLIMIT_NOFILE, &rl);
     }
+    if (rl.rlim_cur == RLIM_INFINITY)
+        return want;
+    rlim_t fit = rl.rlim_cur > 32 ? (rl.rlim_cur - 32) / 6 : 1;
+    return fit < want ? (unsigned)(fit ? fit : 1) : want;
 }
 
 int proxy_serve(const struct proxy_config *cfg)
@@ -1250,7 +1261,7 @@ int proxy_serve(const struct proxy_config *cfg)
     sigaddset(&term, SIGTERM);
     /* blocked before any thread exists, so only the signalfd sees it */
     pthread_sigmask(SIG_BLOCK, &term, NULL);
-    raise_nofile();
+    px.nslots = conns_that_fit(px.nslots);
 
     px.slots = calloc(px.nslots, sizeof *px.slots);
     px.ep = epoll_create1(EPOLL_CLOEXEC);
@@ -1294,7 +1305,7 @@ int proxy_serve(const struct proxy_config *cfg)
                 on_resolved(&px);
             else
                 on_event(&px, tag, evs[i].events);
-            if (tag == TAG_LISTEN && evs[i].events & EPOLLERR)
+            if (tag == TAG_LISTEN && evs[i].events & (EPOLLERR | EPOLLHUP))
                 goto out; /* the listening socket failed */
         }
         if (stop) {
