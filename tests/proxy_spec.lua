@@ -113,6 +113,7 @@ describe("egress rules, refused when written", function()
     { "0.0.0.0/0", "a /0 would allow every address" },
     { "fd00::/129", "prefix length must be 1..128" },
     { "1.2.3", "the last label is all digits" },
+    { "0x7f000001", "an address in a legacy form (resolvers read it as 127.0.0.1)" },
     { "-x.example.com", "a label starts or ends with '-'" },
     { "a..example.com", "empty label" },
     { "example.com@0", "egress rule \"example.com\": port 0 is not a port" },
@@ -334,6 +335,33 @@ for _, who in ipairs(H.users()) do
       local a = audit_lines(px, 100)
       assert.are.equal(100, #a)
       for _, l in ipairs(a) do assert.is_true(l.allowed) end
+    end)
+
+    it("leaves clients over the connection cap waiting in the backlog until a slot frees",
+       function()
+      px = proxy(dir, who, { "--max-conns", "2", "127.0.0.1@" .. oport })
+      local held = {}
+      for i = 1, 2 do
+        held[i] = sh(("perl %s %s idle 127.0.0.1:%s >/dev/null 2>&1 & echo $!"):format(
+          H.q(bindir() .. "/client.pl"), px.port, oport)):match("%d+")
+      end
+      os.execute("sleep 0.5")
+      local third = dir .. "/third"
+      local tpid = sh(("perl %s %s connect 127.0.0.1:%s 10 >%s 2>&1 & echo $!"):format(
+        H.q(bindir() .. "/client.pl"), px.port, oport, H.q(third))):match("%d+")
+      os.execute("sleep 1")
+      local waited = H.read(third)
+      stop(held[1])
+      local out
+      for _ = 1, 250 do
+        out = H.read(third)
+        if out and out:find("got") then break end
+        os.execute("sleep 0.02")
+      end
+      stop(held[2])
+      stop(tpid)
+      assert.are.equal("", waited) -- not answered while both slots were taken
+      assert.are.equal("HTTP/1.1 200 Connection established\ngot 20\n", out)
     end)
 
     it("answers malformed requests with 400 or 431 and keeps serving", function()
