@@ -18,10 +18,16 @@
  *   - each attempt that named a host ends with one JSON line on the audit
  *     descriptor; refusals are also printed on the log descriptor at once.
  *
- * Connections live in a fixed array of max_conns slots; over the cap the
- * listening socket is left alone, so further clients wait in its backlog.
- * The process never exits because of what a client sends: a malformed
- * request gets 400, an oversized head 431, and the connection is closed.
+ * Connections live in a fixed array of max_conns slots (fewer if the
+ * descriptor limit, raised to its hard value, cannot hold six per
+ * connection); over the cap the listening socket is left alone, so further
+ * clients wait in its backlog.  Deadlines, checked once a second: a request
+ * head or a relay idle for idle_timeout is closed; resolve + connect taking
+ * longer than connect_timeout gets 504 / SOCKS 6; a refused client gets
+ * LINGER_MS to read the answer.  The process never exits because of what a
+ * client sends: a malformed request gets 400, an oversized head 431, and
+ * the connection is closed.  proxy_serve ignores SIGPIPE for the process
+ * and takes SIGTERM through a signalfd (its mask is restored on return).
  */
 #include "egress.h"
 
@@ -1256,11 +1262,11 @@ int proxy_serve(const struct proxy_config *cfg)
     int status = 1;
 
     signal(SIGPIPE, SIG_IGN);
-    sigset_t term;
+    sigset_t term, old_mask;
     sigemptyset(&term);
     sigaddset(&term, SIGTERM);
     /* blocked before any thread exists, so only the signalfd sees it */
-    pthread_sigmask(SIG_BLOCK, &term, NULL);
+    pthread_sigmask(SIG_BLOCK, &term, &old_mask);
     px.nslots = conns_that_fit(px.nslots);
 
     px.slots = calloc(px.nslots, sizeof *px.slots);
@@ -1359,5 +1365,6 @@ out:
     if (px.ep >= 0)
         close(px.ep);
     free(px.slots);
+    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
     return status;
 }
