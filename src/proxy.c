@@ -1315,6 +1315,10 @@ int proxy_serve(const struct proxy_config *cfg)
                 goto out; /* the listening socket failed */
         }
         if (stop) {
+            /* take the signal, or unblocking it on return would deliver it */
+            struct signalfd_siginfo si;
+            while (read(px.sfd, &si, sizeof si) == sizeof si)
+                ;
             status = 0;
             goto out;
         }
