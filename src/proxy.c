@@ -56,7 +56,7 @@
 #define HEAD_MAX (16 * 1024)     /* a request head larger than this gets 431 */
 #define LINGER_MS 2000           /* how long a refused client may take to read our answer */
 #define RESOLVER_THREADS_MAX 16  /* lookups in flight at once; more wait their turn */
-#define RESOLVER_STACK (256 * 1024)
+#define RESOLVER_STACK (512 * 1024)
 
 
 /* Pipe capacity asked for: fewer wake-ups per MiB than the default 64 KiB.
