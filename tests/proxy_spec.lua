@@ -16,7 +16,8 @@ local function bindir()
   if not bin then
     bin = H.tmpdir()
     assert(os.execute("chmod 0755 " .. H.q(bin)))
-    for _, f in ipairs({ H.ROOT .. "/tests/proxyrun", FIX .. "origin.pl", FIX .. "client.pl" }) do
+    for _, f in ipairs({ H.ROOT .. "/tests/proxyrun", H.ROOT .. "/tests/slowdns.so",
+                         FIX .. "origin.pl", FIX .. "client.pl" }) do
       assert(os.execute(("cp %s %s/"):format(H.q(f), H.q(bin))),
              "missing " .. f .. ": run make test")
     end
@@ -57,10 +58,12 @@ local function origin(dir, delay)
   return background(("perl %s/origin.pl %s"):format(H.q(bindir()), delay or 0), dir, "origin")
 end
 
--- The proxy with rules (and options), as who; returns {pid, port, audit(), log()}.
-local function proxy(dir, who, args)
+-- The proxy with rules (and options), as who, with an environment
+-- assignment if env; returns {pid, port, audit(), log()}.
+local function proxy(dir, who, args, env)
   local words = {}
   if who == "nobody" then words[1] = "setpriv --reuid 65534 --regid 65534 --clear-groups --" end
+  if env then words[#words + 1] = "env " .. H.q(env) end
   words[#words + 1] = H.q(bindir() .. "/proxyrun")
   words[#words + 1] = "--audit " .. H.q(dir .. "/audit.jsonl") .. " --log"
   for _, a in ipairs(args) do words[#words + 1] = H.q(a) end
@@ -292,6 +295,34 @@ for _, who in ipairs(H.users()) do
       assert.is_truthy(body:find("^HTTP/1.1 50[24] "), body)
       local a = audit_lines(px, 2)
       assert.are.equal("*.example.com (command line)", a[2].rule)
+    end)
+
+    it("resolves names off its loop: one slow lookup holds up no other connection", function()
+      px = proxy(dir, who, { "*.example.com@443", "127.0.0.1@" .. oport },
+                 "LD_PRELOAD=" .. bindir() .. "/slowdns.so") -- slow.example.com: 3 s, then fails
+      local slow = dir .. "/slow"
+      local spid = sh(("perl %s %s send %s >%s 2>&1 & echo $!"):format(
+        H.q(bindir() .. "/client.pl"), px.port,
+        H.q("CONNECT slow.example.com:443 HTTP/1.1\\r\\n\\r\\n"), H.q(slow))):match("%d+")
+      os.execute("sleep 0.3")
+      local t0 = H.now()
+      local out = client(px, "connect", "127.0.0.1:" .. oport, 10)
+      local took = H.now() - t0
+      local pending = H.read(slow)
+      local answer
+      for _ = 1, 300 do
+        answer = H.read(slow)
+        if answer and answer ~= "" then break end
+        os.execute("sleep 0.02")
+      end
+      stop(tonumber(spid))
+      assert.are.equal("HTTP/1.1 200 Connection established\ngot 20\n", out)
+      assert.is_true(took < 2, "the other connection waited " .. took .. " s")
+      assert.are.equal("", pending) -- the slow lookup was still under way meanwhile
+      -- and it ends in a 502 that names the lookup
+      assert.is_truthy(answer:find("^HTTP/1.1 502 Bad Gateway\r\n"), answer)
+      assert.is_truthy(answer:find("sandlot: egress to slow.example.com:443 failed: cannot resolve "
+                                   .. "slow.example.com: ", 1, true), answer)
     end)
 
     it("counts the bytes each way in one audit line per attempt", function()
