@@ -140,6 +140,10 @@ PROXYRUN_OBJS := $(patsubst %,$(BUILD)/%.o,egress proxy status util)
 tests/proxyrun: tests/proxyrun.c $(PROXYRUN_OBJS) src/egress.h
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -Isrc -o $@ $< $(PROXYRUN_OBJS) -l:libnettle.a -lm -pthread
 
+# An LD_PRELOAD shim with one slow name, for proxy_spec.
+tests/slowdns.so: tests/slowdns.c
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -shared -fPIC -o $@ $< -ldl
+
 # Drives the REPL on a pseudo-terminal in the tests.
 tests/ptydrive: tests/ptydrive.c
 	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -o $@ $<
@@ -198,11 +202,11 @@ fuzz:
 # bench/RESULTS.md.  RUNS=N WARMUP=N tune it.
 bench:
 	@./tools/deps.sh bench
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all tests/proxyrun
 	@./bench/run.sh
 
 test: deps
-	@$(MAKE) --no-print-directory all tests/probe tests/ptydrive tests/proxyrun build/sandlot-testconf
+	@$(MAKE) --no-print-directory all tests/probe tests/ptydrive tests/proxyrun tests/slowdns.so build/sandlot-testconf
 	@$(MAKE) --no-print-directory lint
 	./tools/run-tests.sh
 
@@ -243,4 +247,4 @@ uninstall:
 	       $(DESTDIR)$(SYSCONFDIR)/sandlot 2>/dev/null
 
 clean:
-	rm -rf build sandlot sandlot-exec tests/probe tests/ptydrive tests/proxyrun
+	rm -rf build sandlot sandlot-exec tests/probe tests/ptydrive tests/proxyrun tests/slowdns.so

@@ -219,7 +219,7 @@ int main(int argc, char **argv)
            nconn, lat[nconn / 2] * 1e3, dlat[nconn / 2] * 1e3);
     struct rusage ru;
     getrusage(RUSAGE_CHILDREN, &ru);
-    printf("- the proxy's CPU time for all of it (%zu MiB each way... 3 rounds, %d setups): "
+    printf("- the proxy's CPU time for all of it (3 × %zu MiB, %d setups): "
            "%.3f s user, %.3f s system; it stopped on SIGTERM with status %d\n",
            mib, nconn, (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6,
            (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6,

@@ -13,6 +13,7 @@ S=$PWD/sandlot
 
 cc -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -o "$work/harness" bench/harness.c
 cc -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -o "$work/ns_floor" bench/ns_floor.c
+cc -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -o "$work/proxy_bench" bench/proxy_bench.c -pthread
 
 # N extra policy scripts in a user layer, each doing a little real work.
 scripts() { # scripts N DIR
@@ -116,6 +117,10 @@ s_cat=$(stream cat)
 s_bwrap=$(stream "$S" run --isolate bwrap -- cat)
 s_native=$(stream "$S" run --isolate native -- cat)
 
+# The egress proxy (issue 14): 100 MiB through a CONNECT tunnel next to a
+# direct loopback transfer, and connection setup latency (tests/proxyrun).
+proxy_lines=$("$work/proxy_bench" "$PWD/tests/proxyrun" "${PROXY_MIB:-100}" "${PROXY_CONNECTS:-200}")
+
 med() { echo "$table" | awk -F'|' -v r="$1" '$2+0 == r { gsub(/ /, "", $4); print $4 }'; }
 rss() { echo "$table" | awk -F'|' -v r="$1" '$2+0 == r { gsub(/ /, "", $7); print $7 }'; }
 verdict() { if [ "$1" = 1 ]; then echo "met"; else echo "NOT met"; fi; }
@@ -150,6 +155,10 @@ t3=$(( extra_rss <= 4096 ))
          "sandlot run (bwrap) $(printf '%.2f' "$s_bwrap") s, $(awk -v a="$s_bwrap" -v b="$s_cat" 'BEGIN { printf "%.2f", a / b }') ×;" \
          "sandlot run (native) $(printf '%.2f' "$s_native") s, $(awk -v a="$s_native" -v b="$s_cat" 'BEGIN { printf "%.2f", a / b }') ×" \
          "(the launch included)."
+    echo
+    echo "Egress proxy (CONNECT tunnel to a local sink; best of 3 alternating transfers):"
+    echo
+    echo "$proxy_lines"
     if [ -n "${i_explain:-}" ]; then
         echo
         echo "Instructions (callgrind, deterministic):"

@@ -7,8 +7,9 @@
  *   - an exact host name: LDH labels (letters, digits, '-', and '_' which
  *     some real hosts carry) of 1..63 bytes, at most 253 bytes in all,
  *     compared case-insensitively, stored in lower case without a trailing
- *     dot; the last label must not be all digits (that is an address, or
- *     something inet_aton would read as one);
+ *     dot; the last label must not be all digits, and the name must not be
+ *     an address in inet_aton's legacy forms ("0x7f000001"): addresses are
+ *     written as addresses;
  *   - "*.example.com": any name strictly below example.com.  The wildcard is
  *     the whole leftmost label and is refused over a single label ("*.com"),
  *     and anywhere else ("a*.example.com", "example.*");
@@ -268,6 +269,10 @@ static bool parse_pattern(const char *pattern, struct egress_rule *out, char nor
     if (!name_valid(norm, len, &why))
         return fail(e, "egress rule \"%s\": not a host name, address or range: %s",
                     shown(pattern, buf), why);
+    struct in_addr legacy;
+    if (inet_aton(norm, &legacy))
+        return fail(e, "egress rule \"%s\": an address in a legacy form (resolvers read it as "
+                       "%s); write it as a.b.c.d", shown(pattern, buf), inet_ntoa(legacy));
     out->kind = EGRESS_NAME;
     return true;
 }

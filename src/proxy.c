@@ -18,10 +18,16 @@
  *   - each attempt that named a host ends with one JSON line on the audit
  *     descriptor; refusals are also printed on the log descriptor at once.
  *
- * Connections live in a fixed array of max_conns slots; over the cap the
- * listening socket is left alone, so further clients wait in its backlog.
- * The process never exits because of what a client sends: a malformed
- * request gets 400, an oversized head 431, and the connection is closed.
+ * Connections live in a fixed array of max_conns slots (fewer if the
+ * descriptor limit, raised to its hard value, cannot hold six per
+ * connection); over the cap the listening socket is left alone, so further
+ * clients wait in its backlog.  Deadlines, checked once a second: a request
+ * head or a relay idle for idle_timeout is closed; resolve + connect taking
+ * longer than connect_timeout gets 504 / SOCKS 6; a refused client gets
+ * LINGER_MS to read the answer.  The process never exits because of what a
+ * client sends: a malformed request gets 400, an oversized head 431, and
+ * the connection is closed.  proxy_serve ignores SIGPIPE for the process
+ * and takes SIGTERM through a signalfd (its mask is restored on return).
  */
 #include "egress.h"
 
@@ -50,7 +56,7 @@
 #define HEAD_MAX (16 * 1024)     /* a request head larger than this gets 431 */
 #define LINGER_MS 2000           /* how long a refused client may take to read our answer */
 #define RESOLVER_THREADS_MAX 16  /* lookups in flight at once; more wait their turn */
-#define RESOLVER_STACK (256 * 1024)
+#define RESOLVER_STACK (512 * 1024)
 
 
 /* Pipe capacity asked for: fewer wake-ups per MiB than the default 64 KiB.
@@ -1226,14 +1232,25 @@ static void on_tick(struct proxy *px)
     }
 }
 
-/* Raise the descriptor limit: a connection holds up to six. */
-static void raise_nofile(void)
+/*
+ * Raise the descriptor limit to its hard value and return how many
+ * connections fit in it: each holds up to six (two sockets, two pipes),
+ * plus a few for the loop itself.
+ */
+static unsigned conns_that_fit(unsigned want)
 {
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return want;
+    if (rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            getrlimit(RLIMIT_NOFILE, &rl);
     }
+    if (rl.rlim_cur == RLIM_INFINITY)
+        return want;
+    rlim_t fit = rl.rlim_cur > 32 ? (rl.rlim_cur - 32) / 6 : 1;
+    return fit < want ? (unsigned)(fit ? fit : 1) : want;
 }
 
 int proxy_serve(const struct proxy_config *cfg)
@@ -1245,12 +1262,12 @@ int proxy_serve(const struct proxy_config *cfg)
     int status = 1;
 
     signal(SIGPIPE, SIG_IGN);
-    sigset_t term;
+    sigset_t term, old_mask;
     sigemptyset(&term);
     sigaddset(&term, SIGTERM);
     /* blocked before any thread exists, so only the signalfd sees it */
-    pthread_sigmask(SIG_BLOCK, &term, NULL);
-    raise_nofile();
+    pthread_sigmask(SIG_BLOCK, &term, &old_mask);
+    px.nslots = conns_that_fit(px.nslots);
 
     px.slots = calloc(px.nslots, sizeof *px.slots);
     px.ep = epoll_create1(EPOLL_CLOEXEC);
@@ -1294,10 +1311,14 @@ int proxy_serve(const struct proxy_config *cfg)
                 on_resolved(&px);
             else
                 on_event(&px, tag, evs[i].events);
-            if (tag == TAG_LISTEN && evs[i].events & EPOLLERR)
+            if (tag == TAG_LISTEN && evs[i].events & (EPOLLERR | EPOLLHUP))
                 goto out; /* the listening socket failed */
         }
         if (stop) {
+            /* take the signal, or unblocking it on return would deliver it */
+            struct signalfd_siginfo si;
+            while (read(px.sfd, &si, sizeof si) == sizeof si)
+                ;
             status = 0;
             goto out;
         }
@@ -1348,5 +1369,6 @@ out:
     if (px.ep >= 0)
         close(px.ep);
     free(px.slots);
+    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
     return status;
 }

@@ -16,7 +16,8 @@ local function bindir()
   if not bin then
     bin = H.tmpdir()
     assert(os.execute("chmod 0755 " .. H.q(bin)))
-    for _, f in ipairs({ H.ROOT .. "/tests/proxyrun", FIX .. "origin.pl", FIX .. "client.pl" }) do
+    for _, f in ipairs({ H.ROOT .. "/tests/proxyrun", H.ROOT .. "/tests/slowdns.so",
+                         FIX .. "origin.pl", FIX .. "client.pl" }) do
       assert(os.execute(("cp %s %s/"):format(H.q(f), H.q(bin))),
              "missing " .. f .. ": run make test")
     end
@@ -57,10 +58,12 @@ local function origin(dir, delay)
   return background(("perl %s/origin.pl %s"):format(H.q(bindir()), delay or 0), dir, "origin")
 end
 
--- The proxy with rules (and options), as who; returns {pid, port, audit(), log()}.
-local function proxy(dir, who, args)
+-- The proxy with rules (and options), as who, with an environment
+-- assignment if env; returns {pid, port, audit(), log()}.
+local function proxy(dir, who, args, env)
   local words = {}
   if who == "nobody" then words[1] = "setpriv --reuid 65534 --regid 65534 --clear-groups --" end
+  if env then words[#words + 1] = "env " .. H.q(env) end
   words[#words + 1] = H.q(bindir() .. "/proxyrun")
   words[#words + 1] = "--audit " .. H.q(dir .. "/audit.jsonl") .. " --log"
   for _, a in ipairs(args) do words[#words + 1] = H.q(a) end
@@ -113,6 +116,7 @@ describe("egress rules, refused when written", function()
     { "0.0.0.0/0", "a /0 would allow every address" },
     { "fd00::/129", "prefix length must be 1..128" },
     { "1.2.3", "the last label is all digits" },
+    { "0x7f000001", "an address in a legacy form (resolvers read it as 127.0.0.1)" },
     { "-x.example.com", "a label starts or ends with '-'" },
     { "a..example.com", "empty label" },
     { "example.com@0", "egress rule \"example.com\": port 0 is not a port" },
@@ -293,6 +297,34 @@ for _, who in ipairs(H.users()) do
       assert.are.equal("*.example.com (command line)", a[2].rule)
     end)
 
+    it("resolves names off its loop: one slow lookup holds up no other connection", function()
+      px = proxy(dir, who, { "*.example.com@443", "127.0.0.1@" .. oport },
+                 "LD_PRELOAD=" .. bindir() .. "/slowdns.so") -- slow.example.com: 3 s, then fails
+      local slow = dir .. "/slow"
+      local spid = sh(("perl %s %s send %s >%s 2>&1 & echo $!"):format(
+        H.q(bindir() .. "/client.pl"), px.port,
+        H.q("CONNECT slow.example.com:443 HTTP/1.1\\r\\n\\r\\n"), H.q(slow))):match("%d+")
+      os.execute("sleep 0.3")
+      local t0 = H.now()
+      local out = client(px, "connect", "127.0.0.1:" .. oport, 10)
+      local took = H.now() - t0
+      local pending = H.read(slow)
+      local answer
+      for _ = 1, 300 do
+        answer = H.read(slow)
+        if answer and answer ~= "" then break end
+        os.execute("sleep 0.02")
+      end
+      stop(tonumber(spid))
+      assert.are.equal("HTTP/1.1 200 Connection established\ngot 20\n", out)
+      assert.is_true(took < 2, "the other connection waited " .. took .. " s")
+      assert.are.equal("", pending) -- the slow lookup was still under way meanwhile
+      -- and it ends in a 502 that names the lookup
+      assert.is_truthy(answer:find("^HTTP/1.1 502 Bad Gateway\r\n"), answer)
+      assert.is_truthy(answer:find("sandlot: egress to slow.example.com:443 failed: cannot resolve "
+                                   .. "slow.example.com: ", 1, true), answer)
+    end)
+
     it("counts the bytes each way in one audit line per attempt", function()
       px = proxy(dir, who, { "127.0.0.1@" .. oport })
       assert.are.equal("HTTP/1.1 200 Connection established\ngot 24690\n",
@@ -334,6 +366,33 @@ for _, who in ipairs(H.users()) do
       local a = audit_lines(px, 100)
       assert.are.equal(100, #a)
       for _, l in ipairs(a) do assert.is_true(l.allowed) end
+    end)
+
+    it("leaves clients over the connection cap waiting in the backlog until a slot frees",
+       function()
+      px = proxy(dir, who, { "--max-conns", "2", "127.0.0.1@" .. oport })
+      local held = {}
+      for i = 1, 2 do
+        held[i] = sh(("perl %s %s idle 127.0.0.1:%s >/dev/null 2>&1 & echo $!"):format(
+          H.q(bindir() .. "/client.pl"), px.port, oport)):match("%d+")
+      end
+      os.execute("sleep 0.5")
+      local third = dir .. "/third"
+      local tpid = sh(("perl %s %s connect 127.0.0.1:%s 10 >%s 2>&1 & echo $!"):format(
+        H.q(bindir() .. "/client.pl"), px.port, oport, H.q(third))):match("%d+")
+      os.execute("sleep 1")
+      local waited = H.read(third)
+      stop(held[1])
+      local out
+      for _ = 1, 250 do
+        out = H.read(third)
+        if out and out:find("got") then break end
+        os.execute("sleep 0.02")
+      end
+      stop(held[2])
+      stop(tpid)
+      assert.are.equal("", waited) -- not answered while both slots were taken
+      assert.are.equal("HTTP/1.1 200 Connection established\ngot 20\n", out)
     end)
 
     it("answers malformed requests with 400 or 431 and keeps serving", function()
