@@ -36,14 +36,25 @@ effects100=$(seq 1 100 | sed 's/^/cost:/' | paste -sd, -)
 # bench/dump_filter.c) and the exec helper on fd 4, reporting on fd 5,
 # with the Landlock rules sandlot gives it.
 cc -O2 -std=c11 -D_GNU_SOURCE -Isrc -o "$work/dump_filter" bench/dump_filter.c src/filter.c \
-    src/policy.c src/util.c -l:libseccomp.a
+    src/policy.c src/egress.c src/util.c -l:libseccomp.a
 "$work/dump_filter" "$work/filter.bpf"
-"$S" explain --argv -- /bin/true | tr '\0' '\n' > "$work/words"
+"$S" explain --argv -- /bin/true | tr '\0' '\n' > "$work/words.explain"
+# The files sandlot generates (passwd, group, nsswitch.conf: --ro-bind-data
+# <generated> PATH) come on descriptors 6, 7, ... holding the same text.
+gen_redir=""
+gen_fd=6
+for path in $(awk 'prev == "<generated>" { print } { prev = $0 }' "$work/words.explain"); do
+    "$S" run -e fs-read:/usr -- cat "$path" > "$work/gen$gen_fd"
+    gen_redir="$gen_redir$gen_fd<$work/gen$gen_fd$(printf '\t')"
+    gen_fd=$((gen_fd + 1))
+done
+awk 'BEGIN { fd = 6 } $0 == "<generated>" { print fd++; next } { print }' \
+    "$work/words.explain" > "$work/words"
 # the helper's Landlock rules, as explain shows them (the default policy's paths need no quoting)
 "$S" explain --isolate bwrap -- /bin/true |
     sed -n 's/^  \(\(list\|ro\|rw\|proc\):\/[^ ]*\) .*/\1/p' > "$work/rules"
 {
-    printf '3<%s\t4<%s\t5>/dev/null\t' "$work/filter.bpf" "$PWD/sandlot-exec"
+    printf '3<%s\t4<%s\t5>/dev/null\t%s' "$work/filter.bpf" "$PWD/sandlot-exec" "$gen_redir"
     head -n 1 "$work/words"                               # bwrap
     printf -- '--seccomp\n3\n'
     sed -n '2,$p' "$work/words" | sed '/^--$/,$d'          # the options
