@@ -385,9 +385,16 @@ int bind_source_open(const char *src, enum mount_kind k, struct sl_err *e)
     return -1;
 }
 
-/* The seal of this kind that covers arg, or NULL. */
+/*
+ * The seal of this kind that covers arg, or NULL.  A path is compared as
+ * written and as resolved, against the seal as written and as resolved when
+ * it was placed: a symlink on either side hides nothing.
+ */
 static const struct seal *sealed(const struct policy *p, enum seal_kind kind, const char *arg)
 {
+    char buf[PATH_MAX];
+    const char *real = NULL;
+    bool resolved = false;
     for (size_t i = 0; i < p->nseals; i++) {
         const struct seal *s = &p->seals[i];
         if (s->kind != kind)
@@ -395,8 +402,12 @@ static const struct seal *sealed(const struct policy *p, enum seal_kind kind, co
         if (kind == SEAL_NETWORK || kind == SEAL_EGRESS)
             return s;
         if (kind == SEAL_PATH) {
-            char real[PATH_MAX];
-            if (path_within(arg, s->arg) || (realpath(arg, real) && path_within(real, s->arg)))
+            if (!resolved) {
+                real = realpath(arg, buf);
+                resolved = true;
+            }
+            if (path_within(arg, s->arg) || (s->real && path_within(arg, s->real)) ||
+                (real && (path_within(real, s->arg) || (s->real && path_within(real, s->real)))))
                 return s;
         }
         if (kind == SEAL_ENV) {
@@ -644,7 +655,8 @@ bool policy_seal(struct policy *p, enum seal_kind kind, const char *arg, size_t 
             free(a);
             return fail(e, "sealing \"/\" would forbid every bind");
         }
-        struct seal probe = {SEAL_PATH, a, NULL, (char *)origin};
+        char real[PATH_MAX];
+        struct seal probe = {SEAL_PATH, a, realpath(a, real), (char *)origin};
         struct policy one = {.seals = &probe, .nseals = 1};
         for (size_t i = 0; i < p->nmounts; i++)
             if (p->mounts[i].src && p->mounts[i].kind != MOUNT_SYMLINK &&
