@@ -361,7 +361,12 @@ const struct egress_rule *egress_match_name(const struct egress_rules *r, const 
     if (len > 1 && host[len - 1] == '.')
         len--;
     const char *why;
+    struct in_addr legacy;
     if (!name_valid(host, len, &why))
+        return NULL;
+    /* an address in inet_aton's legacy forms ("5.1.0x2") is one to the
+     * resolver, whatever wildcard it falls under: no name rule matches it */
+    if (inet_aton(host, &legacy))
         return NULL;
     for (size_t i = 0; i < r->n; i++) {
         const struct egress_rule *rule = &r->v[i];

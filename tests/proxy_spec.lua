@@ -158,6 +158,19 @@ describe("egress rules, refused when written", function()
                     end)())
   end)
 
+  it("matches no name rule with a name resolvers read as an address (5.1.0x2 is 5.1.0.2)",
+     function()
+    local out, code = sh(table.concat({
+      H.q(bindir() .. "/proxyrun"), "'*.1.0x2'", "'*.example.com'",
+      "--match a.1.0x2 443", "--match 5.1.0x2 443", "--match 0x5.example.com 443",
+    }, " ") .. " 2>&1")
+    assert.are.equal(0, code, out)
+    local t = {}
+    for l in out:gmatch("[^\n]+") do t[#t + 1] = l end
+    -- the first line proves the wildcard matches a name under it
+    assert.are.same({ "*.1.0x2", "none", "*.example.com" }, t)
+  end)
+
   it("refuses special addresses a matched name resolves to, unless a rule names them", function()
     local out, code = sh(table.concat({
       H.q(bindir() .. "/proxyrun"), "example.com", "localhost@8080", "127.0.0.1@8080",
