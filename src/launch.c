@@ -564,12 +564,6 @@ static void copy_messages(int fd)
     close(fd);
 }
 
-/* The standard descriptors the stage's pty slave replaces (pty.h); 0: none. */
-static unsigned stage_pty_mask(const struct launch_opts *o)
-{
-    return pty_mask(o->pty);
-}
-
 /* Clear FD_CLOEXEC so fd survives into bwrap. */
 static void keep_open(int fd)
 {
@@ -606,11 +600,13 @@ struct egress_run {
 #define AUDIT_MAX ((size_t)16 << 20)
 
 /*
- * Allowlist mode: the socketpair and the audit memfd.  Returns true (also
- * when the mode is not allowlist: eg->on false), false with res set.
+ * Allowlist mode: the socketpair and the audit memfd, and the host
+ * identity the proxy runs as (id's, dropped to when root invoked).
+ * Returns true (also when the mode is not allowlist: eg->on false), false
+ * with res set.
  */
 static bool egress_prepare(struct egress_run *eg, const struct plan *pl, const struct policy *p,
-                           struct run_result *res)
+                           const struct identity *id, struct run_result *res)
 {
     *eg = (struct egress_run)EGRESS_OFF;
     if (!pl->egress)
@@ -628,6 +624,9 @@ static bool egress_prepare(struct egress_run *eg, const struct plan *pl, const s
     }
     eg->on = true;
     eg->rules = &p->egress;
+    eg->drop = id->root;
+    eg->uid = id->uid;
+    eg->gid = id->gid;
     return true;
 }
 
@@ -973,6 +972,28 @@ static void close_all(struct fdset *h)
 }
 
 /*
+ * The stage's pty (o->pty, pty.h): *mask, the standard descriptors its
+ * slave replaces, and when there are any the unix socketpair the master
+ * comes out on (pty[0] sandlot's end, pty[1] the sandbox's; both -1
+ * otherwise), held in h.  False with res set and h closed.
+ */
+static bool pty_channel(const struct launch_opts *o, unsigned *mask, int pty[2], struct fdset *h,
+                        struct run_result *res)
+{
+    *mask = pty_mask(o->pty);
+    pty[0] = pty[1] = -1;
+    if (*mask && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pty) != 0) {
+        int err = errno;
+        close_all(h);
+        setup_error(res, "socketpair: %s", strerror(err));
+        return false;
+    }
+    hold(h, pty[0]);
+    hold(h, pty[1]);
+    return true;
+}
+
+/*
  * Every bind source of the plan through the opener both backends share
  * (bwrap binds what sandlot opened), and a memfd holding each file's text
  * (a file mask's is empty), which bwrap copies into its read-only file.  Returns the sources
@@ -1040,19 +1061,15 @@ static int run_bwrap(const struct plan *pl, const struct policy *p, const struct
 {
     res->backend = backend_name(BACKEND_BWRAP);
     struct fdset h = {{0}, 0};
-    int ready[2], pty[2] = {-1, -1};
+    int ready[2], pty[2];
     if (pipe2(ready, O_CLOEXEC) != 0)
         return setup_error(res, "pipe: %s", strerror(errno));
     hold(&h, ready[0]);
     hold(&h, ready[1]);
-    unsigned pty_mask = stage_pty_mask(o);
-    if (pty_mask && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pty) != 0) {
-        int err = errno;
-        close_all(&h);
-        return setup_error(res, "socketpair: %s", strerror(err));
-    }
-    int pty_rd = hold(&h, pty[0]); /* sandlot's end: supervise reads it, then closes it */
-    hold(&h, pty[1]);
+    unsigned pty_mask;
+    if (!pty_channel(o, &pty_mask, pty, &h, res))
+        return EXIT_SANDLOT;
+    int pty_rd = pty[0]; /* sandlot's end: supervise reads it, then closes it */
     /*
      * With the terminal on the pty, bwrap's own standard error (its
      * messages, and the terminal its init would hold on to) is a pipe
@@ -1093,11 +1110,8 @@ static int run_bwrap(const struct plan *pl, const struct policy *p, const struct
     }
     int st = id.root ? idmap_sources(&id, pl, src, res) : 0;
     struct egress_run eg = EGRESS_OFF;
-    if (!st && !egress_prepare(&eg, pl, p, res))
+    if (!st && !egress_prepare(&eg, pl, p, &id, res))
         st = EXIT_SANDLOT;
-    eg.drop = id.root;
-    eg.uid = id.uid;
-    eg.gid = id.gid;
     struct cmdline c;
     struct bwrap_inputs in = {BWRAP_RUN, o->bwrap_path, helper, ready[1], filter, src, environ,
                               eg.on ? eg.chan[1] : -1, pty[1], pty_mask};
@@ -1365,7 +1379,7 @@ static int run_native(const struct plan *pl, const struct policy *p, const struc
 {
     res->backend = backend_name(BACKEND_NATIVE);
     struct fdset h = {{0}, 0};
-    int ready[2], alive[2], filt[2], ids[2] = {-1, -1}, pty[2] = {-1, -1};
+    int ready[2], alive[2], filt[2], ids[2] = {-1, -1}, pty[2];
     for (int i = 0; i < 3; i++) {
         int *pp = i == 0 ? ready : i == 1 ? alive : filt;
         if (pipe2(pp, O_CLOEXEC) != 0) {
@@ -1375,14 +1389,9 @@ static int run_native(const struct plan *pl, const struct policy *p, const struc
         hold(&h, pp[0]);
         hold(&h, pp[1]);
     }
-    unsigned pty_mask = stage_pty_mask(o);
-    if (pty_mask && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pty) != 0) {
-        int err = errno;
-        close_all(&h);
-        return setup_error(res, "socketpair: %s", strerror(err));
-    }
-    hold(&h, pty[0]);
-    hold(&h, pty[1]);
+    unsigned pty_mask;
+    if (!pty_channel(o, &pty_mask, pty, &h, res))
+        return EXIT_SANDLOT;
     struct identity id;
     struct sl_err e;
     if (!identity_init(&id, o->host_uid, o->host_gid, &e)) {
@@ -1394,7 +1403,7 @@ static int run_native(const struct plan *pl, const struct policy *p, const struc
     if (id.root && trees && pipe2(ids, O_CLOEXEC) != 0)
         st = setup_error(res, "pipe: %s", strerror(errno));
     struct egress_run eg = EGRESS_OFF;
-    if (!st && !egress_prepare(&eg, pl, p, res))
+    if (!st && !egress_prepare(&eg, pl, p, &id, res))
         st = EXIT_SANDLOT;
     if (st) {
         identity_release(&id);
@@ -1402,9 +1411,6 @@ static int run_native(const struct plan *pl, const struct policy *p, const struc
         close_all(&h);
         return st;
     }
-    eg.drop = id.root;
-    eg.uid = id.uid;
-    eg.gid = id.gid;
     struct native_ctx ctx = {pl,      id.uid, id.gid, ready[1],           alive[0], filt[0],
                              plan_envp(pl), cmd, ids[0], trees, eg.on ? eg.chan[1] : -1,
                              pty[1],  pty_mask};
