@@ -1436,8 +1436,8 @@ static int run_native(const struct plan *pl, const struct policy *p, const struc
         }
         native_child(&ctx);
     }
+    int err = errno; /* clone's, before any other call: auto's fallback is decided on it */
     egress_close_child_end(&eg);
-    int err = errno;
     child_started(pid);
     close(ready[1]);
     close(alive[0]);
