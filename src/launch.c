@@ -1252,11 +1252,30 @@ static void free_envp(char **envp)
 /* run_native's answer when auto's native was refused before anything ran: use bwrap. */
 #define FALL_BACK (-1)
 
+/* Write n bytes of buf to the sandbox's pipe fd; false when it refused, *gone
+ * when because the sandbox had closed its end (EPIPE). */
+static bool pass_bytes(int fd, const void *buf, size_t n, bool *gone)
+{
+    for (size_t off = 0; off < n;) {
+        ssize_t w = write(fd, (const char *)buf + off, n - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            *gone = w < 0 && errno == EPIPE;
+            return false;
+        }
+        off += (size_t)w;
+    }
+    return true;
+}
+
 /*
- * Copy the seccomp program for p into fd (a pipe), then close it.  When
- * there is none, the sandbox sees EOF and stops: nothing runs.  Returns
- * false with e set when sandlot failed (not when the sandbox had already
- * gone: supervise() reports that).
+ * Copy the seccomp program for p into fd (a pipe), its length first
+ * (NATIVE_FILTER_HEADER), then close it.  The sandbox loads nothing short
+ * of that length: a copy cut off midway (sandlot failed) stops it as EOF
+ * before any byte does, and nothing runs.  Returns false with e set when
+ * sandlot failed (not when the sandbox had already gone: supervise()
+ * reports that).
  */
 static bool send_filter(const struct policy *p, int fd, struct sl_err *e)
 {
@@ -1270,29 +1289,34 @@ static bool send_filter(const struct policy *p, int fd, struct sl_err *e)
     memset(&ign, 0, sizeof ign);
     ign.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &ign, &old);
+    struct stat st;
+    bool gone = false, ok = fstat(prog, &st) == 0;
+    e->msg[0] = '\0';
+    if (!ok)
+        snprintf(e->msg, sizeof e->msg, "seccomp filter: %s", strerror(errno));
+    else if (st.st_size <= 0 || st.st_size > NATIVE_FILTER_MAX)
+        snprintf(e->msg, sizeof e->msg, "seccomp filter: %lld bytes", (long long)st.st_size);
+    ok = ok && !e->msg[0];
+    uint32_t len = ok ? (uint32_t)st.st_size : 0;
+    ok = ok && pass_bytes(fd, &len, sizeof len, &gone);
     char buf[8192];
-    bool ok = true;
-    for (bool gone = false; !gone && ok;) {
+    for (uint32_t done = 0; ok && done < len;) {
         ssize_t n = read(prog, buf, sizeof buf);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0) {
-            snprintf(e->msg, sizeof e->msg, "seccomp filter: %s", strerror(errno));
+        if (n <= 0) {
+            snprintf(e->msg, sizeof e->msg, "seccomp filter: %s",
+                     n < 0 ? strerror(errno) : "cut short");
             ok = false;
-        }
-        if (n <= 0)
             break;
-        for (ssize_t off = 0; off < n && !gone && ok;) {
-            ssize_t w = write(fd, buf + off, (size_t)(n - off));
-            gone = w < 0 && errno == EPIPE; /* supervise() reports its failure */
-            if (w < 0 && errno != EINTR && !gone) {
-                snprintf(e->msg, sizeof e->msg, "passing the seccomp filter: %s",
-                         strerror(errno));
-                ok = false;
-            }
-            off += w > 0 ? w : 0;
         }
+        ok = pass_bytes(fd, buf, (size_t)n, &gone);
+        done += (uint32_t)n;
     }
+    if (!ok && gone)
+        ok = true; /* supervise() reports the sandbox's failure */
+    else if (!ok && !e->msg[0])
+        snprintf(e->msg, sizeof e->msg, "passing the seccomp filter: %s", strerror(errno));
     sigaction(SIGPIPE, &old, NULL);
     close(prog);
     close(fd);

@@ -526,35 +526,41 @@ static int plan_ruleset(const struct plan *pl)
     return rs;
 }
 
+/* Read exactly n bytes from fd; false at an early EOF (errno EINVAL) or error. */
+static bool read_exact(int fd, void *buf, size_t n)
+{
+    for (size_t got = 0; got < n;) {
+        ssize_t r = read(fd, (char *)buf + got, n - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r == 0)
+            errno = EINVAL;
+        if (r <= 0)
+            return false;
+        got += (size_t)r;
+    }
+    return true;
+}
+
 /*
  * The seccomp program, as sandlot compiled it while this side built the
- * sandbox: every byte until EOF.  No program (sandlot failed) is fatal.
+ * sandbox (send_filter in launch.c): its length, then that many bytes.
+ * No program, or one cut short (sandlot failed), is fatal.
  */
 static struct sock_filter *read_filter(int fd, size_t *len)
 {
-    size_t cap = 4096, n = 0;
-    char *buf = xmalloc(cap);
-    for (;;) {
-        if (n == cap) {
-            if (cap >= (1u << 20))
-                setup_fail("the seccomp program is too large");
-            buf = xrealloc(buf, cap *= 2);
-        }
-        ssize_t r = read(fd, buf + n, cap - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            setup_fail("reading the seccomp program");
-        if (r == 0)
-            break;
-        n += (size_t)r;
-    }
-    close(fd);
-    if (n == 0 || n % sizeof(struct sock_filter) != 0 ||
+    uint32_t n;
+    if (!read_exact(fd, &n, sizeof n))
+        setup_fail("the seccomp program did not arrive");
+    if (n == 0 || n > NATIVE_FILTER_MAX || n % sizeof(struct sock_filter) != 0 ||
         n / sizeof(struct sock_filter) > 0xffff) {
         errno = EINVAL;
-        setup_fail("the seccomp program did not arrive whole");
+        setup_fail("the seccomp program's length (%u bytes)", (unsigned)n);
     }
+    char *buf = xmalloc(n);
+    if (!read_exact(fd, buf, n))
+        setup_fail("the seccomp program did not arrive whole");
+    close(fd);
     *len = n;
     return (struct sock_filter *)buf;
 }
