@@ -578,9 +578,11 @@ static void keep_open(int fd)
 /*
  * The proxy's side of one launch in allowlist mode.  The sandbox creates
  * the listening socket in its own network namespace and sends it over
- * chan (child_egress_listen) before its ready byte; once that byte has
- * come, sandlot forks the proxy on the host side, as the sandbox's host
- * identity, and stops it when the stage has ended, whatever ended it.
+ * chan (child_egress_listen); once it has come, sandlot forks the proxy
+ * on the host side, as the sandbox's host identity, and answers on chan
+ * (child_egress_started), which the sandbox waits for before its ready
+ * byte: no command runs without its proxy.  sandlot stops the proxy when
+ * the stage has ended, whatever ended it.
  */
 struct egress_run {
     bool on;
@@ -653,10 +655,11 @@ static void egress_release(struct egress_run *eg)
     eg->on = false;
 }
 
-/* The listener the sandbox sent (it came before the ready byte), or -1. */
+/* The listener the sandbox sent, or -1 (none came: the sandbox ended first, or it sent another
+ * thing). */
 static int egress_receive(struct egress_run *eg)
 {
-    int fd = child_receive_fd(eg->chan[0], MSG_DONTWAIT);
+    int fd = child_receive_fd(eg->chan[0], 0);
     if (fd < 0)
         return -1;
     /* what child_egress_listen makes: a listening TCP socket on 127.0.0.1:EGRESS_PORT */
@@ -716,18 +719,13 @@ __attribute__((noreturn)) static void proxy_main(const struct egress_run *eg, in
 }
 
 /*
- * The ready byte has come: take the listener the sandbox sent and fork the
- * proxy that serves it.  False with res->message set when either fails
- * (the caller ends the sandbox: nothing must run without its proxy).
+ * The sandbox has handed out the listener: fork the proxy that serves it
+ * (closes listener).  False with res->message set when it cannot start
+ * (the caller ends the sandbox, which waits for the proxy before its
+ * ready byte: nothing ran).
  */
-static bool egress_start(struct egress_run *eg, struct run_result *res)
+static bool egress_start(struct egress_run *eg, int listener, struct run_result *res)
 {
-    int listener = egress_receive(eg);
-    if (listener < 0) {
-        snprintf(res->message, sizeof res->message,
-                 "egress: the sandbox did not hand out the proxy's listening socket");
-        return false;
-    }
     pid_t parent = getpid();
     /* sandlot's handlers signal the stage: none of them may run in the proxy */
     sigset_t handled, old;
@@ -745,6 +743,8 @@ static bool egress_start(struct egress_run *eg, struct run_result *res)
         return false;
     }
     eg->proxy = pid;
+    while (send(eg->chan[0], CHILD_EGRESS_STARTED, 1, MSG_NOSIGNAL) < 0 && errno == EINTR)
+        ;
     int abi = landlock_abi();
     verbose("egress: proxy pid %d serves 127.0.0.1:%d inside the sandbox; %s", (int)pid,
             EGRESS_PORT, abi >= LANDLOCK_NET_ABI
@@ -851,13 +851,13 @@ static bool wait_readable(int fd, int child)
 }
 
 /*
- * Wait for the sandbox: with a pty (pty_sock >= 0, pty_mask), its master
- * first; the ready byte (the command is about to start; EOF: setup ended
- * first); then the child's end, relaying the pty meanwhile.  In allowlist
- * mode the proxy starts with the ready byte and stops once the child has
- * ended (egress_start, egress_finish).  Returns sandlot's exit status, or
- * -1 when the sandbox ended before the command started (a setup failure,
- * res->class set; *status is the wait status).
+ * Wait for the sandbox: in allowlist mode, its listener first, served by
+ * the proxy before the sandbox may go on (egress_start); with a pty
+ * (pty_sock >= 0, pty_mask), its master; the ready byte (the command is
+ * about to start; EOF: setup ended first); then the child's end, relaying
+ * the pty meanwhile, and the proxy stopped (egress_finish).  Returns
+ * sandlot's exit status, or -1 when the sandbox ended before the command
+ * started (a setup failure, res->class set; *status is the wait status).
  */
 static int supervise(pid_t pid, int ready_rd, int pty_sock, unsigned pty_mask,
                      struct egress_run *eg, struct run_result *res, int *status)
@@ -868,6 +868,25 @@ static int supervise(pid_t pid, int ready_rd, int pty_sock, unsigned pty_mask,
      * pipe's write end forever.  Without pidfd (Linux < 5.3): the pipe alone.
      */
     int child = (int)syscall(SYS_pidfd_open, pid, 0);
+    int listener = eg->on && wait_readable(eg->chan[0], child) ? egress_receive(eg) : -1;
+    if (listener >= 0 && !egress_start(eg, listener, res)) {
+        /* the sandbox waits for the proxy, and goes at once: nothing ran */
+        kill(pid, SIGKILL);
+        if (pty_sock >= 0)
+            close(pty_sock);
+        if (child >= 0)
+            close(child);
+        wait_child(pid);
+        close(ready_rd);
+        egress_finish(eg, res);
+        char msg[sizeof res->message];
+        memcpy(msg, res->message, sizeof msg);
+        return setup_error(res, "%s", msg);
+    }
+    if (eg->on && !eg->proxy) { /* no listener came: no answer either, the sandbox stops */
+        close(eg->chan[0]);
+        eg->chan[0] = -1;
+    }
     int master = -1;
     if (pty_sock >= 0 && wait_readable(pty_sock, child))
         master = pty_take(pty_sock, pty_mask);
@@ -882,20 +901,6 @@ static int supervise(pid_t pid, int ready_rd, int pty_sock, unsigned pty_mask,
     while (got < 0 && errno == EINTR);
     if (got == 1)
         res->ready = monotonic_seconds();
-    if (got == 1 && eg->on && !egress_start(eg, res)) {
-        /* the command must not run without its proxy: the sandbox goes at once */
-        kill(pid, SIGKILL);
-        if (master >= 0)
-            pty_end(master);
-        if (child >= 0)
-            close(child);
-        wait_child(pid);
-        close(ready_rd);
-        egress_finish(eg, res);
-        char msg[sizeof res->message];
-        memcpy(msg, res->message, sizeof msg);
-        return setup_error(res, "%s", msg);
-    }
     if (master >= 0 && got == 1)
         pty_relay(master, child);
     else if (master >= 0)

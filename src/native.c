@@ -615,9 +615,11 @@ __attribute__((noreturn)) static void command(const struct native_ctx *ctx, char
         default: break;
         }
     }
-    /* what sandlot-exec does under bwrap: the pseudo-terminal, ready byte, close all, exec */
+    /* what sandlot-exec does under bwrap: the pseudo-terminal, the proxy's word, ready byte,
+     * close all, exec */
     char err[256];
-    if (ctx->pty_sock >= 0 && !child_pty(ctx->pty_sock, ctx->pty_mask, err, sizeof err)) {
+    if ((ctx->pty_sock >= 0 && !child_pty(ctx->pty_sock, ctx->pty_mask, err, sizeof err)) ||
+        (ctx->egress_fd >= 0 && !child_egress_started(ctx->egress_fd, err, sizeof err))) {
         fprintf(stderr, "sandlot: native backend: %s\n", err);
         _exit(EXIT_SANDLOT);
     }
@@ -766,6 +768,8 @@ void native_child(const struct native_ctx *ctx)
     close(ctx->ready_fd);
     if (ctx->pty_sock >= 0)
         close(ctx->pty_sock);
+    if (ctx->egress_fd >= 0)
+        close(ctx->egress_fd);
     /* The reaper needs no privilege and shows nothing of sandlot. */
     if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
         setup_fail("hardening the reaper"); /* pid 1 ends: so does the command */

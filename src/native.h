@@ -49,8 +49,9 @@ struct native_ctx {
     const struct source *trees;
     /*
      * Allowlist mode (plan->egress): this side of a unix socketpair;
-     * STEP_EGRESS sends the listener over it (child_egress_listen).  -1
-     * otherwise.
+     * STEP_EGRESS sends the listener over it (child_egress_listen), and
+     * the command's process waits on it for the proxy's start
+     * (child_egress_started) before the ready byte.  -1 otherwise.
      */
     int egress_fd;
     /* A pseudo-terminal for the stage (child_pty): the unix socket the
