@@ -119,6 +119,16 @@ int child_receive_fd(int sock, int flags)
     return fd;
 }
 
+/* Whether sandlot's one byte on sock is want (false: EOF, sandlot gave up). */
+static bool answered(int sock, char want)
+{
+    char byte = 0;
+    ssize_t got;
+    while ((got = read(sock, &byte, 1)) < 0 && errno == EINTR)
+        ;
+    return got == 1 && byte == want;
+}
+
 bool child_pty(int sock, unsigned mask, char *err, size_t errlen)
 {
     const char *what = "starting a session";
@@ -144,11 +154,7 @@ bool child_pty(int sock, unsigned mask, char *err, size_t errlen)
     what = "passing the pseudo-terminal to sandlot";
     if (!child_send_fd(sock, master, 'P'))
         goto failed;
-    char byte = 0;
-    ssize_t got;
-    while ((got = read(sock, &byte, 1)) < 0 && errno == EINTR)
-        ;
-    if (got != 1 || byte != CHILD_PTY_TAKEN[0]) {
+    if (!answered(sock, CHILD_PTY_TAKEN[0])) {
         snprintf(err, errlen, "sandlot did not take the pseudo-terminal");
         close(master);
         close(slave);
@@ -223,11 +229,19 @@ bool child_egress_listen(int chan, unsigned port, char *err, size_t errlen)
     int e = errno;
     if (s >= 0)
         close(s);
-    close(chan);
     if (what) {
         snprintf(err, errlen, "%s (port %u): %s", what, port, strerror(e));
         errno = e;
         return false;
     }
     return true;
+}
+
+bool child_egress_started(int chan, char *err, size_t errlen)
+{
+    bool ok = answered(chan, CHILD_EGRESS_STARTED[0]);
+    close(chan);
+    if (!ok)
+        snprintf(err, errlen, "sandlot did not start the egress proxy");
+    return ok;
 }

@@ -51,10 +51,22 @@ int child_receive_fd(int sock, int flags);
  * Allowlist mode, inside the sandbox's network namespace: a listening TCP
  * socket on 127.0.0.1:port (non-blocking), sent over the unix socket chan
  * with SCM_RIGHTS to sandlot, which serves it from the host side; then
- * this side's copy and chan are closed, so the command never holds the
- * listener.  Returns false with err filled (nothing must run then).
+ * this side's copy is closed, so the command never holds the listener.
+ * chan stays open for child_egress_started.  Returns false with err
+ * filled (nothing must run then).
  */
 bool child_egress_listen(int chan, unsigned port, char *err, size_t errlen);
+
+/*
+ * Allowlist mode, the last step before the ready byte (after child_pty):
+ * wait for sandlot's one byte on chan saying its proxy serves the
+ * listener, then close chan.  Returns false with err filled when none
+ * came (sandlot could not start the proxy): then nothing must run.
+ */
+bool child_egress_started(int chan, char *err, size_t errlen);
+
+/* The byte sandlot answers child_egress_listen's listener with. */
+#define CHILD_EGRESS_STARTED "E"
 
 /*
  * The sandbox side of the stage's pseudo-terminal (launch.c, pty.h): a

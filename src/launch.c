@@ -564,12 +564,6 @@ static void copy_messages(int fd)
     close(fd);
 }
 
-/* The standard descriptors the stage's pty slave replaces (pty.h); 0: none. */
-static unsigned stage_pty_mask(const struct launch_opts *o)
-{
-    return pty_mask(o->pty);
-}
-
 /* Clear FD_CLOEXEC so fd survives into bwrap. */
 static void keep_open(int fd)
 {
@@ -584,9 +578,11 @@ static void keep_open(int fd)
 /*
  * The proxy's side of one launch in allowlist mode.  The sandbox creates
  * the listening socket in its own network namespace and sends it over
- * chan (child_egress_listen) before its ready byte; once that byte has
- * come, sandlot forks the proxy on the host side, as the sandbox's host
- * identity, and stops it when the stage has ended, whatever ended it.
+ * chan (child_egress_listen); once it has come, sandlot forks the proxy
+ * on the host side, as the sandbox's host identity, and answers on chan
+ * (child_egress_started), which the sandbox waits for before its ready
+ * byte: no command runs without its proxy.  sandlot stops the proxy when
+ * the stage has ended, whatever ended it.
  */
 struct egress_run {
     bool on;
@@ -606,11 +602,13 @@ struct egress_run {
 #define AUDIT_MAX ((size_t)16 << 20)
 
 /*
- * Allowlist mode: the socketpair and the audit memfd.  Returns true (also
- * when the mode is not allowlist: eg->on false), false with res set.
+ * Allowlist mode: the socketpair and the audit memfd, and the host
+ * identity the proxy runs as (id's, dropped to when root invoked).
+ * Returns true (also when the mode is not allowlist: eg->on false), false
+ * with res set.
  */
 static bool egress_prepare(struct egress_run *eg, const struct plan *pl, const struct policy *p,
-                           struct run_result *res)
+                           const struct identity *id, struct run_result *res)
 {
     *eg = (struct egress_run)EGRESS_OFF;
     if (!pl->egress)
@@ -628,6 +626,9 @@ static bool egress_prepare(struct egress_run *eg, const struct plan *pl, const s
     }
     eg->on = true;
     eg->rules = &p->egress;
+    eg->drop = id->root;
+    eg->uid = id->uid;
+    eg->gid = id->gid;
     return true;
 }
 
@@ -654,10 +655,11 @@ static void egress_release(struct egress_run *eg)
     eg->on = false;
 }
 
-/* The listener the sandbox sent (it came before the ready byte), or -1. */
+/* The listener the sandbox sent, or -1 (none came: the sandbox ended first, or it sent another
+ * thing). */
 static int egress_receive(struct egress_run *eg)
 {
-    int fd = child_receive_fd(eg->chan[0], MSG_DONTWAIT);
+    int fd = child_receive_fd(eg->chan[0], 0);
     if (fd < 0)
         return -1;
     /* what child_egress_listen makes: a listening TCP socket on 127.0.0.1:EGRESS_PORT */
@@ -717,18 +719,13 @@ __attribute__((noreturn)) static void proxy_main(const struct egress_run *eg, in
 }
 
 /*
- * The ready byte has come: take the listener the sandbox sent and fork the
- * proxy that serves it.  False with res->message set when either fails
- * (the caller ends the sandbox: nothing must run without its proxy).
+ * The sandbox has handed out the listener: fork the proxy that serves it
+ * (closes listener).  False with res->message set when it cannot start
+ * (the caller ends the sandbox, which waits for the proxy before its
+ * ready byte: nothing ran).
  */
-static bool egress_start(struct egress_run *eg, struct run_result *res)
+static bool egress_start(struct egress_run *eg, int listener, struct run_result *res)
 {
-    int listener = egress_receive(eg);
-    if (listener < 0) {
-        snprintf(res->message, sizeof res->message,
-                 "egress: the sandbox did not hand out the proxy's listening socket");
-        return false;
-    }
     pid_t parent = getpid();
     /* sandlot's handlers signal the stage: none of them may run in the proxy */
     sigset_t handled, old;
@@ -746,6 +743,8 @@ static bool egress_start(struct egress_run *eg, struct run_result *res)
         return false;
     }
     eg->proxy = pid;
+    while (send(eg->chan[0], CHILD_EGRESS_STARTED, 1, MSG_NOSIGNAL) < 0 && errno == EINTR)
+        ;
     int abi = landlock_abi();
     verbose("egress: proxy pid %d serves 127.0.0.1:%d inside the sandbox; %s", (int)pid,
             EGRESS_PORT, abi >= LANDLOCK_NET_ABI
@@ -852,13 +851,13 @@ static bool wait_readable(int fd, int child)
 }
 
 /*
- * Wait for the sandbox: with a pty (pty_sock >= 0, pty_mask), its master
- * first; the ready byte (the command is about to start; EOF: setup ended
- * first); then the child's end, relaying the pty meanwhile.  In allowlist
- * mode the proxy starts with the ready byte and stops once the child has
- * ended (egress_start, egress_finish).  Returns sandlot's exit status, or
- * -1 when the sandbox ended before the command started (a setup failure,
- * res->class set; *status is the wait status).
+ * Wait for the sandbox: in allowlist mode, its listener first, served by
+ * the proxy before the sandbox may go on (egress_start); with a pty
+ * (pty_sock >= 0, pty_mask), its master; the ready byte (the command is
+ * about to start; EOF: setup ended first); then the child's end, relaying
+ * the pty meanwhile, and the proxy stopped (egress_finish).  Returns
+ * sandlot's exit status, or -1 when the sandbox ended before the command
+ * started (a setup failure, res->class set; *status is the wait status).
  */
 static int supervise(pid_t pid, int ready_rd, int pty_sock, unsigned pty_mask,
                      struct egress_run *eg, struct run_result *res, int *status)
@@ -869,6 +868,25 @@ static int supervise(pid_t pid, int ready_rd, int pty_sock, unsigned pty_mask,
      * pipe's write end forever.  Without pidfd (Linux < 5.3): the pipe alone.
      */
     int child = (int)syscall(SYS_pidfd_open, pid, 0);
+    int listener = eg->on && wait_readable(eg->chan[0], child) ? egress_receive(eg) : -1;
+    if (listener >= 0 && !egress_start(eg, listener, res)) {
+        /* the sandbox waits for the proxy, and goes at once: nothing ran */
+        kill(pid, SIGKILL);
+        if (pty_sock >= 0)
+            close(pty_sock);
+        if (child >= 0)
+            close(child);
+        wait_child(pid);
+        close(ready_rd);
+        egress_finish(eg, res);
+        char msg[sizeof res->message];
+        memcpy(msg, res->message, sizeof msg);
+        return setup_error(res, "%s", msg);
+    }
+    if (eg->on && !eg->proxy) { /* no listener came: no answer either, the sandbox stops */
+        close(eg->chan[0]);
+        eg->chan[0] = -1;
+    }
     int master = -1;
     if (pty_sock >= 0 && wait_readable(pty_sock, child))
         master = pty_take(pty_sock, pty_mask);
@@ -883,20 +901,6 @@ static int supervise(pid_t pid, int ready_rd, int pty_sock, unsigned pty_mask,
     while (got < 0 && errno == EINTR);
     if (got == 1)
         res->ready = monotonic_seconds();
-    if (got == 1 && eg->on && !egress_start(eg, res)) {
-        /* the command must not run without its proxy: the sandbox goes at once */
-        kill(pid, SIGKILL);
-        if (master >= 0)
-            pty_end(master);
-        if (child >= 0)
-            close(child);
-        wait_child(pid);
-        close(ready_rd);
-        egress_finish(eg, res);
-        char msg[sizeof res->message];
-        memcpy(msg, res->message, sizeof msg);
-        return setup_error(res, "%s", msg);
-    }
     if (master >= 0 && got == 1)
         pty_relay(master, child);
     else if (master >= 0)
@@ -973,6 +977,28 @@ static void close_all(struct fdset *h)
 }
 
 /*
+ * The stage's pty (o->pty, pty.h): *mask, the standard descriptors its
+ * slave replaces, and when there are any the unix socketpair the master
+ * comes out on (pty[0] sandlot's end, pty[1] the sandbox's; both -1
+ * otherwise), held in h.  False with res set and h closed.
+ */
+static bool pty_channel(const struct launch_opts *o, unsigned *mask, int pty[2], struct fdset *h,
+                        struct run_result *res)
+{
+    *mask = pty_mask(o->pty);
+    pty[0] = pty[1] = -1;
+    if (*mask && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pty) != 0) {
+        int err = errno;
+        close_all(h);
+        setup_error(res, "socketpair: %s", strerror(err));
+        return false;
+    }
+    hold(h, pty[0]);
+    hold(h, pty[1]);
+    return true;
+}
+
+/*
  * Every bind source of the plan through the opener both backends share
  * (bwrap binds what sandlot opened), and a memfd holding each file's text
  * (a file mask's is empty), which bwrap copies into its read-only file.  Returns the sources
@@ -1040,19 +1066,15 @@ static int run_bwrap(const struct plan *pl, const struct policy *p, const struct
 {
     res->backend = backend_name(BACKEND_BWRAP);
     struct fdset h = {{0}, 0};
-    int ready[2], pty[2] = {-1, -1};
+    int ready[2], pty[2];
     if (pipe2(ready, O_CLOEXEC) != 0)
         return setup_error(res, "pipe: %s", strerror(errno));
     hold(&h, ready[0]);
     hold(&h, ready[1]);
-    unsigned pty_mask = stage_pty_mask(o);
-    if (pty_mask && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pty) != 0) {
-        int err = errno;
-        close_all(&h);
-        return setup_error(res, "socketpair: %s", strerror(err));
-    }
-    int pty_rd = hold(&h, pty[0]); /* sandlot's end: supervise reads it, then closes it */
-    hold(&h, pty[1]);
+    unsigned pty_mask;
+    if (!pty_channel(o, &pty_mask, pty, &h, res))
+        return EXIT_SANDLOT;
+    int pty_rd = pty[0]; /* sandlot's end: supervise reads it, then closes it */
     /*
      * With the terminal on the pty, bwrap's own standard error (its
      * messages, and the terminal its init would hold on to) is a pipe
@@ -1093,11 +1115,8 @@ static int run_bwrap(const struct plan *pl, const struct policy *p, const struct
     }
     int st = id.root ? idmap_sources(&id, pl, src, res) : 0;
     struct egress_run eg = EGRESS_OFF;
-    if (!st && !egress_prepare(&eg, pl, p, res))
+    if (!st && !egress_prepare(&eg, pl, p, &id, res))
         st = EXIT_SANDLOT;
-    eg.drop = id.root;
-    eg.uid = id.uid;
-    eg.gid = id.gid;
     struct cmdline c;
     struct bwrap_inputs in = {BWRAP_RUN, o->bwrap_path, helper, ready[1], filter, src, environ,
                               eg.on ? eg.chan[1] : -1, pty[1], pty_mask};
@@ -1238,11 +1257,30 @@ static void free_envp(char **envp)
 /* run_native's answer when auto's native was refused before anything ran: use bwrap. */
 #define FALL_BACK (-1)
 
+/* Write n bytes of buf to the sandbox's pipe fd; false when it refused, *gone
+ * when because the sandbox had closed its end (EPIPE). */
+static bool pass_bytes(int fd, const void *buf, size_t n, bool *gone)
+{
+    for (size_t off = 0; off < n;) {
+        ssize_t w = write(fd, (const char *)buf + off, n - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            *gone = w < 0 && errno == EPIPE;
+            return false;
+        }
+        off += (size_t)w;
+    }
+    return true;
+}
+
 /*
- * Copy the seccomp program for p into fd (a pipe), then close it.  When
- * there is none, the sandbox sees EOF and stops: nothing runs.  Returns
- * false with e set when sandlot failed (not when the sandbox had already
- * gone: supervise() reports that).
+ * Copy the seccomp program for p into fd (a pipe), its length first
+ * (NATIVE_FILTER_HEADER), then close it.  The sandbox loads nothing short
+ * of that length: a copy cut off midway (sandlot failed) stops it as EOF
+ * before any byte does, and nothing runs.  Returns false with e set when
+ * sandlot failed (not when the sandbox had already gone: supervise()
+ * reports that).
  */
 static bool send_filter(const struct policy *p, int fd, struct sl_err *e)
 {
@@ -1256,29 +1294,34 @@ static bool send_filter(const struct policy *p, int fd, struct sl_err *e)
     memset(&ign, 0, sizeof ign);
     ign.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &ign, &old);
+    struct stat st;
+    bool gone = false, ok = fstat(prog, &st) == 0;
+    e->msg[0] = '\0';
+    if (!ok)
+        snprintf(e->msg, sizeof e->msg, "seccomp filter: %s", strerror(errno));
+    else if (st.st_size <= 0 || st.st_size > NATIVE_FILTER_MAX)
+        snprintf(e->msg, sizeof e->msg, "seccomp filter: %lld bytes", (long long)st.st_size);
+    ok = ok && !e->msg[0];
+    uint32_t len = ok ? (uint32_t)st.st_size : 0;
+    ok = ok && pass_bytes(fd, &len, sizeof len, &gone);
     char buf[8192];
-    bool ok = true;
-    for (bool gone = false; !gone && ok;) {
+    for (uint32_t done = 0; ok && done < len;) {
         ssize_t n = read(prog, buf, sizeof buf);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0) {
-            snprintf(e->msg, sizeof e->msg, "seccomp filter: %s", strerror(errno));
+        if (n <= 0) {
+            snprintf(e->msg, sizeof e->msg, "seccomp filter: %s",
+                     n < 0 ? strerror(errno) : "cut short");
             ok = false;
-        }
-        if (n <= 0)
             break;
-        for (ssize_t off = 0; off < n && !gone && ok;) {
-            ssize_t w = write(fd, buf + off, (size_t)(n - off));
-            gone = w < 0 && errno == EPIPE; /* supervise() reports its failure */
-            if (w < 0 && errno != EINTR && !gone) {
-                snprintf(e->msg, sizeof e->msg, "passing the seccomp filter: %s",
-                         strerror(errno));
-                ok = false;
-            }
-            off += w > 0 ? w : 0;
         }
+        ok = pass_bytes(fd, buf, (size_t)n, &gone);
+        done += (uint32_t)n;
     }
+    if (!ok && gone)
+        ok = true; /* supervise() reports the sandbox's failure */
+    else if (!ok && !e->msg[0])
+        snprintf(e->msg, sizeof e->msg, "passing the seccomp filter: %s", strerror(errno));
     sigaction(SIGPIPE, &old, NULL);
     close(prog);
     close(fd);
@@ -1365,7 +1408,7 @@ static int run_native(const struct plan *pl, const struct policy *p, const struc
 {
     res->backend = backend_name(BACKEND_NATIVE);
     struct fdset h = {{0}, 0};
-    int ready[2], alive[2], filt[2], ids[2] = {-1, -1}, pty[2] = {-1, -1};
+    int ready[2], alive[2], filt[2], ids[2] = {-1, -1}, pty[2];
     for (int i = 0; i < 3; i++) {
         int *pp = i == 0 ? ready : i == 1 ? alive : filt;
         if (pipe2(pp, O_CLOEXEC) != 0) {
@@ -1375,14 +1418,9 @@ static int run_native(const struct plan *pl, const struct policy *p, const struc
         hold(&h, pp[0]);
         hold(&h, pp[1]);
     }
-    unsigned pty_mask = stage_pty_mask(o);
-    if (pty_mask && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pty) != 0) {
-        int err = errno;
-        close_all(&h);
-        return setup_error(res, "socketpair: %s", strerror(err));
-    }
-    hold(&h, pty[0]);
-    hold(&h, pty[1]);
+    unsigned pty_mask;
+    if (!pty_channel(o, &pty_mask, pty, &h, res))
+        return EXIT_SANDLOT;
     struct identity id;
     struct sl_err e;
     if (!identity_init(&id, o->host_uid, o->host_gid, &e)) {
@@ -1394,7 +1432,7 @@ static int run_native(const struct plan *pl, const struct policy *p, const struc
     if (id.root && trees && pipe2(ids, O_CLOEXEC) != 0)
         st = setup_error(res, "pipe: %s", strerror(errno));
     struct egress_run eg = EGRESS_OFF;
-    if (!st && !egress_prepare(&eg, pl, p, res))
+    if (!st && !egress_prepare(&eg, pl, p, &id, res))
         st = EXIT_SANDLOT;
     if (st) {
         identity_release(&id);
@@ -1402,9 +1440,6 @@ static int run_native(const struct plan *pl, const struct policy *p, const struc
         close_all(&h);
         return st;
     }
-    eg.drop = id.root;
-    eg.uid = id.uid;
-    eg.gid = id.gid;
     struct native_ctx ctx = {pl,      id.uid, id.gid, ready[1],           alive[0], filt[0],
                              plan_envp(pl), cmd, ids[0], trees, eg.on ? eg.chan[1] : -1,
                              pty[1],  pty_mask};
@@ -1430,8 +1465,8 @@ static int run_native(const struct plan *pl, const struct policy *p, const struc
         }
         native_child(&ctx);
     }
+    int err = errno; /* clone's, before any other call: auto's fallback is decided on it */
     egress_close_child_end(&eg);
-    int err = errno;
     child_started(pid);
     close(ready[1]);
     close(alive[0]);

@@ -526,35 +526,41 @@ static int plan_ruleset(const struct plan *pl)
     return rs;
 }
 
+/* Read exactly n bytes from fd; false at an early EOF (errno EINVAL) or error. */
+static bool read_exact(int fd, void *buf, size_t n)
+{
+    for (size_t got = 0; got < n;) {
+        ssize_t r = read(fd, (char *)buf + got, n - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r == 0)
+            errno = EINVAL;
+        if (r <= 0)
+            return false;
+        got += (size_t)r;
+    }
+    return true;
+}
+
 /*
  * The seccomp program, as sandlot compiled it while this side built the
- * sandbox: every byte until EOF.  No program (sandlot failed) is fatal.
+ * sandbox (send_filter in launch.c): its length, then that many bytes.
+ * No program, or one cut short (sandlot failed), is fatal.
  */
 static struct sock_filter *read_filter(int fd, size_t *len)
 {
-    size_t cap = 4096, n = 0;
-    char *buf = xmalloc(cap);
-    for (;;) {
-        if (n == cap) {
-            if (cap >= (1u << 20))
-                setup_fail("the seccomp program is too large");
-            buf = xrealloc(buf, cap *= 2);
-        }
-        ssize_t r = read(fd, buf + n, cap - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            setup_fail("reading the seccomp program");
-        if (r == 0)
-            break;
-        n += (size_t)r;
-    }
-    close(fd);
-    if (n == 0 || n % sizeof(struct sock_filter) != 0 ||
+    uint32_t n;
+    if (!read_exact(fd, &n, sizeof n))
+        setup_fail("the seccomp program did not arrive");
+    if (n == 0 || n > NATIVE_FILTER_MAX || n % sizeof(struct sock_filter) != 0 ||
         n / sizeof(struct sock_filter) > 0xffff) {
         errno = EINVAL;
-        setup_fail("the seccomp program did not arrive whole");
+        setup_fail("the seccomp program's length (%u bytes)", (unsigned)n);
     }
+    char *buf = xmalloc(n);
+    if (!read_exact(fd, buf, n))
+        setup_fail("the seccomp program did not arrive whole");
+    close(fd);
     *len = n;
     return (struct sock_filter *)buf;
 }
@@ -609,9 +615,11 @@ __attribute__((noreturn)) static void command(const struct native_ctx *ctx, char
         default: break;
         }
     }
-    /* what sandlot-exec does under bwrap: the pseudo-terminal, ready byte, close all, exec */
+    /* what sandlot-exec does under bwrap: the pseudo-terminal, the proxy's word, ready byte,
+     * close all, exec */
     char err[256];
-    if (ctx->pty_sock >= 0 && !child_pty(ctx->pty_sock, ctx->pty_mask, err, sizeof err)) {
+    if ((ctx->pty_sock >= 0 && !child_pty(ctx->pty_sock, ctx->pty_mask, err, sizeof err)) ||
+        (ctx->egress_fd >= 0 && !child_egress_started(ctx->egress_fd, err, sizeof err))) {
         fprintf(stderr, "sandlot: native backend: %s\n", err);
         _exit(EXIT_SANDLOT);
     }
@@ -760,6 +768,8 @@ void native_child(const struct native_ctx *ctx)
     close(ctx->ready_fd);
     if (ctx->pty_sock >= 0)
         close(ctx->pty_sock);
+    if (ctx->egress_fd >= 0)
+        close(ctx->egress_fd);
     /* The reaper needs no privilege and shows nothing of sandlot. */
     if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
         setup_fail("hardening the reaper"); /* pid 1 ends: so does the command */

@@ -33,7 +33,8 @@ struct native_ctx {
     unsigned outer_uid, outer_gid; /* the invoker's effective ids */
     int ready_fd;                  /* the command writes one byte here before exec */
     int alive_fd;                  /* read end of a pipe the parent holds open */
-    int filter_fd;                 /* read end of a pipe: the seccomp BPF program, then EOF */
+    int filter_fd;                 /* read end of a pipe: the seccomp BPF program's length,
+                                      then the program (NATIVE_FILTER_MAX) */
     char **envp;                   /* the command's environment */
     char *const *cmd;
     /*
@@ -48,8 +49,9 @@ struct native_ctx {
     const struct source *trees;
     /*
      * Allowlist mode (plan->egress): this side of a unix socketpair;
-     * STEP_EGRESS sends the listener over it (child_egress_listen).  -1
-     * otherwise.
+     * STEP_EGRESS sends the listener over it (child_egress_listen), and
+     * the command's process waits on it for the proxy's start
+     * (child_egress_started) before the ready byte.  -1 otherwise.
      */
     int egress_fd;
     /* A pseudo-terminal for the stage (child_pty): the unix socket the
@@ -58,6 +60,12 @@ struct native_ctx {
     int pty_sock;
     unsigned pty_mask;
 };
+
+/*
+ * The seccomp program goes to the sandbox over filter_fd as its length
+ * (a uint32_t, host order), then that many bytes, at most this many.
+ */
+#define NATIVE_FILTER_MAX (1 << 20)
 
 /* The mount attributes (MOUNT_ATTR_*) of a bind of this mount kind. */
 unsigned long long native_bind_attrs(int kind);

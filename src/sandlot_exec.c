@@ -16,7 +16,9 @@
  * Without Landlock (ABI 0) it carries on, as `doctor` reports.
  * With --egress-fd=E (allowlist mode) it first creates the egress proxy's
  * listening socket on 127.0.0.1 in the sandbox's network namespace and
- * hands it to sandlot over E (child_egress_listen), keeping no copy.
+ * hands it to sandlot over E (child_egress_listen), keeping no copy;
+ * after the pty, it waits on E for sandlot's word that the proxy serves
+ * it (child_egress_started).
  * With --pty, the stage gets its own pseudo-terminal from the sandbox's
  * devpts (child_pty): the slave on the standard descriptors of MASK (bit
  * n: descriptor n), the master sent to sandlot over the unix socket
@@ -139,6 +141,11 @@ int main(int argc, char **argv)
     }
     free(rules);
     if (pty_sock >= 0 && !child_pty(pty_sock, pty_mask, err, sizeof err)) {
+        fprintf(stderr, "sandlot-exec: %s\n", err);
+        return SETUP_FAILED;
+    }
+    /* the command never runs without its proxy */
+    if (egress >= 0 && !child_egress_started((int)egress, err, sizeof err)) {
         fprintf(stderr, "sandlot-exec: %s\n", err);
         return SETUP_FAILED;
     }
