@@ -52,6 +52,7 @@
 #include <unistd.h>
 
 #include "status.h"
+#include "util.h"
 
 #define HEAD_MAX (16 * 1024)     /* a request head larger than this gets 431 */
 #define LINGER_MS 2000           /* how long a refused client may take to read our answer */
@@ -269,18 +270,6 @@ static void set_listening(struct proxy *px, bool on)
 
 /* ---- output: audit lines, log lines, replies ---- */
 
-static void write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return;
-        p += w;
-        n -= (size_t)w;
-    }
-}
 
 /* The attempt's JSON line, once, when it ends; nothing for a connection
  * that never named a host. */

@@ -1,6 +1,7 @@
 /* pty.c: sandlot's side of the stage's pseudo-terminal; see pty.h. */
 #include "pty.h"
 #include "child.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -179,25 +180,6 @@ void pty_end(int master)
         close(master);
 }
 
-/* Write all of buf to fd (a blocking or non-blocking one); false once fd refuses. */
-static bool write_all(int fd, const char *buf, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, buf, n);
-        if (w < 0 && errno == EAGAIN) {
-            struct pollfd p = {fd, POLLOUT, 0};
-            poll(&p, 1, -1);
-            continue;
-        }
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return false;
-        buf += w;
-        n -= (size_t)w;
-    }
-    return true;
-}
 
 /* Read what the stage wrote and copy it to out (-1: discarded); false at the master's end. */
 static bool copy_out(int master, int *out)

@@ -82,22 +82,6 @@ bool status_wanted(void)
     return status_fd >= 0 || report_dir >= 0;
 }
 
-/* Write len bytes of buf to fd; false with errno on failure. */
-static bool write_all(int fd, const char *buf, size_t len)
-{
-    for (size_t off = 0; off < len;) {
-        ssize_t n = write(fd, buf + off, len - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            if (n == 0)
-                errno = EIO;
-            return false;
-        }
-        off += (size_t)n;
-    }
-    return true;
-}
 
 /*
  * Replace report_name in report_dir with a regular file holding buf: a new

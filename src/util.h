@@ -55,4 +55,10 @@ const char *env_lookup(char *const *env, const char *name);
  */
 bool parse_duration(const char *s, double *seconds);
 
+/*
+ * Write all len bytes of buf to fd, through EINTR and, on a non-blocking
+ * descriptor, EAGAIN; false with errno set once fd refuses.
+ */
+bool write_all(int fd, const void *buf, size_t len);
+
 #endif
