@@ -178,24 +178,24 @@ failed:
     return false;
 }
 
-bool child_apply_limits(const struct child_limit *limits, size_t n, char *err, size_t errlen)
+void child_apply_limits(const struct child_limit *limits, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         struct rlimit cur, want;
-        if (getrlimit(limits[i].resource, &cur) != 0) {
-            snprintf(err, errlen, "cannot read limit %s: %s", limits[i].name, strerror(errno));
-            return false;
+        const char *what = "read";
+        if (getrlimit(limits[i].resource, &cur) == 0) {
+            rlim_t r = (rlim_t)limits[i].value;
+            if (cur.rlim_max != RLIM_INFINITY && r > cur.rlim_max)
+                r = cur.rlim_max;
+            want.rlim_cur = want.rlim_max = r;
+            what = "set";
+            if (setrlimit(limits[i].resource, &want) == 0)
+                continue;
         }
-        rlim_t r = (rlim_t)limits[i].value;
-        if (cur.rlim_max != RLIM_INFINITY && r > cur.rlim_max)
-            r = cur.rlim_max;
-        want.rlim_cur = want.rlim_max = r;
-        if (setrlimit(limits[i].resource, &want) != 0) {
-            snprintf(err, errlen, "cannot set limit %s: %s", limits[i].name, strerror(errno));
-            return false;
-        }
+        fprintf(stderr, "sandlot: cannot %s limit %s: %s\n", what, limits[i].name,
+                strerror(errno));
+        _exit(125); /* sandlot failed, nothing ran */
     }
-    return true;
 }
 
 void child_exec_failed(const char *name, int err, bool in_sandbox)

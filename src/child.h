@@ -94,10 +94,10 @@ struct child_limit {
 
 /*
  * Set the limits, never above the hard limit already in force (only
- * privilege could raise it).  Returns false with err filled when one
- * cannot be set: then nothing must run (exit 125).
+ * privilege could raise it).  In a child before exec: when one cannot be
+ * set, says which on stderr and exits 125 (nothing must run).
  */
-bool child_apply_limits(const struct child_limit *limits, size_t n, char *err, size_t errlen);
+void child_apply_limits(const struct child_limit *limits, size_t n);
 
 /*
  * exec failed with errno err for the command name: one line on stderr,

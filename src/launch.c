@@ -426,16 +426,6 @@ static bool diagnose_userns(void)
     return true;
 }
 
-/* In a child before exec: the plan's rlimits, or exit 125 saying which. */
-static void apply_limits(const struct plan *pl)
-{
-    char err[256];
-    if (!child_apply_limits(pl->limits, pl->nlimits, err, sizeof err)) {
-        fprintf(stderr, "sandlot: %s\n", err);
-        _exit(EXIT_SANDLOT);
-    }
-}
-
 /*
  * A bind source (bind_source_open): SOURCE_OPEN, or SOURCE_ABSENT for an
  * absent ro_bind_try source; false with e set when it cannot be opened.
@@ -1167,7 +1157,7 @@ static int run_bwrap(const struct plan *pl, const struct policy *p, const struct
         for (size_t i = 0; i < pl->n; i++)
             if (src[i].state == SOURCE_OPEN)
                 keep_open(src[i].fd);
-        apply_limits(pl);
+        child_apply_limits(pl->limits, pl->nlimits);
         if (id.root) {
             /* bwrap runs as the sandbox's host identity, never as host root */
             attach_trees(pl, src);
@@ -1529,11 +1519,7 @@ static int run_unsandboxed(const struct policy *p, const struct launch_opts *o, 
     pid_t pid = start_child(o->timeout);
     if (pid == 0) {
         setpgid(0, 0);
-        char err[256];
-        if (!child_apply_limits(limits, nlimits, err, sizeof err)) {
-            fprintf(stderr, "sandlot: %s\n", err);
-            _exit(EXIT_SANDLOT);
-        }
+        child_apply_limits(limits, nlimits);
         /* no sandbox, but still never host root: the same host identity */
         if (id.root)
             become(&id);

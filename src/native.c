@@ -602,11 +602,7 @@ __attribute__((noreturn)) static void command(const struct native_ctx *ctx, char
             size_t len;
             struct sock_filter *bpf = read_filter(ctx->filter_fd, &len);
             /* rlimits last before the filter, as for bwrap */
-            char err[256];
-            if (!child_apply_limits(pl->limits, pl->nlimits, err, sizeof err)) {
-                fprintf(stderr, "sandlot: %s\n", err);
-                _exit(EXIT_SANDLOT);
-            }
+            child_apply_limits(pl->limits, pl->nlimits);
             struct sock_fprog prog = {(unsigned short)(len / sizeof *bpf), bpf};
             if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) != 0)
                 setup_fail("loading the seccomp filter");
