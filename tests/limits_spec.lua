@@ -118,11 +118,15 @@ for _, who in ipairs(H.users()) do
 end
 
 describe("signals to sandlot", function()
-  local function start(marker)
+  -- sandlot on the suite's backend, as user (nil: the suite's own), in the
+  -- background; its pid once both sleeps of the stage run
+  local function start(marker, user)
     local dir = H.tmpdir()
-    os.execute(("%s run -- sh -c %s >/dev/null 2>&1 & echo $! > %s/pid"):format(
-      H.q(H.bin_dir() .. "/sandlot"),
-      H.q("setsid sh -c 'sleep " .. marker .. "' & sleep " .. marker), H.q(dir)))
+    local pre = user and "setpriv --reuid 65534 --regid 65534 --clear-groups -- env "
+                         .. "HOME=/nonexistent" or "env"
+    os.execute(("%s SANDLOT_ISOLATION=%s %s run -- sh -c %s >/dev/null 2>&1 & echo $! > %s/pid")
+               :format(pre, H.BACKEND, H.q(H.bin_dir() .. "/sandlot"),
+                       H.q("setsid sh -c 'sleep " .. marker .. "' & sleep " .. marker), H.q(dir)))
     for _ = 1, 50 do
       if #marked("sleep " .. marker) >= 2 then break end
       os.execute("sleep 0.1")
@@ -177,13 +181,16 @@ describe("signals to sandlot", function()
     end)
   end
 
-  for _, sig in ipairs({ "TERM", "INT", "HUP", "KILL" }) do
-    it("SIG" .. sig .. " ends the whole sandbox", function()
-      local marker = "3072." .. RUN .. #sig .. sig:byte()
-      local pid = start(marker)
-      os.execute("kill -" .. sig .. " " .. pid)
-      assert.are.equal(0, wait_gone("sleep " .. marker), "sandbox processes survived SIG" .. sig)
-    end)
+  for _, who in ipairs(H.users()) do
+    local user = who == "nobody" and "nobody" or nil
+    for _, sig in ipairs({ "TERM", "INT", "HUP", "KILL" }) do
+      it("SIG" .. sig .. " ends the whole sandbox, as " .. who, function()
+        local marker = "3072." .. RUN .. (user and "1" or "2") .. #sig .. sig:byte()
+        local pid = start(marker, user)
+        os.execute("kill -" .. sig .. " " .. pid)
+        assert.are.equal(0, wait_gone("sleep " .. marker), "sandbox processes survived SIG" .. sig)
+      end)
+    end
   end
 end)
 
