@@ -110,8 +110,10 @@ for _, who in ipairs(H.users()) do
     it("tears down daemonized processes on --timeout", function()
       local marker = "3071." .. RUN .. (user and "1" or "2")
       local r = run({ "--timeout", "1", "--", "sh", "-c",
-                      "setsid sh -c 'sleep " .. marker .. "' & sleep " .. marker }, user)
+                      "setsid sh -c 'echo daemon-up; sleep " .. marker .. "' & sleep " .. marker },
+                    user)
       assert.are.equal(124, r.code)
+      assert.are.equal("daemon-up\n", r.out, r.err) -- the daemon started: there was one to end
       assert.are.equal(0, wait_gone("sleep " .. marker), "a daemonized process survived")
     end)
   end)
