@@ -172,8 +172,8 @@ if is_root() then
     for _, who in ipairs(H.users()) do
       it("opens the resolver file under /run, and explain names it, as " .. who, function()
         local dir = H.tmpdir()
-        local as = who == "nobody" and "setpriv --reuid 65534 --regid 65534 --clear-groups -- "
-                   or ""
+        local as = (who == "nobody" and "setpriv --reuid 65534 --regid 65534 --clear-groups -- "
+                    or "") .. "env SANDLOT_ISOLATION=" .. H.BACKEND .. " "
         local bin = H.q(H.bin_dir() .. "/sandlot")
         local stage = ("mount --make-rprivate / && mount -t tmpfs t /run && "
                        .. "mkdir -p /run/systemd/resolve && "
