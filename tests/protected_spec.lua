@@ -26,17 +26,8 @@ local function attempt(args, user)
 end
 
 local function refused(r, message)
-  assert.are.equal(125, r.code, r.err)
-  assert.is_false(r.ran, "the command ran")
-  assert.is_truthy(r.err:find(message, 1, true), r.err)
+  H.assert_refused(r, message)
   assert.are.equal(1, select(2, r.err:gsub("\n", "")), "one line: " .. r.err)
-end
-
-local function is_root()
-  local p = io.popen("id -u")
-  local uid = p:read("l")
-  p:close()
-  return uid == "0"
 end
 
 for _, who in ipairs(H.users()) do
@@ -121,7 +112,7 @@ end
 
 -- Credentials in homes.  A fake home made for the test (only root can make
 -- one in /home); /home/* is read at every run, so it is protected as any.
-if is_root() then
+if H.is_root() then
   describe("protected credentials in a home", function()
     local home
     before_each(function()
@@ -167,7 +158,7 @@ end
 -- The built-in layer opens exactly what it binds itself: the target of
 -- /etc/resolv.conf under /run (systemd-resolved).  Staged in a private
 -- mount namespace (root only): an /etc whose resolv.conf points into /run.
-if is_root() then
+if H.is_root() then
   describe("the built-in network layer", function()
     for _, who in ipairs(H.users()) do
       it("opens the resolver file under /run, and explain names it, as " .. who, function()
