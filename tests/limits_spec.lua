@@ -84,15 +84,17 @@ for _, who in ipairs(H.users()) do
 
     it("ends a memory bomb at the data limit", function()
       local r = run({ "--timeout", "20", "--", "sh", "-c",
-                      'x=aaaaaaaaaaaaaaaa; while :; do x="$x$x"; done' }, user,
+                      'echo bomb-started; x=aaaaaaaaaaaaaaaa; while :; do x="$x$x"; done' }, user,
                     'policy:limit("data", "64M")')
+      assert.are.equal("bomb-started\n", r.out, r.err) -- the bomb ran (a 125 is no pass)
       assert.are_not.equal(0, r.code)
       assert.are_not.equal(124, r.code, "the limit, not the timeout, must end it")
     end)
 
     it("ends a CPU hog at the cpu limit", function()
-      local r = run({ "--timeout", "20", "--", "sh", "-c", "while :; do :; done" }, user,
-                    'policy:limit("cpu", 1)')
+      local r = run({ "--timeout", "20", "--", "sh", "-c",
+                      "echo hog-started; while :; do :; done" }, user, 'policy:limit("cpu", 1)')
+      assert.are.equal("hog-started\n", r.out, r.err) -- the hog ran
       -- soft = hard: the kernel sends SIGXCPU and SIGKILL at the same tick
       assert.is_true(r.code == 128 + 24 or r.code == 128 + 9, "status " .. r.code)
     end)
