@@ -88,6 +88,7 @@ for _, who in ipairs(H.users()) do
       local r = H.run({ "run", "-p", script, "-e", "fs-read:/etc", "--", "sh", "-c", cmd },
                       { bin = "testconf", user = user })
       assert.are.equal(125, r.code)
+      assert.are.equal("", r.out) -- nothing ran
       assert.is_truthy(r.err:find(script .. ":1: policy:unprotect is available only to the "
                                   .. "built-in layer and the system layer", 1, true), r.err)
       reset('policy:unprotect("/etc/shadow")\n')
