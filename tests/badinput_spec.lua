@@ -15,9 +15,7 @@ local function attempt(args, opts)
 end
 
 local function refused(r, pattern)
-  assert.are.equal(125, r.code, r.err)
-  assert.is_false(r.ran, "the command ran")
-  assert.is_truthy(r.err:find(pattern, 1, true), "names the culprit: " .. r.err)
+  H.assert_refused(r, pattern)
   assert.are.equal("", r.out)
 end
 

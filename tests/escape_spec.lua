@@ -127,8 +127,9 @@ for _, who in ipairs(H.users()) do
         "echo TIMEOUT=$? $(" .. modes .. ")",
       }, "; ")
       H.write(dir .. "/script", "expect TIMEOUT=\nsleep 200\n")
-      local cmd = ("%s %s %s -- sh -c %s"):format(H.q(H.ROOT .. "/tests/ptydrive"),
-        H.q(dir .. "/script"), H.q(dir .. "/screen"), H.q(inner))
+      local cmd = ("env SANDLOT_ISOLATION=%s %s %s %s -- sh -c %s"):format(H.BACKEND,
+        H.q(H.ROOT .. "/tests/ptydrive"), H.q(dir .. "/script"), H.q(dir .. "/screen"),
+        H.q(inner))
       if user then cmd = "setpriv --reuid 65534 --regid 65534 --clear-groups -- " .. cmd end
       local _, _, code = os.execute(cmd)
       local screen = H.read(dir .. "/screen") or ""

@@ -84,12 +84,17 @@ function H.bin_dir()
   return bin_dir
 end
 
---- Who the suite runs sandlot as: root and nobody when it runs as root.
-function H.users()
+--- Whether the suite runs as root.
+function H.is_root()
   local p = io.popen("id -u")
   local uid = p:read("l")
   p:close()
-  if uid == "0" then return { "root", "nobody" } end
+  return uid == "0"
+end
+
+--- Who the suite runs sandlot as: root and nobody when it runs as root.
+function H.users()
+  if H.is_root() then return { "root", "nobody" } end
   return { "self" }
 end
 
@@ -142,6 +147,15 @@ function H.run_script(code, opts)
   local r = H.run({ "run", "--work", work, "-p", script, "--", "sh", "-c", "touch /work/m" },
                   opts)
   return r, H.exists(work .. "/m"), script
+end
+
+--- Assert that a run was refused as every bad input is: exit 125, stderr
+-- names the culprit (message, a plain string), and the command never ran
+-- (r.ran: whether its marker exists).
+function H.assert_refused(r, message)
+  assert(r.code == 125, ("expected exit 125, got %d: %s"):format(r.code, r.err))
+  assert(r.ran == false, "the command ran")
+  assert(r.err:find(message, 1, true), "names the culprit: " .. r.err)
 end
 
 --- Assert that the script is refused: exit 125, the message after

@@ -14,10 +14,13 @@ local function root_only_dir()
 end
 
 -- Host processes whose command line holds marker (a word of it: the words
--- are NUL-separated): {pid=, name=, uid=, gid=, ppid=}.
+-- are NUL-separated; a marker with a [ is a grep pattern): {pid=, name=,
+-- uid=, gid=, ppid=}.
 local function host_processes(marker)
   local found = {}
-  local p = io.popen("grep -l -F -- " .. H.q(marker) .. " /proc/[0-9]*/cmdline 2>/dev/null")
+  local fixed = marker:find("[", 1, true) and "" or "-F "
+  local p = io.popen("grep -l " .. fixed .. "-- " .. H.q(marker) .. " /proc/[0-9]*/cmdline "
+                     .. "2>/dev/null")
   for path in p:lines() do
     local pid = path:match("^/proc/(%d+)/cmdline$")
     local status = pid and H.read("/proc/" .. pid .. "/status")
@@ -101,6 +104,39 @@ for _, who in ipairs(H.users()) do
         for id in p.uid:gmatch("%d+") do assert.are_not.equal("0", id, "pid " .. p.pid) end
         for id in p.gid:gmatch("%d+") do assert.are_not.equal("0", id, "pid " .. p.pid) end
       end
+    end)
+
+    it("shows no allowlisted value on the host's process list", function()
+      -- the value comes from the invoker's environment (--env NAME), read
+      -- from a file so that no command line of the test's own holds it
+      local secret = ("s3cret-%d-%d"):format(user and 1 or 2, math.random(100000, 999999))
+      local marker = ("4017.5%d%d"):format(user and 1 or 2, math.random(100000, 999999))
+      local dir, work = H.tmpdir(), H.tmpdir()
+      H.write(dir .. "/secret", secret .. "\n", "0644")
+      local cmd = ("%s SPEC_SECRET=\"$(cat %s)\" SANDLOT_ISOLATION=%s %s run --work %s "
+                   .. "--env SPEC_SECRET -- sh -c %s >%s/out 2>&1 &"):format(
+        user and "setpriv --reuid 65534 --regid 65534 --clear-groups -- env HOME=/nonexistent"
+        or "env", H.q(dir .. "/secret"), H.BACKEND, H.q(H.bin_dir() .. "/sandlot"), H.q(work),
+        H.q('echo "$SPEC_SECRET" > /work/seen; sleep ' .. marker), H.q(dir))
+      assert(os.execute(cmd))
+      local sleeps
+      for _ = 1, 100 do
+        sleeps = {}
+        for _, p in ipairs(host_processes(marker)) do
+          if p.name == "sleep" then sleeps[#sleeps + 1] = p end
+        end
+        if #sleeps > 0 and H.exists(work .. "/seen") then break end
+        os.execute("sleep 0.05")
+      end
+      -- (the first letter bracketed: the search's own command line does not match)
+      local holders = host_processes("[" .. secret:sub(1, 1) .. "]" .. secret:sub(2))
+      for _, p in ipairs(sleeps) do os.execute("kill -9 " .. p.pid .. " 2>/dev/null") end
+      assert.are.equal(1, #sleeps, "the stage's sleep was not found: " .. (H.read(dir .. "/out")
+                                                                          or ""))
+      assert.are.equal(secret .. "\n", H.read(work .. "/seen")) -- the value reached the stage
+      local names = {}
+      for _, p in ipairs(holders) do names[#names + 1] = p.pid .. " " .. tostring(p.name) end
+      assert.are.same({}, names, "processes whose command line holds the value")
     end)
 
     -- a shell script that prints "ran", then a word for each attempt that worked

@@ -84,15 +84,17 @@ for _, who in ipairs(H.users()) do
 
     it("ends a memory bomb at the data limit", function()
       local r = run({ "--timeout", "20", "--", "sh", "-c",
-                      'x=aaaaaaaaaaaaaaaa; while :; do x="$x$x"; done' }, user,
+                      'echo bomb-started; x=aaaaaaaaaaaaaaaa; while :; do x="$x$x"; done' }, user,
                     'policy:limit("data", "64M")')
+      assert.are.equal("bomb-started\n", r.out, r.err) -- the bomb ran (a 125 is no pass)
       assert.are_not.equal(0, r.code)
       assert.are_not.equal(124, r.code, "the limit, not the timeout, must end it")
     end)
 
     it("ends a CPU hog at the cpu limit", function()
-      local r = run({ "--timeout", "20", "--", "sh", "-c", "while :; do :; done" }, user,
-                    'policy:limit("cpu", 1)')
+      local r = run({ "--timeout", "20", "--", "sh", "-c",
+                      "echo hog-started; while :; do :; done" }, user, 'policy:limit("cpu", 1)')
+      assert.are.equal("hog-started\n", r.out, r.err) -- the hog ran
       -- soft = hard: the kernel sends SIGXCPU and SIGKILL at the same tick
       assert.is_true(r.code == 128 + 24 or r.code == 128 + 9, "status " .. r.code)
     end)
@@ -110,19 +112,25 @@ for _, who in ipairs(H.users()) do
     it("tears down daemonized processes on --timeout", function()
       local marker = "3071." .. RUN .. (user and "1" or "2")
       local r = run({ "--timeout", "1", "--", "sh", "-c",
-                      "setsid sh -c 'sleep " .. marker .. "' & sleep " .. marker }, user)
+                      "setsid sh -c 'echo daemon-up; sleep " .. marker .. "' & sleep " .. marker },
+                    user)
       assert.are.equal(124, r.code)
+      assert.are.equal("daemon-up\n", r.out, r.err) -- the daemon started: there was one to end
       assert.are.equal(0, wait_gone("sleep " .. marker), "a daemonized process survived")
     end)
   end)
 end
 
 describe("signals to sandlot", function()
-  local function start(marker)
+  -- sandlot on the suite's backend, as user (nil: the suite's own), in the
+  -- background; its pid once both sleeps of the stage run
+  local function start(marker, user)
     local dir = H.tmpdir()
-    os.execute(("%s run -- sh -c %s >/dev/null 2>&1 & echo $! > %s/pid"):format(
-      H.q(H.bin_dir() .. "/sandlot"),
-      H.q("setsid sh -c 'sleep " .. marker .. "' & sleep " .. marker), H.q(dir)))
+    local pre = user and "setpriv --reuid 65534 --regid 65534 --clear-groups -- env "
+                         .. "HOME=/nonexistent" or "env"
+    os.execute(("%s SANDLOT_ISOLATION=%s %s run -- sh -c %s >/dev/null 2>&1 & echo $! > %s/pid")
+               :format(pre, H.BACKEND, H.q(H.bin_dir() .. "/sandlot"),
+                       H.q("setsid sh -c 'sleep " .. marker .. "' & sleep " .. marker), H.q(dir)))
     for _ = 1, 50 do
       if #marked("sleep " .. marker) >= 2 then break end
       os.execute("sleep 0.1")
@@ -177,13 +185,16 @@ describe("signals to sandlot", function()
     end)
   end
 
-  for _, sig in ipairs({ "TERM", "INT", "HUP", "KILL" }) do
-    it("SIG" .. sig .. " ends the whole sandbox", function()
-      local marker = "3072." .. RUN .. #sig .. sig:byte()
-      local pid = start(marker)
-      os.execute("kill -" .. sig .. " " .. pid)
-      assert.are.equal(0, wait_gone("sleep " .. marker), "sandbox processes survived SIG" .. sig)
-    end)
+  for _, who in ipairs(H.users()) do
+    local user = who == "nobody" and "nobody" or nil
+    for _, sig in ipairs({ "TERM", "INT", "HUP", "KILL" }) do
+      it("SIG" .. sig .. " ends the whole sandbox, as " .. who, function()
+        local marker = "3072." .. RUN .. (user and "1" or "2") .. #sig .. sig:byte()
+        local pid = start(marker, user)
+        os.execute("kill -" .. sig .. " " .. pid)
+        assert.are.equal(0, wait_gone("sleep " .. marker), "sandbox processes survived SIG" .. sig)
+      end)
+    end
   end
 end)
 

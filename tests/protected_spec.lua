@@ -26,17 +26,8 @@ local function attempt(args, user)
 end
 
 local function refused(r, message)
-  assert.are.equal(125, r.code, r.err)
-  assert.is_false(r.ran, "the command ran")
-  assert.is_truthy(r.err:find(message, 1, true), r.err)
+  H.assert_refused(r, message)
   assert.are.equal(1, select(2, r.err:gsub("\n", "")), "one line: " .. r.err)
-end
-
-local function is_root()
-  local p = io.popen("id -u")
-  local uid = p:read("l")
-  p:close()
-  return uid == "0"
 end
 
 for _, who in ipairs(H.users()) do
@@ -97,6 +88,7 @@ for _, who in ipairs(H.users()) do
       local r = H.run({ "run", "-p", script, "-e", "fs-read:/etc", "--", "sh", "-c", cmd },
                       { bin = "testconf", user = user })
       assert.are.equal(125, r.code)
+      assert.are.equal("", r.out) -- nothing ran
       assert.is_truthy(r.err:find(script .. ":1: policy:unprotect is available only to the "
                                   .. "built-in layer and the system layer", 1, true), r.err)
       reset('policy:unprotect("/etc/shadow")\n')
@@ -121,7 +113,7 @@ end
 
 -- Credentials in homes.  A fake home made for the test (only root can make
 -- one in /home); /home/* is read at every run, so it is protected as any.
-if is_root() then
+if H.is_root() then
   describe("protected credentials in a home", function()
     local home
     before_each(function()
@@ -167,13 +159,13 @@ end
 -- The built-in layer opens exactly what it binds itself: the target of
 -- /etc/resolv.conf under /run (systemd-resolved).  Staged in a private
 -- mount namespace (root only): an /etc whose resolv.conf points into /run.
-if is_root() then
+if H.is_root() then
   describe("the built-in network layer", function()
     for _, who in ipairs(H.users()) do
       it("opens the resolver file under /run, and explain names it, as " .. who, function()
         local dir = H.tmpdir()
-        local as = who == "nobody" and "setpriv --reuid 65534 --regid 65534 --clear-groups -- "
-                   or ""
+        local as = (who == "nobody" and "setpriv --reuid 65534 --regid 65534 --clear-groups -- "
+                    or "") .. "env SANDLOT_ISOLATION=" .. H.BACKEND .. " "
         local bin = H.q(H.bin_dir() .. "/sandlot")
         local stage = ("mount --make-rprivate / && mount -t tmpfs t /run && "
                        .. "mkdir -p /run/systemd/resolve && "

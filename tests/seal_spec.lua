@@ -147,20 +147,23 @@ for _, who in ipairs(H.users()) do
       local dir = H.tmpdir()
       os.execute(("mkdir -p %s/x/secrets && echo KEY-IN-DIR > %s/x/secrets/key && "
                   .. "echo TOKEN-IN-FILE > %s/x/token && echo plain-ok > %s/x/plain && "
-                  .. "chmod -R a+rX %s"):format(H.q(dir), H.q(dir), H.q(dir), H.q(dir), H.q(dir)))
+                  .. "chmod -R a+rwX %s"):format(H.q(dir), H.q(dir), H.q(dir), H.q(dir), H.q(dir)))
       reset(('policy:seal_paths(%q, %q)\n'):format(dir .. "/x/secrets", dir .. "/x/token"))
       local bind_elsewhere = H.script(('policy:ro_bind(%q, "/data")\n'):format(dir .. "/x"))
-      -- the same tree bound three ways: at its path, at another target, as --work
+      -- the same tree bound three ways: at its path, at another target, as
+      -- --work (writable: there only the masks refuse the writes; the tree
+      -- is writable for any uid)
       for _, case in ipairs({
         { args = { "-e", "fs-read:" .. dir .. "/x" }, at = dir .. "/x" },
         { args = { "-p", bind_elsewhere }, at = "/data" },
-        { args = { "--work", dir .. "/x" }, at = "/work" },
+        { args = { "--work", dir .. "/x" }, at = "/work", writable = true },
       }) do
         local at = case.at
         local cmd = ('cat %s/plain; echo "dir=[$(ls -A %s/secrets)]"; cat %s/secrets/key; '
                      .. 'echo "file=[$(cat %s/token)]"; (: > %s/token) 2>/dev/null && echo wrote; '
-                     .. 'touch %s/secrets/new 2>/dev/null && echo made; echo done')
-                    :format(at, at, at, at, at, at)
+                     .. 'touch %s/secrets/new 2>/dev/null && echo made; '
+                     .. 'touch %s/unsealed 2>/dev/null && echo control-written-ok; echo done')
+                    :format(at, at, at, at, at, at, at)
         local args = { "run" }
         for _, a in ipairs(case.args) do args[#args + 1] = a end
         for _, a in ipairs({ "--", "sh", "-c", cmd }) do args[#args + 1] = a end
@@ -173,6 +176,9 @@ for _, who in ipairs(H.users()) do
         assert.is_nil(r.out:find("TOKEN-IN-FILE", 1, true), at)
         assert.is_nil(r.out:find("wrote", 1, true), at)
         assert.is_nil(r.out:find("made", 1, true), at)
+        if case.writable then -- the write probes could write: the masks refused them
+          assert.matches("control%-written%-ok\n", r.out, at)
+        end
       end
       assert.are.equal("TOKEN-IN-FILE\n", H.read(dir .. "/x/token")) -- the host's is intact
       -- explain shows each mask, with the seal's origin

@@ -267,24 +267,28 @@ describe("--env", function()
     assert.is_nil(r.out:find("hunter2", 1, true))
   end)
 
-  it("cannot break an administrator's seal: 125 naming it", function()
-    H.system_layer('policy:seal_env("AWS_*", "GITHUB_TOKEN")\n')
-    local seal = H.TEST_SYSTEM_DIR .. "/00-site.lua:1"
-    for _, arg in ipairs({ "GITHUB_TOKEN=x", "AWS_SECRET_ACCESS_KEY" }) do
-      local work = H.tmpdir()
-      local r = H.run({ "run", "--work", work, "--env", arg, "--", "touch", "/work/m" },
-                      { bin = "testconf", env = { AWS_SECRET_ACCESS_KEY = "s3cr3t" } })
-      assert.are.equal(125, r.code, r.err)
-      assert.is_truthy(r.err:find("--env " .. arg .. ": ", 1, true), r.err)
-      assert.is_truthy(r.err:find("breaks the seal placed by " .. seal, 1, true), r.err)
-      assert.is_false(H.exists(work .. "/m"), "the command ran")
-    end
-    -- what the seal leaves alone still passes
-    local ok = H.run({ "run", "--env", "SPEC_OK=1", "--", "sh", "-c", "echo $SPEC_OK" },
-                     { bin = "testconf" })
-    assert.are.equal(0, ok.code, ok.err)
-    assert.are.equal("1\n", ok.out)
-  end)
+  for _, who in ipairs(H.users()) do
+    local user = who == "nobody" and "nobody" or nil
+    it("cannot break an administrator's seal: 125 naming it, as " .. who, function()
+      H.system_layer('policy:seal_env("AWS_*", "GITHUB_TOKEN")\n')
+      local seal = H.TEST_SYSTEM_DIR .. "/00-site.lua:1"
+      for _, arg in ipairs({ "GITHUB_TOKEN=x", "AWS_SECRET_ACCESS_KEY" }) do
+        local work = H.tmpdir()
+        local r = H.run({ "run", "--work", work, "--env", arg, "--", "touch", "/work/m" },
+                        { bin = "testconf", user = user,
+                          env = { AWS_SECRET_ACCESS_KEY = "s3cr3t" } })
+        assert.are.equal(125, r.code, r.err)
+        assert.is_truthy(r.err:find("--env " .. arg .. ": ", 1, true), r.err)
+        assert.is_truthy(r.err:find("breaks the seal placed by " .. seal, 1, true), r.err)
+        assert.is_false(H.exists(work .. "/m"), "the command ran")
+      end
+      -- what the seal leaves alone still passes
+      local ok = H.run({ "run", "--env", "SPEC_OK=1", "--", "sh", "-c", "echo $SPEC_OK" },
+                       { bin = "testconf", user = user })
+      assert.are.equal(0, ok.code, ok.err)
+      assert.are.equal("1\n", ok.out)
+    end)
+  end
 end)
 
 -- Start sandlot in the background; returns {pid =, dir =} (dir/out, dir/err,
